@@ -1,0 +1,482 @@
+//! Dialects: the six envelopes an error can be sent in, and rendering into them.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use bytes::Bytes;
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{HeaderName, HeaderValue, Response, StatusCode};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
+
+use crate::catalog::{Catalog, Entry};
+use crate::problem::{FieldError, Problem};
+
+/// The `X-Request-Id` header name.
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// `application/problem+json` (RFC 9457).
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// An error envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Dialect {
+    /// RFC 9457 with `code`, `request_id`, `errors[]` and retry hints.
+    Rebuff,
+    /// RFC 9457 with `error_code` on 4xx only and `type` anchors per status.
+    Arize,
+    /// `{"error": {type, code, message, doc_url, param}, "request_id"}`.
+    Dataxid,
+    /// `{"detail": "..."}`, and `{"detail": [{loc, msg, type}]}` for field errors.
+    Mlops,
+    /// `{code, message, details, request_id}` with `UPPER_SNAKE` codes.
+    Incidents,
+    /// `{code, message, details[], request_id}` with `lower_snake` codes.
+    Apikeys,
+}
+
+impl Dialect {
+    /// Every dialect.
+    pub const ALL: [Dialect; 6] = [
+        Dialect::Rebuff,
+        Dialect::Arize,
+        Dialect::Dataxid,
+        Dialect::Mlops,
+        Dialect::Incidents,
+        Dialect::Apikeys,
+    ];
+
+    /// The dialect's name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Dialect::Rebuff => "rebuff",
+            Dialect::Arize => "arize",
+            Dialect::Dataxid => "dataxid",
+            Dialect::Mlops => "mlops",
+            Dialect::Incidents => "incidents",
+            Dialect::Apikeys => "apikeys",
+        }
+    }
+
+    /// Parses a dialect name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == name)
+    }
+
+    /// The media type of this dialect's bodies.
+    pub const fn content_type(self) -> &'static str {
+        match self {
+            Dialect::Rebuff | Dialect::Arize => PROBLEM_JSON,
+            _ => "application/json",
+        }
+    }
+}
+
+impl fmt::Display for Dialect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How to render.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RenderOptions {
+    /// Show the internal cause of masked errors. For development only.
+    pub debug: bool,
+}
+
+impl RenderOptions {
+    /// Options with debug output switched on or off.
+    pub const fn debug(debug: bool) -> Self {
+        RenderOptions { debug }
+    }
+}
+
+/// Rendering failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RenderError {
+    /// The occurrence names a code the catalog does not have.
+    #[error("code `{0}` is not in catalog `{1}`")]
+    UnknownCode(String, String),
+}
+
+impl Catalog {
+    /// Renders an occurrence as a complete HTTP response in this catalog's dialect.
+    ///
+    /// # Errors
+    /// [`RenderError::UnknownCode`] when the occurrence's code is not in the catalog.
+    pub fn render(&self, problem: &Problem) -> Result<Response<Bytes>, RenderError> {
+        self.render_with(problem, RenderOptions::default())
+    }
+
+    /// Renders with options (debug output).
+    ///
+    /// # Errors
+    /// [`RenderError::UnknownCode`] when the occurrence's code is not in the catalog.
+    pub fn render_with(
+        &self,
+        problem: &Problem,
+        opts: RenderOptions,
+    ) -> Result<Response<Bytes>, RenderError> {
+        let entry = self
+            .get(problem.code())
+            .ok_or_else(|| RenderError::UnknownCode(problem.code().to_owned(), self.name().to_owned()))?;
+        let body = render_body(self.dialect(), entry, problem, opts);
+        let mut res = Response::new(Bytes::from(body));
+        *res.status_mut() = entry.status;
+        let headers = res.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(self.dialect().content_type()));
+        if let Some(secs) = problem.retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Some(id) = problem.request_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok()) {
+            headers.insert(X_REQUEST_ID, id);
+        }
+        for (name, value) in &problem.headers {
+            headers.append(name.clone(), value.clone());
+        }
+        if entry.status == StatusCode::UNAUTHORIZED && !headers.contains_key(WWW_AUTHENTICATE) {
+            // RFC 9110 §15.5.2: a 401 must carry a challenge.
+            headers.insert(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer realm=\"api\""));
+        }
+        Ok(res)
+    }
+}
+
+/// The human text of an occurrence after masking and message templating.
+fn detail_text<'a>(entry: &'a Entry, problem: &'a Problem, opts: RenderOptions) -> Option<Cow<'a, str>> {
+    if entry.masked {
+        if opts.debug {
+            if let Some(cause) = &problem.cause {
+                return Some(Cow::Borrowed(cause));
+            }
+        }
+        return entry.message.as_deref().map(|m| template(m, problem.retry_after));
+    }
+    match &problem.detail {
+        Some(d) => Some(Cow::Borrowed(d)),
+        None => entry.message.as_deref().map(|m| template(m, problem.retry_after)),
+    }
+}
+
+fn template(message: &str, retry_after: Option<u64>) -> Cow<'_, str> {
+    if !message.contains("{retry_after}") {
+        return Cow::Borrowed(message);
+    }
+    match retry_after {
+        Some(s) => Cow::Owned(message.replace("{retry_after}", itoa::Buffer::new().format(s))),
+        // Without a delay the sentence naming it is dropped rather than shown with a hole.
+        None => Cow::Owned(
+            message
+                .split_inclusive(". ")
+                .filter(|s| !s.contains("{retry_after}"))
+                .collect::<String>()
+                .trim_end()
+                .to_owned(),
+        ),
+    }
+}
+
+fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions) -> Vec<u8> {
+    let detail = detail_text(entry, p, opts);
+    let detail = detail.as_deref();
+    let masked = entry.masked;
+    // Masked errors carry nothing the caller passed but the request id.
+    let fields: &[FieldError] = if masked { &[] } else { &p.fields };
+    let param = if masked { None } else { p.param.as_deref() };
+    let ext = if masked { None } else { Some(&p.extensions).filter(|m| !m.is_empty()) };
+    let request_id = p.request_id.as_deref();
+    let wire = entry.wire_code.as_deref();
+    let mut out = Vec::with_capacity(256);
+    let mut ser = serde_json::Serializer::new(&mut out);
+    let result = match dialect {
+        Dialect::Rebuff => RebuffBody {
+            type_: &entry.type_uri,
+            title: &entry.title,
+            status: entry.status.as_u16(),
+            detail,
+            instance: p.instance.as_deref(),
+            code: wire.unwrap_or(&entry.code),
+            request_id,
+            param,
+            errors: ProblemFields(fields),
+            retry: entry.retry.as_str(),
+            retry_after: p.retry_after,
+            ext,
+        }
+        .serialize(&mut ser),
+        Dialect::Arize => ArizeBody {
+            status: entry.status.as_u16(),
+            title: &entry.title,
+            type_: &entry.type_uri,
+            detail,
+            instance: p.instance.as_deref(),
+            error_code: wire.filter(|_| entry.status.is_client_error()),
+            request_id,
+            errors: ProblemFields(fields),
+            ext,
+        }
+        .serialize(&mut ser),
+        Dialect::Dataxid => {
+            let derived;
+            let param = match (param, fields.first()) {
+                (Some(p), _) => Some(p),
+                (None, Some(f)) => {
+                    derived = format!("{}.{}", f.location.as_str(), f.dotted());
+                    Some(derived.as_str())
+                }
+                (None, None) => None,
+            };
+            DataxidBody {
+                error: DataxidError {
+                    type_: &entry.category,
+                    code: wire.unwrap_or(&entry.code),
+                    // The seed's example puts the failing field's own message here.
+                    message: p
+                        .detail
+                        .is_none()
+                        .then(|| fields.first().map(|f| f.message.as_str()))
+                        .flatten()
+                        .or(detail)
+                        .unwrap_or(&entry.title),
+                    doc_url: &entry.type_uri,
+                    param,
+                },
+                request_id,
+            }
+            .serialize(&mut ser)
+        }
+        Dialect::Mlops => {
+            if fields.is_empty() {
+                MlopsBody { detail: MlopsDetail::Text(detail.unwrap_or(&entry.title)), request_id }
+                    .serialize(&mut ser)
+            } else {
+                MlopsBody { detail: MlopsDetail::Fields(fields), request_id }.serialize(&mut ser)
+            }
+        }
+        Dialect::Incidents => {
+            let message = match detail {
+                Some(d) => Cow::Owned(format!("{}: {d}", entry.title)),
+                None => Cow::Borrowed(entry.title.as_str()),
+            };
+            let details = if fields.is_empty() {
+                ext.map(IncidentDetails::Ext)
+            } else {
+                Some(IncidentDetails::Fields(fields))
+            };
+            FlatBody { code: wire.unwrap_or(&entry.code), message: &message, details, request_id }
+                .serialize(&mut ser)
+        }
+        Dialect::Apikeys => {
+            let details = if fields.is_empty() { None } else { Some(IncidentDetails::List(fields)) };
+            FlatBody {
+                code: wire.unwrap_or(&entry.code),
+                message: detail.unwrap_or(&entry.title),
+                details,
+                request_id,
+            }
+            .serialize(&mut ser)
+        }
+    };
+    // Serializing borrowed strings and integers into a Vec cannot fail.
+    debug_assert!(result.is_ok());
+    out
+}
+
+#[derive(Serialize)]
+struct RebuffBody<'a> {
+    #[serde(rename = "type")]
+    type_: &'a str,
+    title: &'a str,
+    status: u16,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<&'a str>,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    param: Option<&'a str>,
+    #[serde(skip_serializing_if = "ProblemFields::is_empty")]
+    errors: ProblemFields<'a>,
+    retry: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_after: Option<u64>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    ext: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Serialize)]
+struct ArizeBody<'a> {
+    status: u16,
+    title: &'a str,
+    #[serde(rename = "type")]
+    type_: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    detail: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    instance: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    /// RFC 9457 §3's own example extension for per-field problems.
+    #[serde(skip_serializing_if = "ProblemFields::is_empty")]
+    errors: ProblemFields<'a>,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    ext: Option<&'a serde_json::Map<String, serde_json::Value>>,
+}
+
+#[derive(Serialize)]
+struct DataxidBody<'a> {
+    error: DataxidError<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct DataxidError<'a> {
+    #[serde(rename = "type")]
+    type_: &'a str,
+    code: &'a str,
+    message: &'a str,
+    doc_url: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    param: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct MlopsBody<'a> {
+    detail: MlopsDetail<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+enum MlopsDetail<'a> {
+    Text(&'a str),
+    Fields(&'a [FieldError]),
+}
+
+impl Serialize for MlopsDetail<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            MlopsDetail::Text(t) => s.serialize_str(t),
+            MlopsDetail::Fields(fields) => s.collect_seq(fields.iter().map(|f| MlopsItem(f))),
+        }
+    }
+}
+
+struct MlopsItem<'a>(&'a FieldError);
+
+impl Serialize for MlopsItem<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("loc", &MlopsLoc(f))?;
+        m.serialize_entry("msg", &f.message)?;
+        m.serialize_entry("type", &f.reason)?;
+        m.end()
+    }
+}
+
+/// FastAPI's `loc`: the location, then each pointer token, array indices as integers.
+struct MlopsLoc<'a>(&'a FieldError);
+
+impl Serialize for MlopsLoc<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        seq.serialize_element(self.0.location.as_str())?;
+        for token in self.0.segments() {
+            match token.parse::<u64>() {
+                Ok(n) if !token.starts_with('0') || token.len() == 1 => seq.serialize_element(&n)?,
+                _ => seq.serialize_element(&*token)?,
+            }
+        }
+        seq.end()
+    }
+}
+
+#[derive(Serialize)]
+struct FlatBody<'a> {
+    code: &'a str,
+    message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    details: Option<IncidentDetails<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+}
+
+enum IncidentDetails<'a> {
+    /// `{"name": {"code": ..., "message": ...}}`
+    Fields(&'a [FieldError]),
+    /// `[{"field": ..., "code": ..., "message": ...}]`
+    List(&'a [FieldError]),
+    Ext(&'a serde_json::Map<String, serde_json::Value>),
+}
+
+impl Serialize for IncidentDetails<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            IncidentDetails::Fields(fields) => {
+                let mut m = s.serialize_map(Some(fields.len()))?;
+                for f in *fields {
+                    m.serialize_entry(&f.dotted(), &CodeMessage { code: &f.reason, message: &f.message })?;
+                }
+                m.end()
+            }
+            IncidentDetails::List(fields) => s.collect_seq(fields.iter().map(|f| FieldCodeMessage {
+                field: f.dotted(),
+                code: &f.reason,
+                message: &f.message,
+            })),
+            IncidentDetails::Ext(map) => map.serialize(s),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct CodeMessage<'a> {
+    code: &'a str,
+    message: &'a str,
+}
+
+#[derive(Serialize)]
+struct FieldCodeMessage<'a> {
+    field: String,
+    code: &'a str,
+    message: &'a str,
+}
+
+struct ProblemFields<'a>(&'a [FieldError]);
+
+impl ProblemFields<'_> {
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl Serialize for ProblemFields<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|f| ProblemField(f)))
+    }
+}
+
+struct ProblemField<'a>(&'a FieldError);
+
+impl Serialize for ProblemField<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let f = self.0;
+        let mut m = s.serialize_map(Some(4))?;
+        m.serialize_entry("pointer", &f.pointer)?;
+        m.serialize_entry("location", f.location.as_str())?;
+        m.serialize_entry("reason", &f.reason)?;
+        m.serialize_entry("detail", &f.message)?;
+        m.end()
+    }
+}

@@ -1,0 +1,1 @@
+//! Error reference rendering (Markdown, HTML, OpenAPI 3.1, JSON).

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The project's test command: the whole workspace's tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rebuff-target}"
+cargo test --workspace --all-targets
+cargo test --workspace --doc
