@@ -1,0 +1,7 @@
+//! Compile-fail tests: the catalog decides which codes exist.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/*.rs");
+}
