@@ -18,6 +18,7 @@
 
 pub mod catalog;
 pub mod dialect;
+pub mod diff;
 pub mod docs;
 pub mod parse;
 pub mod problem;
