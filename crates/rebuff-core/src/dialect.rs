@@ -150,10 +150,10 @@ impl Catalog {
 /// The human text of an occurrence after masking and message templating.
 fn detail_text<'a>(entry: &'a Entry, problem: &'a Problem, opts: RenderOptions) -> Option<Cow<'a, str>> {
     if entry.masked {
-        if opts.debug {
-            if let Some(cause) = &problem.cause {
-                return Some(Cow::Borrowed(cause));
-            }
+        if opts.debug
+            && let Some(cause) = &problem.cause
+        {
+            return Some(Cow::Borrowed(cause));
         }
         return entry.message.as_deref().map(|m| template(m, problem.retry_after));
     }
@@ -366,7 +366,7 @@ impl Serialize for MlopsDetail<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match self {
             MlopsDetail::Text(t) => s.serialize_str(t),
-            MlopsDetail::Fields(fields) => s.collect_seq(fields.iter().map(|f| MlopsItem(f))),
+            MlopsDetail::Fields(fields) => s.collect_seq(fields.iter().map(MlopsItem)),
         }
     }
 }
@@ -463,7 +463,7 @@ impl ProblemFields<'_> {
 
 impl Serialize for ProblemFields<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|f| ProblemField(f)))
+        s.collect_seq(self.0.iter().map(ProblemField))
     }
 }
 

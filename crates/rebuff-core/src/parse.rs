@@ -215,31 +215,31 @@ fn decode_members(out: &mut ParsedError, headers: &HeaderMap, m: &Members<'_>) {
         out.retry_after = get::<u64>(m.retry_after);
     }
     // Stripe-style: everything under "error".
-    if let Some(inner) = m.error.and_then(|r| serde_json::from_str::<Members<'_>>(r.get()).ok()) {
-        if inner.code.is_some() || inner.message.is_some() || inner.type_.is_some() {
-            out.envelope = Envelope::Dialect(Dialect::Dataxid);
-            out.code = text(inner.code);
-            out.category = text(inner.type_);
-            out.message = text(inner.message);
-            out.type_uri = text(inner.doc_url);
-            out.param = text(inner.param);
-            // A located param (`body.config.batch_size`) names a field: keep it as one, with
-            // the message (this envelope has no per-field reason).
-            if let Some((location, path)) = out.param.as_deref().and_then(|p| p.split_once('.')) {
-                if let Some(location) = Location::from_name(location) {
-                    out.fields.push(FieldError {
-                        pointer: pointer_from(path.split('.')),
-                        location,
-                        reason: String::new(),
-                        message: out.message.clone().unwrap_or_default(),
-                    });
-                }
-            }
-            if out.request_id.is_none() {
-                out.request_id = text(inner.request_id);
-            }
-            return;
+    if let Some(inner) = m.error.and_then(|r| serde_json::from_str::<Members<'_>>(r.get()).ok())
+        && (inner.code.is_some() || inner.message.is_some() || inner.type_.is_some())
+    {
+        out.envelope = Envelope::Dialect(Dialect::Dataxid);
+        out.code = text(inner.code);
+        out.category = text(inner.type_);
+        out.message = text(inner.message);
+        out.type_uri = text(inner.doc_url);
+        out.param = text(inner.param);
+        // A located param (`body.config.batch_size`) names a field: keep it as one, with
+        // the message (this envelope has no per-field reason).
+        if let Some((location, path)) = out.param.as_deref().and_then(|p| p.split_once('.'))
+            && let Some(location) = Location::from_name(location)
+        {
+            out.fields.push(FieldError {
+                pointer: pointer_from(path.split('.')),
+                location,
+                reason: String::new(),
+                message: out.message.clone().unwrap_or_default(),
+            });
         }
+        if out.request_id.is_none() {
+            out.request_id = text(inner.request_id);
+        }
+        return;
     }
     let is_problem_media = headers
         .get(CONTENT_TYPE)
