@@ -9,7 +9,17 @@ use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use http::{HeaderMap, HeaderValue, Response, StatusCode};
-use rebuff_core::{Catalog, FieldError, Problem, parse};
+use rebuff_core::{Catalog, ErrorCode, FieldError, Problem, parse};
+
+/// A typed code, as services name them (what `rebuff::catalog!` generates).
+#[derive(Debug, Clone, Copy)]
+struct NotFound;
+
+impl ErrorCode for NotFound {
+    fn as_str(&self) -> &'static str {
+        "resource_not_found"
+    }
+}
 
 const DETAIL: &str = "Dataset with ID 'ZGF0YXNldC10ZXN0' was not found.";
 const REQUEST_ID: &str = "req_7f3a9c2e1b4d";
@@ -19,7 +29,7 @@ fn render(c: &mut Criterion) {
     let standard = Catalog::standard();
     g.bench_function("rebuff", |b| {
         b.iter(|| {
-            let p = Problem::dynamic(black_box("resource_not_found")).detail(DETAIL).request_id(REQUEST_ID);
+            let p = Problem::new(black_box(NotFound)).detail(DETAIL).request_id(REQUEST_ID);
             black_box(standard.render(&p).expect("renders"))
         })
     });
@@ -44,8 +54,7 @@ fn render(c: &mut Criterion) {
         let cat = Catalog::builtin(name).expect("built in");
         g.bench_function(format!("profile/{name}"), |b| {
             b.iter(|| {
-                let p =
-                    Problem::dynamic(black_box("resource_not_found")).detail(DETAIL).request_id(REQUEST_ID);
+                let p = Problem::new(black_box(NotFound)).detail(DETAIL).request_id(REQUEST_ID);
                 black_box(cat.render(&p).expect("renders"))
             })
         });

@@ -129,6 +129,7 @@ impl Catalog {
         let mut res = Response::new(Bytes::from(body));
         *res.status_mut() = entry.status;
         let headers = res.headers_mut();
+        headers.reserve(4 + problem.headers.len());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(self.dialect().content_type()));
         if let Some(secs) = problem.retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));

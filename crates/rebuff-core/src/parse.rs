@@ -215,7 +215,10 @@ fn decode_members(out: &mut ParsedError, headers: &HeaderMap, m: &Members<'_>) {
         out.retry_after = get::<u64>(m.retry_after);
     }
     // Stripe-style: everything under "error".
-    if let Some(inner) = m.error.and_then(|r| serde_json::from_str::<Members<'_>>(r.get()).ok())
+    if let Some(inner) = m
+        .error
+        .filter(|r| r.get().starts_with('{'))
+        .and_then(|r| serde_json::from_str::<Members<'_>>(r.get()).ok())
         && (inner.code.is_some() || inner.message.is_some() || inner.type_.is_some())
     {
         out.envelope = Envelope::Dialect(Dialect::Dataxid);
@@ -244,7 +247,7 @@ fn decode_members(out: &mut ParsedError, headers: &HeaderMap, m: &Members<'_>) {
     let is_problem_media = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/problem+json"));
+        .is_some_and(|v| starts_with_ignore_case(v.trim_start(), "application/problem+json"));
     let code = text(m.code);
     let error_code = text(m.error_code);
     let title = text(m.title);
@@ -277,7 +280,8 @@ fn decode_members(out: &mut ParsedError, headers: &HeaderMap, m: &Members<'_>) {
 
     if code.is_none() && m.detail.is_some() {
         out.envelope = Envelope::Dialect(Dialect::Mlops);
-        if let Some(items) = get::<Vec<MlopsItem>>(m.detail) {
+        if m.detail.is_some_and(|r| r.get().starts_with('[')) {
+            let items = get::<Vec<MlopsItem>>(m.detail).unwrap_or_default();
             out.fields = items.into_iter().filter_map(mlops_field).collect();
         } else {
             out.message = text(m.detail);
@@ -367,6 +371,10 @@ fn mlops_field(item: MlopsItem) -> Option<FieldError> {
     })
 }
 
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.len() >= prefix.len() && s.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
+}
+
 fn reason(status: u16) -> Option<String> {
     http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).map(str::to_owned)
 }
@@ -376,7 +384,7 @@ fn plain_text(headers: &HeaderMap, body: &[u8]) -> Option<String> {
     let is_plain = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.to_ascii_lowercase().starts_with("text/plain"));
+        .is_some_and(|v| starts_with_ignore_case(v, "text/plain"));
     if !is_plain || body.len() > 512 {
         return None;
     }
