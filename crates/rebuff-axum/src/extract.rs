@@ -1,0 +1,705 @@
+//! Drop-in extractors whose rejections are catalog errors, and the router fallback.
+//!
+//! axum's own extractors answer a bad request with a `text/plain` body and a status; these
+//! answer with an [`ApiError`] naming the precise catalog code, so the client learns *which*
+//! field is wrong and *where* the JSON broke:
+//!
+//! | extractor | failure | code |
+//! |---|---|---|
+//! | [`Json`] | no `Content-Type`, or not JSON | `unsupported_media_type` (415) |
+//! | [`Json`] | body over the limit | `payload_too_large` (413) |
+//! | [`Json`] | body stalled past [`body_timeout`](crate::panic::body_timeout) | `request_timeout` (408) |
+//! | [`Json`] | syntax error, truncated body, nesting too deep | `invalid_json` (400), with line, column and byte offset |
+//! | [`Json`] | a field of the wrong type | `wrong_field_type` (400) |
+//! | [`Json`] | a required field missing | `missing_required_field` (422) |
+//! | [`Json`] | a value outside an enum | `invalid_enum_value` (422) |
+//! | [`Json`] | any other bad value | `invalid_field_value` (422) |
+//! | [`Path`] | a parameter that does not parse | `invalid_id` (400) |
+//! | [`Query`] | a parameter missing or not parsing | `invalid_query_parameter` (400) |
+//! | [`fallback`] | no route | `resource_not_found` (404) |
+//!
+//! Field errors carry a JSON Pointer to the field (`/config/batch_size`), and `param` the
+//! same path dotted (`config.batch_size`).
+
+use std::error::Error as _;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, OriginalUri, RawPathParams, Request};
+use axum::response::{IntoResponse, Response};
+use http::header::CONTENT_TYPE;
+use http::request::Parts;
+use http::{HeaderMap, Method};
+use rebuff::problem::pointer_from;
+use rebuff::{FieldError, Problem};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_path_to_error::Segment;
+
+use crate::{ApiError, Code};
+
+/// The longest user-supplied text (a path, a value quoted by a parser) echoed in an error.
+const MAX_ECHO: usize = 200;
+
+// ---- Json ------------------------------------------------------------------------------
+
+/// A JSON body, like [`axum::Json`], whose rejections are catalog errors.
+///
+/// Accepts `application/json` and any `application/*+json`, with parameters (`charset`).
+/// Syntax errors take precedence over type errors: a body that is not valid JSON (including
+/// one nested deeper than 128 levels) is always `invalid_json`, whatever its first data
+/// error would have been.
+///
+/// It is also a response: a handler may return `Json(value)`.
+///
+/// ```
+/// use rebuff_axum::extract::Json;
+///
+/// #[derive(serde::Deserialize)]
+/// struct NewProject {
+///     name: String,
+/// }
+///
+/// async fn create(Json(body): Json<NewProject>) -> Json<serde_json::Value> {
+///     Json(serde_json::json!({ "name": body.name }))
+/// }
+/// # let _ = axum::Router::<()>::new().route("/", axum::routing::post(create));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned> Json<T> {
+    /// Parses a JSON body, mapping failures as the extractor does (without the content-type
+    /// and body-reading checks).
+    ///
+    /// # Errors
+    /// `invalid_json`, `wrong_field_type`, `missing_required_field`, `invalid_enum_value` or
+    /// `invalid_field_value`, with the field that failed.
+    ///
+    /// ```
+    /// use rebuff_axum::extract::Json;
+    ///
+    /// let err = Json::<Vec<u32>>::from_bytes(b"[1, 2,").unwrap_err();
+    /// assert_eq!(err.problem().code(), "invalid_json");
+    /// assert_eq!(
+    ///     err.problem().detail.as_deref(),
+    ///     Some("JSON parse error: EOF while parsing a value at line 1 column 6 (byte offset 6)")
+    /// );
+    /// ```
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, ApiError> {
+        parse_json(bytes).map(Json)
+    }
+}
+
+impl<T, S> FromRequest<S> for Json<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(
+                ApiError::new(Code::UnsupportedMediaType).detail("Content-Type must be application/json")
+            );
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        Self::from_bytes(&bytes)
+    }
+}
+
+impl<T: Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
+impl<T> Deref for Json<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for Json<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+impl<T> From<T> for Json<T> {
+    fn from(value: T) -> Self {
+        Json(value)
+    }
+}
+
+/// Whether the request declares a JSON body: `application/json` or `application/*+json`.
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim();
+    let Some((ty, subtype)) = essence.split_once('/') else {
+        return false;
+    };
+    let subtype = subtype.to_ascii_lowercase();
+    ty.eq_ignore_ascii_case("application") && (subtype == "json" || subtype.ends_with("+json"))
+}
+
+/// The catalog error for a body that could not be read: over the limit
+/// (`payload_too_large`, 413), stalled past [`body_timeout`](crate::panic::body_timeout)
+/// (`request_timeout`, 408), or broken off (`bad_request`, 400).
+///
+/// For handlers that take axum's [`Bytes`] as `Result<Bytes, BytesRejection>`:
+///
+/// ```
+/// use axum::body::Bytes;
+/// use axum::extract::rejection::BytesRejection;
+/// use rebuff_axum::ApiError;
+/// use rebuff_axum::extract::body_error;
+///
+/// async fn webhook(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
+///     let body = body.map_err(body_error)?;
+///     Ok(format!("{} bytes", body.len()))
+/// }
+/// # let _ = axum::Router::<()>::new().route("/", axum::routing::post(webhook));
+/// ```
+pub fn body_error(rejection: BytesRejection) -> ApiError {
+    if let BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(e)) = &rejection {
+        return ApiError::new(Code::PayloadTooLarge).cause(e);
+    }
+    let mut source = rejection.source();
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return ApiError::new(Code::RequestTimeout).cause(&rejection);
+        }
+        if e.is::<http_body_util::LengthLimitError>() {
+            return ApiError::new(Code::PayloadTooLarge).cause(&rejection);
+        }
+        source = e.source();
+    }
+    ApiError::new(Code::BadRequest).detail("Failed to read the request body.").cause(&rejection)
+}
+
+fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(value) => return de.end().map(|()| value).map_err(|e| syntax_error(bytes, &e)),
+        Err(e) => e,
+    };
+    if err.inner().is_syntax() || err.inner().is_eof() || err.inner().is_io() {
+        return Err(syntax_error(bytes, err.inner()));
+    }
+    // A data error may have stopped the parse before a syntax error further on, or before
+    // nesting got deep enough to hit the recursion limit: check the whole document first.
+    check_syntax(bytes).map_err(|e| syntax_error(bytes, &e))?;
+    Err(data_error(&err))
+}
+
+/// Walks the whole document without allocating, through `deserialize_any` so that
+/// serde_json's recursion limit applies (`IgnoredAny` alone skips values iteratively,
+/// without one).
+fn check_syntax(bytes: &[u8]) -> Result<(), serde_json::Error> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    Syntax::deserialize(&mut de)?;
+    de.end()
+}
+
+struct Syntax;
+
+impl<'de> Deserialize<'de> for Syntax {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(SyntaxVisitor)
+    }
+}
+
+struct SyntaxVisitor;
+
+impl<'de> Visitor<'de> for SyntaxVisitor {
+    type Value = Syntax;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+    fn visit_i128<E>(self, _: i128) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+    fn visit_u128<E>(self, _: u128) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+    fn visit_bytes<E>(self, _: &[u8]) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+    fn visit_unit<E>(self) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+    fn visit_none<E>(self) -> Result<Syntax, E> {
+        Ok(Syntax)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Syntax, D::Error> {
+        Syntax::deserialize(d)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Syntax, A::Error> {
+        while seq.next_element::<Syntax>()?.is_some() {}
+        Ok(Syntax)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Syntax, A::Error> {
+        while map.next_entry::<IgnoredAny, Syntax>()?.is_some() {}
+        Ok(Syntax)
+    }
+}
+
+/// serde_json's message without its " at line L column C" suffix.
+fn bare_message(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    match full.strip_suffix(&suffix) {
+        Some(bare) => bare.to_owned(),
+        None => full,
+    }
+}
+
+/// The byte offset of serde_json's (line, column): columns count bytes, and point one past
+/// the offending byte, except at the end of the input.
+fn byte_offset(bytes: &[u8], e: &serde_json::Error) -> usize {
+    if e.is_eof() {
+        return bytes.len();
+    }
+    let mut line_start = 0;
+    if e.line() > 1 {
+        let mut newlines = bytes.iter().enumerate().filter(|&(_, &b)| b == b'\n').map(|(i, _)| i + 1);
+        line_start = newlines.nth(e.line() - 2).unwrap_or(bytes.len());
+    }
+    (line_start + e.column().saturating_sub(1)).min(bytes.len())
+}
+
+fn syntax_error(bytes: &[u8], e: &serde_json::Error) -> ApiError {
+    ApiError::new(Code::InvalidJson).detail(format!(
+        "JSON parse error: {} at line {} column {} (byte offset {})",
+        clip(&bare_message(e)),
+        e.line(),
+        e.column(),
+        byte_offset(bytes, e),
+    ))
+}
+
+/// The quoted name in messages like "missing field `name`".
+fn quoted(message: &str, prefix: &str) -> Option<String> {
+    let rest = message.strip_prefix(prefix)?;
+    let end = rest.find('`')?;
+    Some(rest[..end].to_owned())
+}
+
+fn data_error(err: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
+    let message = bare_message(err.inner());
+    let mut segments: Vec<String> = err
+        .path()
+        .iter()
+        .filter_map(|s| match s {
+            Segment::Seq { index } => Some(index.to_string()),
+            Segment::Map { key } => Some(key.clone()),
+            Segment::Enum { variant } => Some(variant.clone()),
+            Segment::Unknown => None,
+        })
+        .collect();
+    let (code, reason) = if let Some(field) = quoted(&message, "missing field `") {
+        segments.push(field);
+        (Code::MissingRequiredField, "required")
+    } else if let Some(field) = quoted(&message, "unknown field `") {
+        if segments.last() != Some(&field) {
+            segments.push(field);
+        }
+        (Code::InvalidFieldValue, "unknown")
+    } else if message.starts_with("invalid type: ") {
+        (Code::WrongFieldType, "type")
+    } else if message.starts_with("unknown variant `") {
+        (Code::InvalidEnumValue, "enum")
+    } else {
+        (Code::InvalidFieldValue, "invalid")
+    };
+    let field = FieldError::body(pointer_from(&segments), reason, clip(&message));
+    let dotted = field.dotted();
+    let detail = match (code, dotted.is_empty()) {
+        (_, true) => format!("Invalid request body: {}", field.message),
+        (Code::MissingRequiredField, false) => format!("Missing required field `{dotted}`."),
+        (_, false) => format!("Invalid value for `{dotted}`: {}", field.message),
+    };
+    let mut problem = Problem::new(code).detail(detail).field(field);
+    if !dotted.is_empty() {
+        problem = problem.param(dotted);
+    }
+    ApiError::from_problem(problem)
+}
+
+/// Text from the request made safe to echo: no control characters, at most [`MAX_ECHO`]
+/// characters.
+fn clip(s: &str) -> String {
+    let mut out: String = s.chars().filter(|c| !c.is_control()).take(MAX_ECHO).collect();
+    if s.chars().filter(|c| !c.is_control()).nth(MAX_ECHO).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+// ---- Path ------------------------------------------------------------------------------
+
+/// Path parameters, like [`axum::extract::Path`], whose rejection is `invalid_id` (400) with
+/// `param` naming the parameter.
+///
+/// A route that does not match its extractor (wrong number of parameters, unsupported type)
+/// is a bug in the service, answered as a masked `internal_error`.
+///
+/// ```
+/// use rebuff_axum::extract::Path;
+///
+/// async fn get_item(Path(id): Path<u64>) -> String {
+///     id.to_string()
+/// }
+/// # let _ = axum::Router::<()>::new().route("/items/{id}", axum::routing::get(get_item));
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Path<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for Path<T>
+where
+    T: DeserializeOwned + Send,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let rejection = match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => return Ok(Path(value)),
+            Err(rejection) => rejection,
+        };
+        let raw = RawPathParams::from_request_parts(parts, state).await.ok();
+        let raw: Vec<(&str, &str)> = raw.as_ref().map(|r| r.iter().collect()).unwrap_or_default();
+        Err(path_error(&rejection, &raw))
+    }
+}
+
+impl<T> Deref for Path<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for Path<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+fn path_error(rejection: &PathRejection, raw: &[(&str, &str)]) -> ApiError {
+    use axum::extract::path::ErrorKind;
+
+    let PathRejection::FailedToDeserializePathParams(failed) = rejection else {
+        return ApiError::new(Code::InternalError).cause(rejection);
+    };
+    let only = || match raw {
+        [(key, _)] => Some((*key).to_owned()),
+        _ => None,
+    };
+    let (key, value) = match failed.kind() {
+        ErrorKind::ParseErrorAtKey { key, value, .. } | ErrorKind::DeserializeError { key, value, .. } => {
+            (Some(key.clone()), Some(value.as_str()))
+        }
+        ErrorKind::ParseErrorAtIndex { index, value, .. } => {
+            (raw.get(*index).map(|(k, _)| (*k).to_owned()), Some(value.as_str()))
+        }
+        ErrorKind::ParseError { value, .. } => (only(), Some(value.as_str())),
+        ErrorKind::InvalidUtf8InPathParam { key } => (Some(key.clone()), None),
+        ErrorKind::Message(_) => (only(), raw.first().filter(|_| raw.len() == 1).map(|(_, v)| *v)),
+        _ => return ApiError::new(Code::InternalError).cause(rejection),
+    };
+    let detail = match (&key, value) {
+        (Some(k), Some(v)) => format!("`{}` is not a valid value for path parameter `{k}`.", clip(v)),
+        (Some(k), None) => format!("The path parameter `{k}` is not valid."),
+        (None, Some(v)) => format!("`{}` is not a valid ID.", clip(v)),
+        (None, None) => "The path contains an invalid ID.".to_owned(),
+    };
+    let mut problem = Problem::new(Code::InvalidId).detail(detail).cause(rejection);
+    problem.param = key;
+    ApiError::from_problem(problem)
+}
+
+// ---- Query -----------------------------------------------------------------------------
+
+/// The query string, like [`axum::extract::Query`], whose rejection is
+/// `invalid_query_parameter` (400) with `param` naming the parameter.
+///
+/// ```
+/// use rebuff_axum::extract::Query;
+///
+/// #[derive(Debug, serde::Deserialize)]
+/// struct Paging {
+///     limit: Option<u32>,
+/// }
+///
+/// assert_eq!(Query::<Paging>::from_query("limit=20")?.limit, Some(20));
+/// let err = Query::<Paging>::from_query("limit=ten").unwrap_err();
+/// assert_eq!(err.problem().code(), "invalid_query_parameter");
+/// assert_eq!(err.problem().param.as_deref(), Some("limit"));
+/// # Ok::<(), rebuff_axum::ApiError>(())
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned> Query<T> {
+    /// Parses a raw query string (without the `?`).
+    ///
+    /// # Errors
+    /// `invalid_query_parameter`, naming the parameter when it is known.
+    pub fn from_query(query: &str) -> Result<Self, ApiError> {
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de).map(Query).map_err(|e| query_error(&e))
+    }
+}
+
+impl<T, S> FromRequestParts<S> for Query<T>
+where
+    T: DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Self::from_query(parts.uri.query().unwrap_or_default())
+    }
+}
+
+impl<T> Deref for Query<T> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> DerefMut for Query<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.0
+    }
+}
+
+fn query_error(err: &serde_path_to_error::Error<serde_urlencoded::de::Error>) -> ApiError {
+    let message = err.inner().to_string();
+    let key = err.path().iter().find_map(|s| match s {
+        Segment::Map { key } => Some(key.clone()),
+        _ => None,
+    });
+    let (key, detail) = match (quoted(&message, "missing field `"), key) {
+        (Some(missing), _) => {
+            let detail = format!("Missing required query parameter `{}`.", clip(&missing));
+            (Some(missing), detail)
+        }
+        (None, Some(key)) => {
+            let detail = format!("Invalid query parameter `{}`: {}", clip(&key), clip(&message));
+            (Some(key), detail)
+        }
+        (None, None) => (None, format!("Invalid query string: {}", clip(&message))),
+    };
+    let mut problem = Problem::new(Code::InvalidQueryParameter).detail(detail);
+    problem.param = key.map(|k| clip(&k));
+    ApiError::from_problem(problem)
+}
+
+// ---- fallback --------------------------------------------------------------------------
+
+/// The router fallback: `resource_not_found` (404) naming the method and path.
+///
+/// ```
+/// let app: axum::Router = axum::Router::new().fallback(rebuff_axum::extract::fallback);
+/// # let _ = app;
+/// ```
+pub async fn fallback(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    no_route(&method, uri.path())
+}
+
+fn no_route(method: &Method, path: &str) -> ApiError {
+    ApiError::new(Code::ResourceNotFound).detail(format!("No route for {method} {}", clip(path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Model {
+        name: String,
+        config: Config,
+        format: Format,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Config {
+        batch_size: u32,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    enum Format {
+        Csv,
+        Parquet,
+    }
+
+    fn err(body: &str) -> Problem {
+        match Json::<Model>::from_bytes(body.as_bytes()) {
+            Ok(_) => panic!("{body} parsed"),
+            Err(e) => e.into_problem(),
+        }
+    }
+
+    #[test]
+    fn syntax_errors_name_line_column_and_offset() {
+        let p = err("{\n  \"name\": \"a\",\n  \"config\": }");
+        assert_eq!(p.code(), "invalid_json");
+        assert_eq!(
+            p.detail.as_deref(),
+            Some("JSON parse error: expected value at line 3 column 13 (byte offset 29)")
+        );
+        assert_eq!("{\n  \"name\": \"a\",\n  \"config\": }".as_bytes()[29], b'}');
+        let p = err("");
+        assert_eq!(
+            p.detail.as_deref(),
+            Some("JSON parse error: EOF while parsing a value at line 1 column 0 (byte offset 0)")
+        );
+        assert_eq!(err(r#"{"name": "a"} x"#).code(), "invalid_json");
+    }
+
+    #[test]
+    fn syntax_errors_win_over_data_errors() {
+        assert_eq!(err(r#"{"name": 1, "#).code(), "invalid_json");
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let p = err(&deep);
+        assert_eq!(p.code(), "invalid_json");
+        assert!(p.detail.as_deref().unwrap_or_default().contains("recursion limit exceeded"));
+        let deep_value = Json::<serde_json::Value>::from_bytes(deep.as_bytes()).err();
+        assert_eq!(deep_value.map(|e| e.problem().code().to_owned()).as_deref(), Some("invalid_json"));
+    }
+
+    #[test]
+    fn data_errors_point_at_the_field() {
+        let p = err(r#"{"name": "a", "config": {}, "format": "csv"}"#);
+        assert_eq!(p.code(), "missing_required_field");
+        assert_eq!(p.fields[0].pointer, "/config/batch_size");
+        assert_eq!(p.fields[0].reason, "required");
+        assert_eq!(p.param.as_deref(), Some("config.batch_size"));
+
+        let p = err(r#"{"name": "a", "config": {"batch_size": "x"}, "format": "csv"}"#);
+        assert_eq!(p.code(), "wrong_field_type");
+        assert_eq!(p.fields[0].pointer, "/config/batch_size");
+        assert_eq!(p.fields[0].reason, "type");
+
+        let p = err(r#"{"name": "a", "config": {"batch_size": 1}, "format": "xls"}"#);
+        assert_eq!(p.code(), "invalid_enum_value");
+        assert_eq!(p.fields[0].pointer, "/format");
+
+        let p = err(r#"{"name": "a", "config": {"batch_size": -1}, "format": "csv"}"#);
+        assert_eq!(p.code(), "invalid_field_value");
+        assert_eq!(p.fields[0].pointer, "/config/batch_size");
+
+        let p = err(r#""just a string""#);
+        assert_eq!(p.code(), "wrong_field_type");
+        assert_eq!(p.fields[0].pointer, "");
+        assert_eq!(p.param, None);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Strict {
+        inner: Option<Inner>,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Inner {
+        a: u8,
+    }
+
+    #[test]
+    fn unknown_fields_point_at_themselves() {
+        let p =
+            Json::<Strict>::from_bytes(br#"{"inner": {"a": 1, "b": 2}}"#).err().map(ApiError::into_problem);
+        let p = p.unwrap_or_else(|| panic!("parsed"));
+        assert_eq!(p.code(), "invalid_field_value");
+        assert_eq!(p.fields[0].pointer, "/inner/b");
+        assert_eq!(p.fields[0].reason, "unknown");
+    }
+
+    #[test]
+    fn long_values_are_clipped() {
+        let long = "x".repeat(10_000);
+        let p = err(&format!(r#"{{"name": 1, "config": "{long}"}}"#));
+        assert!(p.fields[0].message.chars().count() <= MAX_ECHO + 1);
+        assert!(p.detail.as_deref().unwrap_or_default().len() < 400);
+    }
+
+    #[test]
+    fn content_types() {
+        let check = |v: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(CONTENT_TYPE, http::HeaderValue::from_str(v).unwrap_or_else(|_| unreachable!()));
+            is_json(&h)
+        };
+        assert!(check("application/json"));
+        assert!(check("application/json; charset=utf-8"));
+        assert!(check("Application/JSON"));
+        assert!(check("application/merge-patch+json"));
+        assert!(!check("text/plain"));
+        assert!(!check("application/jsonx"));
+        assert!(!check("text/json"));
+        assert!(!is_json(&HeaderMap::new()));
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Paging {
+        limit: u32,
+        cursor: Option<String>,
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        let p = Query::<Paging>::from_query("limit=ten").err().map(ApiError::into_problem);
+        let p = p.unwrap_or_else(|| panic!("parsed"));
+        assert_eq!(p.code(), "invalid_query_parameter");
+        assert_eq!(p.param.as_deref(), Some("limit"));
+        let p = Query::<Paging>::from_query("cursor=a").err().map(ApiError::into_problem);
+        let p = p.unwrap_or_else(|| panic!("parsed"));
+        assert_eq!(p.param.as_deref(), Some("limit"));
+        assert_eq!(p.detail.as_deref(), Some("Missing required query parameter `limit`."));
+        assert!(Query::<Paging>::from_query("limit=5&cursor=abc").is_ok());
+    }
+
+    #[test]
+    fn fallback_never_echoes_much() {
+        let p = no_route(&Method::GET, &format!("/{}\u{7}", "a".repeat(1000))).into_problem();
+        let detail = p.detail.unwrap_or_default();
+        assert!(detail.starts_with("No route for GET /aaa"));
+        assert!(!detail.contains('\u{7}'));
+        assert!(detail.chars().count() < 230);
+    }
+}
