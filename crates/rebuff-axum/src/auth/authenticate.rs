@@ -1,0 +1,335 @@
+//! [`AuthLayer`]: API keys in `Authorization: Bearer`, or a session cookie with its CSRF
+//! token; puts the [`Principal`] in the request extensions.
+
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use http::header::{AUTHORIZATION, COOKIE, WWW_AUTHENTICATE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
+use tower::{Layer, Service};
+
+use super::key::{self, ParsedKey};
+use super::principal::{Principal, SESSION_SCOPES, Subject};
+use crate::store::{KeyStore, SessionStore};
+use crate::{ApiError, Code};
+
+/// The cookie that carries the session token.
+pub const SESSION_COOKIE: &str = "rebuff_session";
+
+/// The header that carries the CSRF token on unsafe methods of a session request.
+pub const CSRF_HEADER: HeaderName = HeaderName::from_static("x-csrf-token");
+
+/// The challenge on every 401 (RFC 9110 §15.5.2 requires one).
+const CHALLENGE: HeaderValue = HeaderValue::from_static("Bearer realm=\"api\"");
+
+/// The challenge when a key was presented but is not usable (RFC 6750 §3.1).
+const CHALLENGE_INVALID_TOKEN: HeaderValue =
+    HeaderValue::from_static("Bearer realm=\"api\", error=\"invalid_token\"");
+
+/// Compared against when a key id is unknown, so that an unknown id costs the same comparison
+/// as a known one. No SHA-256 output is known to be all zeroes.
+const DUMMY_HASH: [u8; 32] = [0; 32];
+
+/// Authenticates requests by API key or session cookie.
+///
+/// * `Authorization: Bearer <key>` (scheme in any case): the key must have the
+///   [key format](super::key), match a stored key (compared in constant time), be neither
+///   revoked nor expired, and the client address must be in the key's allow-list if it has
+///   one. Codes: `api_key_malformed`, `api_key_invalid`, `api_key_revoked`,
+///   `api_key_expired` (401), `ip_not_allowed` (403).
+/// * Without `Authorization`, and with [`sessions`](AuthLayer::sessions) configured, a
+///   [`SESSION_COOKIE`] cookie: the session must exist (`session_expired` otherwise), not be
+///   expired (`session_expired`), belong to an enabled account (`account_disabled`), and on
+///   every method that is not safe (anything but GET, HEAD, OPTIONS and TRACE) the request
+///   must echo the session's CSRF token in [`CSRF_HEADER`] (`csrf_failed`).
+/// * Neither: `api_key_missing`, or `authentication_required` when sessions are configured
+///   (either credential would do).
+///
+/// The client address is read from axum's `ConnectInfo<SocketAddr>` (serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()`). Without it the address is unknown
+/// and keys with an allow-list are refused. Every 401 carries `WWW-Authenticate`.
+///
+/// On success the request gets a [`Principal`]; store failures answer a masked 503 or 500.
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::{Router, routing::get};
+/// use rebuff_axum::auth::{AuthLayer, MemoryAuthStore, Principal};
+///
+/// let store = Arc::new(MemoryAuthStore::new());
+/// let app: Router = Router::new()
+///     .route("/v1/me", get(|p: Principal| async move { p.org_id }))
+///     .layer(AuthLayer::new(store.clone()).sessions(store));
+/// ```
+#[derive(Clone)]
+pub struct AuthLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+struct Config {
+    keys: Arc<dyn KeyStore>,
+    sessions: Option<Arc<dyn SessionStore>>,
+}
+
+impl fmt::Debug for AuthLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayer").field("sessions", &self.config.sessions.is_some()).finish_non_exhaustive()
+    }
+}
+
+impl AuthLayer {
+    /// Authenticates API keys found in `keys`.
+    pub fn new(keys: Arc<dyn KeyStore>) -> Self {
+        AuthLayer { config: Arc::new(Config { keys, sessions: None }) }
+    }
+
+    /// Also accepts session cookies found in `sessions`.
+    #[must_use]
+    pub fn sessions(mut self, sessions: Arc<dyn SessionStore>) -> Self {
+        Arc::make_mut(&mut self.config).sessions = Some(sessions);
+        self
+    }
+}
+
+impl<S> Layer<S> for AuthLayer {
+    type Service = AuthService<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService { inner, config: self.config.clone() }
+    }
+}
+
+/// The service of [`AuthLayer`].
+#[derive(Clone)]
+pub struct AuthService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for AuthService<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService")
+            .field("inner", &self.inner)
+            .field("sessions", &self.config.sessions.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<Request<B>> for AuthService<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        // The service that was polled ready is the one to call (tower's clone-and-swap).
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        // Everything needed is read from the request now, so the future does not borrow it
+        // (and does not need the body to be `Sync`).
+        let credential = credential(&config, &req);
+        let client_ip = client_ip(&req);
+        Box::pin(async move {
+            let result = match credential {
+                Ok(credential) => verify(&config, credential, client_ip).await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(principal) => {
+                    req.extensions_mut().insert(principal);
+                    inner.call(req).await
+                }
+                Err(e) => Ok(e.into_response()),
+            }
+        })
+    }
+}
+
+/// What a request presents.
+enum Credential {
+    Key(ParsedKey),
+    Session(SessionCredential),
+}
+
+struct SessionCredential {
+    token_hash: [u8; 32],
+    /// Whether the method needs the CSRF token.
+    needs_csrf: bool,
+    /// SHA-256 of the `X-CSRF-Token` header, when there is exactly one.
+    csrf_hash: Option<[u8; 32]>,
+}
+
+fn credential<B>(config: &Config, req: &Request<B>) -> Result<Credential, ApiError> {
+    let headers = req.headers();
+    let mut authorization = headers.get_all(AUTHORIZATION).iter();
+    if let Some(value) = authorization.next() {
+        // Two Authorization headers are ambiguous: refuse rather than pick one.
+        if authorization.next().is_some() {
+            return Err(unauthorized(Code::ApiKeyMalformed, CHALLENGE));
+        }
+        return bearer_key(value)
+            .map(Credential::Key)
+            .ok_or_else(|| unauthorized(Code::ApiKeyMalformed, CHALLENGE));
+    }
+    if config.sessions.is_none() {
+        return Err(unauthorized(Code::ApiKeyMissing, CHALLENGE));
+    }
+    let Some(token) = session_token(headers) else {
+        return Err(unauthorized(Code::AuthenticationRequired, CHALLENGE));
+    };
+    let needs_csrf = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
+    let csrf_hash =
+        if needs_csrf { single_header(headers, &CSRF_HEADER).map(key::hash_secret) } else { None };
+    Ok(Credential::Session(SessionCredential { token_hash: key::hash_secret(token), needs_csrf, csrf_hash }))
+}
+
+/// The key of `Bearer <key>`; `None` for another scheme or a key not of the format. The catalog
+/// message of `api_key_malformed` covers both, and each profile words it its own way, so no
+/// detail is added.
+fn bearer_key(value: &HeaderValue) -> Option<ParsedKey> {
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    key::parse(token.trim_matches(' '))
+}
+
+/// The value of the [`SESSION_COOKIE`] cookie, if any (HTTP/2 may split `Cookie` in several
+/// fields).
+fn session_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim_matches('"'))
+        .filter(|value| !value.is_empty())
+}
+
+/// The value of a header that must appear exactly once.
+fn single_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?;
+    if values.next().is_some() {
+        return None;
+    }
+    value.to_str().ok()
+}
+
+/// The client address: axum's `ConnectInfo`, with IPv4-mapped IPv6 addresses made IPv4 so
+/// that an allow-list of `10.0.0.0/8` matches a dual-stack listener's `::ffff:10.1.2.3`.
+fn client_ip<B>(req: &Request<B>) -> Option<IpAddr> {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_canonical())
+}
+
+async fn verify(
+    config: &Config,
+    credential: Credential,
+    client_ip: Option<IpAddr>,
+) -> Result<Principal, ApiError> {
+    match credential {
+        Credential::Key(key) => verify_key(config, key, client_ip).await,
+        Credential::Session(session) => match &config.sessions {
+            Some(sessions) => verify_session(sessions.as_ref(), session).await,
+            // `credential` only reads a cookie when sessions are configured.
+            None => Err(unauthorized(Code::ApiKeyMissing, CHALLENGE)),
+        },
+    }
+}
+
+async fn verify_key(
+    config: &Config,
+    key: ParsedKey,
+    client_ip: Option<IpAddr>,
+) -> Result<Principal, ApiError> {
+    let record = config.keys.find_key(&key.id).await?;
+    let stored = record.as_ref().map_or(&DUMMY_HASH, |r| &r.secret_hash);
+    let matches = key::hashes_match(&key.secret_hash, stored);
+    let Some(record) = record.filter(|r| matches && r.live == key.live) else {
+        return Err(unauthorized(Code::ApiKeyInvalid, CHALLENGE_INVALID_TOKEN));
+    };
+    // Only a caller holding the secret learns that a key is revoked or expired.
+    if record.revoked_at.is_some() {
+        return Err(unauthorized(Code::ApiKeyRevoked, CHALLENGE_INVALID_TOKEN));
+    }
+    if record.expires_at.is_some_and(|at| at <= unix_now()) {
+        return Err(unauthorized(Code::ApiKeyExpired, CHALLENGE_INVALID_TOKEN));
+    }
+    if !record.allowed_ips.is_empty() {
+        match client_ip {
+            Some(ip) if record.allows(ip) => {}
+            Some(ip) => {
+                return Err(ApiError::new(Code::IpNotAllowed)
+                    .detail(format!("Requests from {ip} are not allowed for this API key.")));
+            }
+            None => {
+                return Err(ApiError::new(Code::IpNotAllowed).detail(
+                    "The client address is unknown, and this API key accepts requests only from its allowed addresses.",
+                ));
+            }
+        }
+    }
+    Ok(Principal {
+        org_id: record.org_id,
+        subject: Subject::Key { id: record.id, live: record.live },
+        scopes: record.scopes,
+    })
+}
+
+async fn verify_session(
+    sessions: &dyn SessionStore,
+    credential: SessionCredential,
+) -> Result<Principal, ApiError> {
+    let Some(session) = sessions.find_session(&credential.token_hash).await? else {
+        return Err(
+            unauthorized(Code::SessionExpired, CHALLENGE).detail("The session is not valid or has expired")
+        );
+    };
+    if session.expires_at <= unix_now() {
+        return Err(unauthorized(Code::SessionExpired, CHALLENGE));
+    }
+    if session.user_disabled {
+        return Err(ApiError::new(Code::AccountDisabled));
+    }
+    if credential.needs_csrf {
+        let ok = credential.csrf_hash.is_some_and(|hash| key::hashes_match(&hash, &session.csrf_hash));
+        if !ok {
+            return Err(ApiError::new(Code::CsrfFailed));
+        }
+    }
+    Ok(Principal {
+        org_id: session.org_id,
+        subject: Subject::Session { user_id: session.user_id },
+        scopes: SESSION_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+    })
+}
+
+fn unauthorized(code: Code, challenge: HeaderValue) -> ApiError {
+    let mut err = ApiError::new(code);
+    err.problem_mut().headers.push((WWW_AUTHENTICATE, challenge));
+    err
+}
+
+/// Seconds since the Unix epoch; a clock before 1970 reads as the epoch.
+pub(crate) fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
