@@ -6,6 +6,14 @@
 //! |---|---|
 //! | [`render`] | [`ProblemLayer`]: renders [`ApiError`]s and bare error responses in the catalog's dialect |
 //! | [`request_id`] | [`RequestIdLayer`]: validated or generated `X-Request-Id`, echoed everywhere |
+//! | [`auth`] | [`AuthLayer`] (API keys, sessions with CSRF, IP allow-lists; inserts the [`Principal`]), [`RequireScopeLayer`] (403 naming the scope), [`WebhookSignatureLayer`] (HMAC with timestamp) |
+//! | [`extract`] | [`Json`](extract::Json), [`Path`](extract::Path), [`Query`](extract::Query) and [`fallback`](extract::fallback): rejections as catalog errors (400/404/413/415/422) |
+//! | [`validate`] | [`Valid`](validate::Valid) and [`Validate`](validate::Validate): per-field validation, every violation at once (422) |
+//! | [`panic`](mod@panic) | [`catch_panic`](panic::catch_panic), [`timeout`](panic::timeout), [`body_timeout`](panic::body_timeout): masked 500, 504, 408 |
+//! | [`ratelimit`] | [`RateLimitLayer`](ratelimit::RateLimitLayer): GCRA per organisation or address, `X-RateLimit-*`, `RateLimit`, `RateLimit-Policy`, 429 with `Retry-After` |
+//! | [`quota`] | [`Quotas`](quota::Quotas): monthly usage per organisation, 402 past the limit |
+//! | [`idempotency`] | [`IdempotencyLayer`](idempotency::IdempotencyLayer): `Idempotency-Key` on POST, first completion replayed, 409 in flight, 422 on another payload |
+//! | [`store`] | storage traits, [`MemoryStore`](store::memory::MemoryStore) and the backend conformance suite |
 //!
 //! Handlers return `Result<T, ApiError>`; an [`ApiError`] only names a catalog code (typed, so
 //! a code outside the catalog does not compile) and what is specific to the occurrence.
@@ -13,10 +21,17 @@
 
 pub mod auth;
 pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod panic;
+pub mod quota;
+pub mod ratelimit;
 pub mod render;
 pub mod request_id;
 pub mod store;
+pub mod validate;
 
+pub use auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
 pub use error::ApiError;
 pub use rebuff::standard::Code;
 pub use render::ProblemLayer;

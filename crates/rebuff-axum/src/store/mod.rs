@@ -13,6 +13,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use ipnet::IpNet;
 
+pub mod memory;
+
+#[cfg(any(test, feature = "conformance"))]
+pub mod conformance;
+
 /// A boxed, sendable future.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

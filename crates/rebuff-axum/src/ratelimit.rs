@@ -1,0 +1,490 @@
+//! Rate limiting: [`RateLimitLayer`] admits `limit` requests per `period` for each key (by
+//! default the client address; usually the organisation), with GCRA.
+//!
+//! Every response of a limited request, admitted or not, carries the limit's state twice: the
+//! widespread `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset` (Unix
+//! seconds at which the limit is whole again), and the IETF structured fields of
+//! draft-ietf-httpapi-ratelimit-headers-09:
+//!
+//! ```text
+//! RateLimit: "default";r=4;t=12
+//! RateLimit-Policy: "default";q=5;w=60
+//! ```
+//!
+//! A refused request is answered with `rate_limit_exceeded` (429) and `Retry-After`.
+//!
+//! # The algorithm
+//!
+//! GCRA (the generic cell rate algorithm) keeps one timestamp per key, the *theoretical
+//! arrival time* (TAT): the time at which the key's allowance would be whole again. Each
+//! admitted request pushes it forward by the emission interval `period / limit`; a request is
+//! refused when that would put the TAT more than `period` ahead of now. So a fresh key admits a
+//! burst of `limit` requests, after which one more is admitted every `period / limit`:
+//!
+//! * over any interval of length `d`, at most `limit + floor(d / (period / limit))` requests
+//!   are admitted, so exactly `limit` in a burst shorter than the emission interval, and never
+//!   more than `2 * limit` in one `period` (a fixed window allows the same at its boundary, a
+//!   sliding log needs `limit` timestamps per key);
+//! * one decision is one read and one write of one number, which a shared store does
+//!   atomically (a Redis script, a SQL upsert), so several instances admit exactly what one
+//!   would.
+//!
+//! [`gcra`] is the pure decision; stores call it (or its equivalent in a script) under their
+//! own atomicity.
+
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::{HeaderMap, HeaderName, HeaderValue, Request};
+use tower::{Layer, Service};
+
+use crate::store::{Decision, Quota, RateLimitStore};
+use crate::{ApiError, Code};
+
+/// `X-RateLimit-Limit`: requests allowed per period.
+pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+/// `X-RateLimit-Remaining`: requests still admitted now.
+pub const X_RATELIMIT_REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+/// `X-RateLimit-Reset`: Unix seconds at which the limit is whole again.
+pub const X_RATELIMIT_RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+/// `RateLimit` (draft-ietf-httpapi-ratelimit-headers-09): `"policy";r=remaining;t=seconds`.
+pub const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+/// `RateLimit-Policy` (draft-ietf-httpapi-ratelimit-headers-09): `"policy";q=limit;w=seconds`.
+pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+
+const NANOS_PER_SEC: u128 = 1_000_000_000;
+
+/// Decides one request with GCRA.
+///
+/// `tat_nanos` is the key's stored theoretical arrival time (`None` for a key never seen or
+/// expired), `now_nanos` the current time, both in nanoseconds since the Unix epoch. Returns
+/// the TAT to store (`None`: the request was refused and the stored TAT stays as it was) and
+/// the decision.
+///
+/// The burst is `limit` and the emission interval `period / limit` (rounded down to a whole
+/// nanosecond, so that a burst of exactly `limit` always fits in `period`). A stored TAT in
+/// the past is the same as none: once it has passed, the key can be forgotten. A `limit` of
+/// zero refuses everything.
+///
+/// ```
+/// use std::time::Duration;
+/// use rebuff_axum::ratelimit::gcra;
+/// use rebuff_axum::store::Quota;
+///
+/// let quota = Quota { limit: 2, period: Duration::from_secs(10) };
+/// let now = 1_000_000_000_000;
+/// let (tat, first) = gcra(None, now, quota);
+/// assert!(first.allowed && first.remaining == 1);
+/// let (tat, second) = gcra(tat, now, quota);
+/// assert!(second.allowed && second.remaining == 0);
+/// let (unchanged, third) = gcra(tat, now, quota);
+/// assert!(!third.allowed && unchanged.is_none());
+/// assert_eq!(third.retry_after, Some(Duration::from_secs(5)));
+/// ```
+pub fn gcra(tat_nanos: Option<u128>, now_nanos: u128, quota: Quota) -> (Option<u128>, Decision) {
+    let period = quota.period.as_nanos();
+    let limit = quota.limit;
+    let tat = tat_nanos.map_or(now_nanos, |t| t.max(now_nanos));
+    if limit == 0 || period == 0 {
+        let decision = Decision {
+            allowed: false,
+            limit,
+            remaining: 0,
+            reset_after: quota.period,
+            retry_after: Some(quota.period),
+        };
+        return (None, decision);
+    }
+    let interval = (period / u128::from(limit)).max(1);
+    let horizon = now_nanos.saturating_add(period);
+    let new_tat = tat.saturating_add(interval);
+    let remaining = |tat: u128| -> u32 {
+        let n = horizon.saturating_sub(tat) / interval;
+        u32::try_from(n).unwrap_or(u32::MAX).min(limit)
+    };
+    if new_tat <= horizon {
+        let decision = Decision {
+            allowed: true,
+            limit,
+            remaining: remaining(new_tat),
+            reset_after: nanos(new_tat - now_nanos),
+            retry_after: None,
+        };
+        (Some(new_tat), decision)
+    } else {
+        let decision = Decision {
+            allowed: false,
+            limit,
+            remaining: remaining(tat),
+            reset_after: nanos(tat - now_nanos),
+            retry_after: Some(nanos(new_tat - horizon)),
+        };
+        (None, decision)
+    }
+}
+
+fn nanos(n: u128) -> Duration {
+    let secs = u64::try_from(n / NANOS_PER_SEC).unwrap_or(u64::MAX);
+    // The remainder is below 10^9 and fits.
+    let sub = u32::try_from(n % NANOS_PER_SEC).unwrap_or(0);
+    Duration::new(secs, sub)
+}
+
+/// Whole seconds, rounded up: a client that waits this long is admitted.
+fn ceil_secs(d: Duration) -> u64 {
+    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+}
+
+/// The current time in nanoseconds since the Unix epoch.
+pub fn now_nanos() -> u128 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
+}
+
+/// Writes the rate-limit fields of `decision`, taken at `now_nanos` under `quota`, into
+/// `headers`.
+pub fn write_headers(headers: &mut HeaderMap, decision: &Decision, quota: Quota, now_nanos: u128) {
+    let reset_secs = ceil_secs(decision.reset_after);
+    let reset_at = now_nanos.saturating_add(decision.reset_after.as_nanos()).div_ceil(NANOS_PER_SEC);
+    let reset_at = u64::try_from(reset_at).unwrap_or(u64::MAX);
+    headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
+    headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
+    headers.insert(X_RATELIMIT_RESET, HeaderValue::from(reset_at));
+    let fields = format!("\"default\";r={};t={reset_secs}", decision.remaining);
+    if let Ok(v) = HeaderValue::from_str(&fields) {
+        headers.insert(RATELIMIT, v);
+    }
+    let policy = format!("\"default\";q={};w={}", decision.limit, ceil_secs(quota.period));
+    if let Ok(v) = HeaderValue::from_str(&policy) {
+        headers.insert(RATELIMIT_POLICY, v);
+    }
+}
+
+/// Extracts the key a request is limited under; `None` leaves it unlimited.
+pub type KeyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
+
+/// The default key: the client address, from axum's `ConnectInfo<SocketAddr>` (present when
+/// the server is run with `into_make_service_with_connect_info::<SocketAddr>()`).
+pub fn client_ip_key(parts: &Parts) -> Option<String> {
+    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| format!("ip:{}", addr.ip()))
+}
+
+/// Limits requests per key with GCRA over a [`RateLimitStore`]; see the [module
+/// documentation](self).
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::time::Duration;
+/// use rebuff_axum::ratelimit::RateLimitLayer;
+/// use rebuff_axum::store::{Quota, memory::MemoryStore};
+///
+/// let quota = Quota { limit: 60, period: Duration::from_secs(60) };
+/// let layer = RateLimitLayer::new(Arc::new(MemoryStore::new()), quota)
+///     // Per organisation once authenticated (the auth layer puts its principal in the
+///     // request's extensions); here, a header for illustration.
+///     .key_fn(|parts| parts.headers.get("x-org").and_then(|v| v.to_str().ok()).map(|o| format!("org:{o}")));
+/// # let _ = layer;
+/// ```
+///
+/// Two layers sharing one store must give their keys distinct prefixes.
+#[derive(Clone)]
+pub struct RateLimitLayer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+struct Config {
+    store: Arc<dyn RateLimitStore>,
+    quota: Quota,
+    key_fn: KeyFn,
+    fail_open: bool,
+    /// Whether the store was failing at the last decision: the log says so on changes only.
+    failing: Arc<AtomicBool>,
+}
+
+impl fmt::Debug for RateLimitLayer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimitLayer")
+            .field("quota", &self.config.quota)
+            .field("fail_open", &self.config.fail_open)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RateLimitLayer {
+    /// Admits `quota.limit` requests per `quota.period` per key, keeping state in `store`.
+    pub fn new(store: Arc<dyn RateLimitStore>, quota: Quota) -> Self {
+        RateLimitLayer {
+            config: Arc::new(Config {
+                store,
+                quota,
+                key_fn: Arc::new(client_ip_key),
+                fail_open: false,
+                failing: Arc::default(),
+            }),
+        }
+    }
+
+    /// Sets the key a request is limited under, e.g. its organisation; requests for which it
+    /// returns `None` are not limited. The default is [`client_ip_key`].
+    #[must_use]
+    pub fn key_fn<F>(mut self, f: F) -> Self
+    where
+        F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
+    {
+        Arc::make_mut(&mut self.config).key_fn = Arc::new(f);
+        self
+    }
+
+    /// When the store fails, admit requests (without rate-limit headers) instead of answering
+    /// the masked store error. The change of state is logged once, not per request.
+    #[must_use]
+    pub fn fail_open(mut self, fail_open: bool) -> Self {
+        Arc::make_mut(&mut self.config).fail_open = fail_open;
+        self
+    }
+
+    /// The quota.
+    pub fn quota(&self) -> Quota {
+        self.config.quota
+    }
+}
+
+impl<S> Layer<S> for RateLimitLayer {
+    type Service = RateLimit<S>;
+    fn layer(&self, inner: S) -> Self::Service {
+        RateLimit { inner, config: self.config.clone() }
+    }
+}
+
+/// The service of [`RateLimitLayer`].
+#[derive(Clone)]
+pub struct RateLimit<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S: fmt::Debug> fmt::Debug for RateLimit<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimit")
+            .field("inner", &self.inner)
+            .field("quota", &self.config.quota)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S, B> Service<Request<B>> for RateLimit<S>
+where
+    S: Service<Request<B>, Response = Response> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let (parts, body) = req.into_parts();
+        let key = (self.config.key_fn)(&parts);
+        let req = Request::from_parts(parts, body);
+        let Some(key) = key else {
+            return Box::pin(self.inner.call(req));
+        };
+        // The service that was polled ready goes into the future; a clone stays for the next.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.config.clone();
+        Box::pin(async move {
+            let now = now_nanos();
+            let decision = match config.store.check(&key, config.quota, now).await {
+                Ok(d) => {
+                    // A load first: the shared flag is written only when the state changes.
+                    if config.failing.load(Ordering::Relaxed) && config.failing.swap(false, Ordering::Relaxed)
+                    {
+                        tracing::info!("rate-limit store is answering again");
+                    }
+                    d
+                }
+                Err(e) => {
+                    if !config.failing.swap(true, Ordering::Relaxed) {
+                        tracing::error!(
+                            error = %e,
+                            fail_open = config.fail_open,
+                            "rate-limit store failed; {}",
+                            if config.fail_open { "admitting requests unlimited" } else { "refusing requests" }
+                        );
+                    }
+                    if config.fail_open {
+                        return inner.call(req).await;
+                    }
+                    return Ok(ApiError::from(e).into_response());
+                }
+            };
+            let mut res = if decision.allowed {
+                inner.call(req).await?
+            } else {
+                let secs = decision.retry_after.map_or(1, ceil_secs).max(1);
+                let mut err = ApiError::new(Code::RateLimitExceeded);
+                err.problem_mut().retry_after = Some(secs);
+                err.into_response()
+            };
+            write_headers(res.headers_mut(), &decision, config.quota, now);
+            Ok(res)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const S: u128 = NANOS_PER_SEC;
+
+    fn quota(limit: u32, secs: u64) -> Quota {
+        Quota { limit, period: Duration::from_secs(secs) }
+    }
+
+    /// Runs `times` (nanoseconds) through GCRA; returns which were admitted.
+    fn run(q: Quota, times: &[u128]) -> Vec<bool> {
+        let mut tat = None;
+        times
+            .iter()
+            .map(|&t| {
+                let (new, d) = gcra(tat, t, q);
+                if let Some(n) = new {
+                    tat = Some(n);
+                }
+                d.allowed
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_admits_exactly_the_limit() {
+        let q = quota(5, 60);
+        let t0 = 1_700_000_000 * S;
+        let admitted = run(q, &[t0; 20]);
+        assert_eq!(admitted.iter().filter(|a| **a).count(), 5);
+        assert!(admitted[..5].iter().all(|a| *a));
+    }
+
+    #[test]
+    fn remaining_reset_and_retry_come_from_the_tat() {
+        let q = quota(5, 60);
+        let t0 = 1_700_000_000 * S;
+        let (tat, d) = gcra(None, t0, q);
+        assert_eq!((d.allowed, d.limit, d.remaining), (true, 5, 4));
+        assert_eq!(d.reset_after, Duration::from_secs(12));
+        assert_eq!(d.retry_after, None);
+        let mut tat = tat;
+        for expected in (0..4).rev() {
+            let (t, d) = gcra(tat, t0, q);
+            tat = t;
+            assert_eq!(d.remaining, expected);
+        }
+        let (none, d) = gcra(tat, t0 + S, q);
+        assert_eq!(none, None);
+        assert!(!d.allowed);
+        assert_eq!(d.remaining, 0);
+        assert_eq!(d.reset_after, Duration::from_secs(59));
+        assert_eq!(d.retry_after, Some(Duration::from_secs(11)));
+        // Once the retry delay has passed, exactly one more is admitted.
+        let (t, d) = gcra(tat, t0 + 12 * S, q);
+        assert!(d.allowed && d.remaining == 0 && t.is_some());
+    }
+
+    #[test]
+    fn recovers_fully_after_the_period() {
+        let q = quota(3, 30);
+        let t0 = 5 * S;
+        let mut tat = None;
+        for _ in 0..3 {
+            tat = gcra(tat, t0, q).0;
+        }
+        let (_, d) = gcra(tat, t0 + 30 * S, q);
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 2);
+    }
+
+    #[test]
+    fn steady_rate_admits_one_per_interval() {
+        let q = quota(10, 10);
+        // A request every 100 ms for 10 s after the burst: one admitted per second.
+        let t0 = 100 * S;
+        let mut times = vec![t0; 10];
+        times.extend((1..=100).map(|i| t0 + i * S / 10));
+        let admitted = run(q, &times).iter().filter(|a| **a).count();
+        assert_eq!(admitted, 20);
+    }
+
+    #[test]
+    fn zero_limit_refuses() {
+        let (tat, d) = gcra(None, S, quota(0, 60));
+        assert!(tat.is_none() && !d.allowed && d.retry_after.is_some());
+    }
+
+    struct DownStore;
+
+    impl RateLimitStore for DownStore {
+        fn check<'a>(
+            &'a self,
+            _key: &'a str,
+            _quota: Quota,
+            _now_nanos: u128,
+        ) -> crate::store::BoxFuture<'a, Result<Decision, crate::store::StoreError>> {
+            Box::pin(async { Err(crate::store::StoreError::unavailable("connection refused")) })
+        }
+    }
+
+    async fn call_with_down_store(fail_open: bool) -> Response {
+        use tower::ServiceExt;
+        let layer = RateLimitLayer::new(Arc::new(DownStore), quota(5, 60))
+            .key_fn(|_| Some("org:1".to_owned()))
+            .fail_open(fail_open);
+        let svc = layer.layer(tower::service_fn(|_: Request<()>| async {
+            Ok::<_, std::convert::Infallible>("ok".into_response())
+        }));
+        match svc.oneshot(Request::new(())).await {
+            Ok(res) => res,
+            Err(never) => match never {},
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_store_refuses_unless_failing_open() {
+        let res = call_with_down_store(false).await;
+        let pending = res.extensions().get::<crate::error::Pending>().map(|p| p.0.code().to_owned());
+        assert_eq!(pending.as_deref(), Some("service_unavailable"));
+        assert!(res.headers().get(X_RATELIMIT_LIMIT).is_none());
+        let res = call_with_down_store(true).await;
+        assert_eq!(res.status(), 200);
+        assert!(!crate::error::is_pending(&res));
+        assert!(res.headers().get(X_RATELIMIT_LIMIT).is_none());
+    }
+
+    #[test]
+    fn headers_have_the_draft_syntax() {
+        let q = quota(5, 60);
+        let now = 1_708_425_048 * S;
+        let (_, d) = gcra(None, now, q);
+        let mut h = HeaderMap::new();
+        write_headers(&mut h, &d, q, now);
+        assert_eq!(h[X_RATELIMIT_LIMIT], "5");
+        assert_eq!(h[X_RATELIMIT_REMAINING], "4");
+        assert_eq!(h[X_RATELIMIT_RESET], "1708425060");
+        assert_eq!(h[RATELIMIT], "\"default\";r=4;t=12");
+        assert_eq!(h[RATELIMIT_POLICY], "\"default\";q=5;w=60");
+    }
+}

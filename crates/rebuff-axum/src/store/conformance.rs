@@ -1,0 +1,248 @@
+//! The conformance suite every storage backend must pass (enable the `conformance` feature).
+//!
+//! Each function exercises one contract of a trait and panics, like an assertion, when the
+//! backend breaks it. Keys get a random suffix, so the suite can run repeatedly against a
+//! shared server (Redis, PostgreSQL) without cleaning up. The functions spawn tokio tasks for
+//! the concurrency checks, so run them on a multi-threaded runtime:
+//!
+//! ```ignore
+//! #[tokio::test(flavor = "multi_thread")]
+//! async fn redis_conforms() {
+//!     let store = Arc::new(RedisStore::connect(URL).await?);
+//!     rebuff_axum::store::conformance::run_all(store.clone(), store.clone(), store).await;
+//! }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+
+use super::{Begin, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoredResponse};
+use crate::ratelimit::now_nanos;
+
+/// Lock and record lifetimes in the expiry checks: long enough for a backend that stores
+/// whole seconds.
+const SHORT_TTL: Duration = Duration::from_secs(1);
+/// How long the expiry checks wait for [`SHORT_TTL`] to pass.
+const AFTER_SHORT_TTL: Duration = Duration::from_millis(2100);
+
+fn unique(prefix: &str) -> String {
+    let suffix: String = rand::rng().sample_iter(&Alphanumeric).take(12).map(char::from).collect();
+    format!("conformance:{prefix}:{suffix}")
+}
+
+/// A burst admits exactly `limit` and refuses the rest, with consistent counters; 200
+/// concurrent checks against a limit of 50 admit exactly 50.
+pub async fn rate_limit_exact(store: Arc<dyn RateLimitStore>) {
+    let quota = Quota { limit: 5, period: Duration::from_secs(60) };
+    let key = unique("rate-exact");
+    let now = now_nanos();
+    for i in 0..5u32 {
+        let d = store.check(&key, quota, now).await.expect("rate-limit check");
+        assert!(d.allowed, "request {i} of the limit refused");
+        assert_eq!(d.limit, 5);
+        assert_eq!(d.remaining, 4 - i, "remaining after request {i}");
+        assert_eq!(d.retry_after, None);
+        assert_eq!(
+            d.reset_after,
+            Duration::from_secs(12 * u64::from(i + 1)),
+            "reset_after after request {i}"
+        );
+    }
+    for _ in 0..3 {
+        let d = store.check(&key, quota, now).await.expect("rate-limit check");
+        assert!(!d.allowed, "a request over the limit was admitted");
+        assert_eq!(d.remaining, 0);
+        assert_eq!(d.retry_after, Some(Duration::from_secs(12)));
+        assert_eq!(d.reset_after, Duration::from_secs(60));
+    }
+    // Keys are independent.
+    let other = store.check(&unique("rate-exact-other"), quota, now).await.expect("rate-limit check");
+    assert!(other.allowed && other.remaining == 4);
+
+    let quota = Quota { limit: 50, period: Duration::from_secs(3600) };
+    let key = Arc::new(unique("rate-concurrent"));
+    let now = now_nanos();
+    let tasks: Vec<_> = (0..200)
+        .map(|_| {
+            let (store, key) = (store.clone(), key.clone());
+            tokio::spawn(async move { store.check(&key, quota, now).await })
+        })
+        .collect();
+    let mut admitted = 0;
+    for task in tasks {
+        let d = task.await.expect("task").expect("rate-limit check");
+        admitted += usize::from(d.allowed);
+    }
+    assert_eq!(admitted, 50, "200 concurrent checks with a limit of 50");
+}
+
+/// A refused key is admitted again after the retry delay, and is whole again after the
+/// period.
+pub async fn rate_limit_recovers(store: Arc<dyn RateLimitStore>) {
+    let quota = Quota { limit: 4, period: Duration::from_secs(40) };
+    let key = unique("rate-recovers");
+    let t0 = now_nanos();
+    for _ in 0..4 {
+        assert!(store.check(&key, quota, t0).await.expect("rate-limit check").allowed);
+    }
+    let refused = store.check(&key, quota, t0).await.expect("rate-limit check");
+    assert!(!refused.allowed);
+    let retry = refused.retry_after.expect("a refusal has a retry delay");
+    assert_eq!(retry, Duration::from_secs(10));
+    // A millisecond early (a backend may keep milliseconds) is still refused.
+    let just_before = t0 + retry.as_nanos() - 1_000_000;
+    assert!(!store.check(&key, quota, just_before).await.expect("rate-limit check").allowed);
+    let after = t0 + retry.as_nanos();
+    let d = store.check(&key, quota, after).await.expect("rate-limit check");
+    assert!(d.allowed, "not admitted after the retry delay");
+    assert!(!store.check(&key, quota, after).await.expect("rate-limit check").allowed);
+    // A whole period after the last admission the key is whole again.
+    let later = after + Duration::from_secs(40).as_nanos();
+    let d = store.check(&key, quota, later).await.expect("rate-limit check");
+    assert!(d.allowed && d.remaining == 3, "not whole again after the period: {d:?}");
+}
+
+/// Charges are granted up to the limit exactly, concurrent charges never pass it, a refusal
+/// records nothing, and organisations and periods are independent.
+pub async fn quota_exact(store: Arc<dyn QuotaStore>) {
+    let org = unique("quota-org");
+    let u = store.consume(&org, "2026-01", 60, 100).await.expect("consume");
+    assert_eq!((u.granted, u.used, u.limit), (true, 60, 100));
+    let u = store.consume(&org, "2026-01", 41, 100).await.expect("consume");
+    assert!(!u.granted, "a charge past the limit was granted");
+    assert_eq!(u.used, 60, "a refused charge was recorded");
+    let u = store.consume(&org, "2026-01", 40, 100).await.expect("consume");
+    assert_eq!((u.granted, u.used), (true, 100), "the charge reaching the limit exactly");
+    let u = store.consume(&org, "2026-01", 1, 100).await.expect("consume");
+    assert_eq!((u.granted, u.used), (false, 100));
+    let u = store.consume(&org, "2026-02", 1, 100).await.expect("consume");
+    assert_eq!((u.granted, u.used), (true, 1), "periods are independent");
+    let u = store.consume(&unique("quota-other"), "2026-01", 1, 100).await.expect("consume");
+    assert_eq!((u.granted, u.used), (true, 1), "organisations are independent");
+
+    let org = Arc::new(unique("quota-concurrent"));
+    let tasks: Vec<_> = (0..100)
+        .map(|i| {
+            let (store, org) = (store.clone(), org.clone());
+            // 3 and 7 alternately: 500 asked for against a limit of 250.
+            let amount = if i % 2 == 0 { 3 } else { 7 };
+            tokio::spawn(async move { (amount, store.consume(&org, "2026-03", amount, 250).await) })
+        })
+        .collect();
+    let mut granted = 0;
+    for task in tasks {
+        let (amount, u) = task.await.expect("task");
+        let u = u.expect("consume");
+        assert!(u.used <= 250, "usage passed the limit: {u:?}");
+        if u.granted {
+            granted += amount;
+        }
+    }
+    assert!(granted <= 250 && granted > 240, "granted {granted} of 250");
+    let u = store.consume(&org, "2026-03", 0, 250).await.expect("consume");
+    assert_eq!(u.used, granted, "recorded usage differs from what was granted");
+}
+
+fn response(body: &'static str) -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        headers: vec![
+            ("content-type".to_owned(), "application/json".to_owned()),
+            ("location".to_owned(), "/v1/things/1".to_owned()),
+        ],
+        body: Bytes::from_static(body.as_bytes()),
+    }
+}
+
+/// `begin` takes the lock once; while it is held the same payload is in flight and another is
+/// a mismatch; `release` frees it; `complete` stores the response for replay; 100 concurrent
+/// `begin`s start exactly once.
+pub async fn idempotency_lifecycle(store: Arc<dyn IdempotencyStore>) {
+    let lock_ttl = Duration::from_secs(60);
+    let ttl = Duration::from_secs(3600);
+    let (fp, other) = ([7u8; 32], [8u8; 32]);
+    let key = unique("idem-lifecycle");
+    assert_eq!(store.begin(&key, &fp, lock_ttl).await.expect("begin"), Begin::Started);
+    assert_eq!(store.begin(&key, &fp, lock_ttl).await.expect("begin"), Begin::InFlight);
+    assert_eq!(store.begin(&key, &other, lock_ttl).await.expect("begin"), Begin::Mismatch);
+    store.release(&key).await.expect("release");
+    assert_eq!(store.begin(&key, &other, lock_ttl).await.expect("begin"), Begin::Started, "after release");
+    store.release(&key).await.expect("release");
+    assert_eq!(store.begin(&key, &fp, lock_ttl).await.expect("begin"), Begin::Started);
+    let res = response(r#"{"id":1}"#);
+    store.complete(&key, &fp, res.clone(), ttl).await.expect("complete");
+    assert_eq!(store.begin(&key, &fp, lock_ttl).await.expect("begin"), Begin::Completed(res.clone()));
+    assert_eq!(store.begin(&key, &other, lock_ttl).await.expect("begin"), Begin::Mismatch);
+    // Releasing a completed key (a late drop guard) keeps the record.
+    store.release(&key).await.expect("release");
+    assert_eq!(store.begin(&key, &fp, lock_ttl).await.expect("begin"), Begin::Completed(res));
+    // Keys are independent.
+    assert_eq!(store.begin(&unique("idem-other"), &fp, lock_ttl).await.expect("begin"), Begin::Started);
+
+    let key = Arc::new(unique("idem-concurrent"));
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (store, key) = (store.clone(), key.clone());
+            tokio::spawn(async move { store.begin(&key, &fp, lock_ttl).await })
+        })
+        .collect();
+    let mut started = 0;
+    for task in tasks {
+        match task.await.expect("task").expect("begin") {
+            Begin::Started => started += 1,
+            Begin::InFlight => {}
+            other => panic!("concurrent begin answered {other:?}"),
+        }
+    }
+    assert_eq!(started, 1, "100 concurrent begins with one key");
+}
+
+/// A lock whose holder died (never completed nor released) expires after `lock_ttl`; the
+/// next `begin` starts.
+pub async fn idempotency_lock_expires(store: Arc<dyn IdempotencyStore>) {
+    let key = unique("idem-lock-expires");
+    let fp = [3u8; 32];
+    assert_eq!(store.begin(&key, &fp, SHORT_TTL).await.expect("begin"), Begin::Started);
+    assert_eq!(store.begin(&key, &fp, SHORT_TTL).await.expect("begin"), Begin::InFlight);
+    tokio::time::sleep(AFTER_SHORT_TTL).await;
+    assert_eq!(
+        store.begin(&key, &fp, SHORT_TTL).await.expect("begin"),
+        Begin::Started,
+        "lock did not expire"
+    );
+}
+
+/// A completed record expires after its `ttl`; the key can then be used again, even with
+/// another payload.
+pub async fn idempotency_record_expires(store: Arc<dyn IdempotencyStore>) {
+    let key = unique("idem-record-expires");
+    let fp = [4u8; 32];
+    let lock_ttl = Duration::from_secs(60);
+    assert_eq!(store.begin(&key, &fp, lock_ttl).await.expect("begin"), Begin::Started);
+    let res = response("{}");
+    store.complete(&key, &fp, res.clone(), SHORT_TTL).await.expect("complete");
+    assert_eq!(store.begin(&key, &fp, lock_ttl).await.expect("begin"), Begin::Completed(res));
+    tokio::time::sleep(AFTER_SHORT_TTL).await;
+    assert_eq!(
+        store.begin(&key, &[5u8; 32], lock_ttl).await.expect("begin"),
+        Begin::Started,
+        "record did not expire"
+    );
+}
+
+/// Runs the whole suite (the two expiry checks concurrently, as they mostly wait).
+pub async fn run_all(
+    rate_limits: Arc<dyn RateLimitStore>,
+    quotas: Arc<dyn QuotaStore>,
+    idempotency: Arc<dyn IdempotencyStore>,
+) {
+    rate_limit_exact(rate_limits.clone()).await;
+    rate_limit_recovers(rate_limits).await;
+    quota_exact(quotas).await;
+    idempotency_lifecycle(idempotency.clone()).await;
+    tokio::join!(idempotency_lock_expires(idempotency.clone()), idempotency_record_expires(idempotency));
+}

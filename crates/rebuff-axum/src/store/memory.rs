@@ -1,0 +1,213 @@
+//! [`MemoryStore`]: rate limits, quotas and idempotency records in this process's memory.
+//!
+//! Exact for one instance; state is lost on restart and not shared between instances (use a
+//! shared backend for that). Expired entries are dropped when they are next looked at, and in
+//! a sweep every few thousand operations so that keys never seen again do not accumulate.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use super::{
+    Begin, BoxFuture, Decision, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoreError,
+    StoredResponse, Usage,
+};
+use crate::ratelimit::gcra;
+
+/// Operations between two sweeps of expired entries.
+const SWEEP_EVERY: u32 = 4096;
+
+/// In-memory [`RateLimitStore`], [`QuotaStore`] and [`IdempotencyStore`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use rebuff_axum::store::{RateLimitStore, IdempotencyStore, memory::MemoryStore};
+///
+/// let store = Arc::new(MemoryStore::new());
+/// let limits: Arc<dyn RateLimitStore> = store.clone();
+/// let idempotency: Arc<dyn IdempotencyStore> = store;
+/// # let _ = (limits, idempotency);
+/// ```
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Key -> theoretical arrival time (ns since the Unix epoch).
+    tats: HashMap<String, u128>,
+    /// (organisation, period) -> usage.
+    usage: HashMap<(String, String), u64>,
+    /// Scoped idempotency key -> record.
+    idempotency: HashMap<String, Record>,
+    ops: u32,
+}
+
+#[derive(Debug)]
+struct Record {
+    fingerprint: [u8; 32],
+    state: RecordState,
+    expires: Instant,
+}
+
+#[derive(Debug)]
+enum RecordState {
+    Locked,
+    Done(StoredResponse),
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave a half-written entry (every update is a
+        // single map operation), so a poisoned lock is still consistent.
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.ops = state.ops.wrapping_add(1);
+        if state.ops.is_multiple_of(SWEEP_EVERY) {
+            state.sweep();
+        }
+        state
+    }
+}
+
+impl State {
+    fn sweep(&mut self) {
+        let now = Instant::now();
+        self.idempotency.retain(|_, r| r.expires > now);
+        let now_nanos = crate::ratelimit::now_nanos();
+        self.tats.retain(|_, tat| *tat > now_nanos);
+    }
+}
+
+impl RateLimitStore for MemoryStore {
+    fn check<'a>(
+        &'a self,
+        key: &'a str,
+        quota: Quota,
+        now_nanos: u128,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let stored = state.tats.get(key).copied();
+            let (tat, decision) = gcra(stored, now_nanos, quota);
+            if let Some(tat) = tat {
+                match state.tats.get_mut(key) {
+                    Some(t) => *t = tat,
+                    None => {
+                        state.tats.insert(key.to_owned(), tat);
+                    }
+                }
+            }
+            Ok(decision)
+        })
+    }
+}
+
+impl QuotaStore for MemoryStore {
+    fn consume<'a>(
+        &'a self,
+        org: &'a str,
+        period: &'a str,
+        amount: u64,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            let used = state.usage.entry((org.to_owned(), period.to_owned())).or_insert(0);
+            match used.checked_add(amount) {
+                Some(after) if after <= limit => {
+                    *used = after;
+                    Ok(Usage { granted: true, used: after, limit })
+                }
+                _ => Ok(Usage { granted: false, used: *used, limit }),
+            }
+        })
+    }
+}
+
+impl IdempotencyStore for MemoryStore {
+    fn begin<'a>(
+        &'a self,
+        key: &'a str,
+        fingerprint: &'a [u8; 32],
+        lock_ttl: Duration,
+    ) -> BoxFuture<'a, Result<Begin, StoreError>> {
+        Box::pin(async move {
+            let now = Instant::now();
+            let mut state = self.lock();
+            if let Some(record) = state.idempotency.get(key)
+                && record.expires > now
+            {
+                return Ok(if record.fingerprint != *fingerprint {
+                    Begin::Mismatch
+                } else {
+                    match &record.state {
+                        RecordState::Locked => Begin::InFlight,
+                        RecordState::Done(res) => Begin::Completed(res.clone()),
+                    }
+                });
+            }
+            let record =
+                Record { fingerprint: *fingerprint, state: RecordState::Locked, expires: now + lock_ttl };
+            state.idempotency.insert(key.to_owned(), record);
+            Ok(Begin::Started)
+        })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        key: &'a str,
+        fingerprint: &'a [u8; 32],
+        response: StoredResponse,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let record = Record {
+                fingerprint: *fingerprint,
+                state: RecordState::Done(response),
+                expires: Instant::now() + ttl,
+            };
+            self.lock().idempotency.insert(key.to_owned(), record);
+            Ok(())
+        })
+    }
+
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut state = self.lock();
+            if let Some(Record { state: RecordState::Locked, .. }) = state.idempotency.get(key) {
+                state.idempotency.remove(key);
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn passes_the_conformance_suite() {
+        let store = Arc::new(MemoryStore::new());
+        crate::store::conformance::run_all(store.clone(), store.clone(), store).await;
+    }
+
+    #[tokio::test]
+    async fn release_keeps_a_completed_record() {
+        let store = MemoryStore::new();
+        let fp = [1; 32];
+        let res = StoredResponse { status: 201, headers: Vec::new(), body: "ok".into() };
+        assert_eq!(store.begin("k", &fp, Duration::from_secs(60)).await, Ok(Begin::Started));
+        store.complete("k", &fp, res.clone(), Duration::from_secs(60)).await.ok();
+        store.release("k").await.ok();
+        assert_eq!(store.begin("k", &fp, Duration::from_secs(60)).await, Ok(Begin::Completed(res)));
+    }
+}
