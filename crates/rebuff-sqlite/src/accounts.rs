@@ -1,0 +1,420 @@
+//! Organisations, users, password logins and browser sessions ([`SessionStore`]).
+
+use std::time::Duration;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rebuff_axum::auth::key::{hash_secret, token};
+use rebuff_axum::store::{BoxFuture, SessionRecord, SessionStore, StoreError};
+use rusqlite::{Connection, OptionalExtension, Row};
+
+use crate::{Error, SqliteStore, corrupt, immediate, map_err, now_nanos, random_alnum, unix_secs};
+
+/// An organisation: the tenant that keys, users and resources belong to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    /// `org_` and 12 base62 characters.
+    pub id: String,
+    /// Its unique name.
+    pub name: String,
+}
+
+/// A user, short of the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserInfo {
+    /// `usr_` and 12 base62 characters.
+    pub id: String,
+    /// The user's organisation.
+    pub org_id: String,
+    /// The email as given at creation.
+    pub email: String,
+    /// The account is disabled: its logins and sessions are refused.
+    pub disabled: bool,
+    /// Unix seconds of creation.
+    pub created_at: i64,
+}
+
+/// The result of a password login.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    /// Right email and password, account enabled.
+    Ok(UserInfo),
+    /// No such email, or the wrong password: the two are not told apart, not even by the
+    /// time taken.
+    UnknownOrWrongPassword,
+    /// Right email and password, but the account is disabled.
+    Disabled(UserInfo),
+}
+
+/// An Argon2id hash (of a random password nobody knows) with the same parameters as
+/// [`Argon2::default`], verified against when the email is unknown so that an unknown
+/// account costs as much time as a wrong password.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$Gw5Ycg6y+9hSw2quG79dtg$+f2GDoXD+8uomvIXslF9+4Gt+v2fPYPOLGBfxL+w3uY";
+
+/// The email as compared: uniqueness and login ignore case and surrounding space.
+fn email_key(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+fn hash_password(password: &str) -> Result<String, Error> {
+    let mut salt = [0u8; 16];
+    rand::fill(&mut salt);
+    let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::backend(format!("argon2 salt: {e}")))?;
+    let hash = Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| StoreError::backend(format!("argon2: {e}")))?;
+    Ok(hash.to_string())
+}
+
+/// Whether `password` matches the PHC string `hash` (whose parameters it uses).
+fn verify_password(password: &str, hash: &str) -> Result<bool, StoreError> {
+    let parsed = PasswordHash::new(hash).map_err(|_| corrupt("password_hash"))?;
+    Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+}
+
+pub(crate) fn org_exists(conn: &Connection, id: &str) -> Result<bool, StoreError> {
+    conn.query_row("SELECT 1 FROM orgs WHERE id = ?1", [id], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+        .map_err(map_err)
+}
+
+fn org_by(conn: &Connection, column: &str, value: &str) -> Result<Option<Org>, StoreError> {
+    // `column` is one of ours, never input.
+    conn.query_row(&format!("SELECT id, name FROM orgs WHERE {column} = ?1"), [value], |row| {
+        Ok(Org { id: row.get(0)?, name: row.get(1)? })
+    })
+    .optional()
+    .map_err(map_err)
+}
+
+fn insert_org(conn: &Connection, name: &str) -> Result<Org, StoreError> {
+    let org = Org { id: format!("org_{}", random_alnum(12)), name: name.to_owned() };
+    conn.execute(
+        "INSERT INTO orgs (id, name, created_at) VALUES (?1, ?2, ?3)",
+        rusqlite::params![org.id, org.name, unix_secs(now_nanos())],
+    )
+    .map_err(map_err)?;
+    Ok(org)
+}
+
+const USER_COLUMNS: &str = "id, org_id, email, disabled, created_at";
+
+fn user_from_row(row: &Row<'_>) -> rusqlite::Result<UserInfo> {
+    Ok(UserInfo {
+        id: row.get(0)?,
+        org_id: row.get(1)?,
+        email: row.get(2)?,
+        disabled: row.get(3)?,
+        created_at: row.get(4)?,
+    })
+}
+
+impl SqliteStore {
+    /// Creates an organisation.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OrgNameTaken`] when the name is in use, [`Error::Invalid`]`("name")` for an
+    /// empty name, [`Error::Store`] when the database fails.
+    pub async fn create_org(&self, name: &str) -> Result<Org, Error> {
+        if name.trim().is_empty() {
+            return Err(Error::Invalid("name"));
+        }
+        let name = name.to_owned();
+        self.run(move |conn| {
+            let tx = immediate(conn)?;
+            if org_by(&tx, "name", &name)?.is_some() {
+                return Err(Error::OrgNameTaken);
+            }
+            let org = insert_org(&tx, &name)?;
+            tx.commit().map_err(map_err)?;
+            Ok(org)
+        })
+        .await
+    }
+
+    /// The organisation with this name, created if there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Invalid`]`("name")` for an empty name, [`Error::Store`] when the database
+    /// fails.
+    pub async fn get_or_create_org(&self, name: &str) -> Result<Org, Error> {
+        if name.trim().is_empty() {
+            return Err(Error::Invalid("name"));
+        }
+        let name = name.to_owned();
+        self.run(move |conn| {
+            let tx = immediate(conn)?;
+            let org = match org_by(&tx, "name", &name)? {
+                Some(org) => org,
+                None => insert_org(&tx, &name)?,
+            };
+            tx.commit().map_err(map_err)?;
+            Ok(org)
+        })
+        .await
+    }
+
+    /// The organisation with this name.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn find_org(&self, name: &str) -> Result<Option<Org>, StoreError> {
+        let name = name.to_owned();
+        self.run(move |conn| org_by(conn, "name", &name)).await
+    }
+
+    /// The organisation with this id.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn get_org(&self, id: &str) -> Result<Option<Org>, StoreError> {
+        let id = id.to_owned();
+        self.run(move |conn| org_by(conn, "id", &id)).await
+    }
+
+    /// Creates a user with an Argon2id hash of `password` (random salt, PHC string).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::EmailTaken`] when a user has this email already, ignoring case;
+    /// [`Error::OrgNotFound`] for an unknown organisation; [`Error::Invalid`]`("email")`
+    /// for an empty email; [`Error::Store`] when the database fails.
+    pub async fn create_user(
+        &self,
+        org_id: &str,
+        email: &str,
+        password: &str,
+        disabled: bool,
+    ) -> Result<UserInfo, Error> {
+        let key = email_key(email);
+        if key.is_empty() {
+            return Err(Error::Invalid("email"));
+        }
+        let (org_id, email, password) = (org_id.to_owned(), email.to_owned(), password.to_owned());
+        self.blocking(move |inner| {
+            // Hash before taking the connection: Argon2 takes tens of milliseconds on purpose.
+            let hash = hash_password(&password)?;
+            let mut conn = inner.lock();
+            let tx = immediate(&mut conn)?;
+            if !org_exists(&tx, &org_id)? {
+                return Err(Error::OrgNotFound);
+            }
+            let taken = tx
+                .query_row("SELECT 1 FROM users WHERE email_key = ?1", [&key], |_| Ok(()))
+                .optional()
+                .map_err(map_err)?;
+            if taken.is_some() {
+                return Err(Error::EmailTaken);
+            }
+            let user = UserInfo {
+                id: format!("usr_{}", random_alnum(12)),
+                org_id,
+                email,
+                disabled,
+                created_at: unix_secs(now_nanos()),
+            };
+            tx.execute(
+                "INSERT INTO users (id, org_id, email, email_key, password_hash, disabled, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                rusqlite::params![
+                    user.id,
+                    user.org_id,
+                    user.email,
+                    key,
+                    hash,
+                    user.disabled,
+                    user.created_at
+                ],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(user)
+        })
+        .await
+    }
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn get_user(&self, user_id: &str) -> Result<Option<UserInfo>, StoreError> {
+        let user_id = user_id.to_owned();
+        self.run(move |conn| {
+            conn.query_row(
+                &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
+                [&user_id],
+                user_from_row,
+            )
+            .optional()
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    /// Disables or enables a user; `false` when there is no such user.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<bool, StoreError> {
+        let user_id = user_id.to_owned();
+        self.run(move |conn| {
+            let n = conn
+                .execute("UPDATE users SET disabled = ?2 WHERE id = ?1", rusqlite::params![user_id, disabled])
+                .map_err(map_err)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    /// Checks an email (ignoring case) and password. An unknown email is checked against
+    /// a dummy hash, so that it takes as long as a wrong password; a disabled account is
+    /// reported only with the right password.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Store`] when the database fails or the stored hash does not parse.
+    pub async fn verify_login(&self, email: &str, password: &str) -> Result<LoginOutcome, Error> {
+        let (key, password) = (email_key(email), password.to_owned());
+        self.blocking(move |inner| {
+            let found = {
+                let conn = inner.lock();
+                conn.query_row(
+                    &format!("SELECT {USER_COLUMNS}, password_hash FROM users WHERE email_key = ?1"),
+                    [&key],
+                    |row| Ok((user_from_row(row)?, row.get::<_, String>(5)?)),
+                )
+                .optional()
+                .map_err(map_err)?
+            };
+            // Verify without holding the connection: Argon2 is slow on purpose.
+            let Some((user, hash)) = found else {
+                let _ = verify_password(&password, DUMMY_HASH);
+                return Ok(LoginOutcome::UnknownOrWrongPassword);
+            };
+            Ok(match verify_password(&password, &hash)? {
+                false => LoginOutcome::UnknownOrWrongPassword,
+                true if user.disabled => LoginOutcome::Disabled(user),
+                true => LoginOutcome::Ok(user),
+            })
+        })
+        .await
+    }
+
+    /// Starts a session for a user, valid for `ttl`; returns the session token (the cookie
+    /// value) and the CSRF token. Only their SHA-256 hashes are stored.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UserNotFound`] for an unknown user, [`Error::Store`] when the database
+    /// fails.
+    pub async fn create_session(&self, user_id: &str, ttl: Duration) -> Result<(String, String), Error> {
+        let user_id = user_id.to_owned();
+        self.run(move |conn| {
+            let (session, csrf) = (token(), token());
+            let now = unix_secs(now_nanos());
+            let expires_at = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+            let tx = immediate(conn)?;
+            let user = tx
+                .query_row("SELECT 1 FROM users WHERE id = ?1", [&user_id], |_| Ok(()))
+                .optional()
+                .map_err(map_err)?;
+            if user.is_none() {
+                return Err(Error::UserNotFound);
+            }
+            tx.execute(
+                "INSERT INTO sessions (token_hash, user_id, csrf_hash, expires_at, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                rusqlite::params![
+                    &hash_secret(&session)[..],
+                    user_id,
+                    &hash_secret(&csrf)[..],
+                    expires_at,
+                    now
+                ],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok((session, csrf))
+        })
+        .await
+    }
+
+    /// Ends the session whose token hashes to `token_hash`; `false` if there was none.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
+        let token_hash = *token_hash;
+        self.run(move |conn| {
+            let n = conn
+                .execute("DELETE FROM sessions WHERE token_hash = ?1", [&token_hash[..]])
+                .map_err(map_err)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+}
+
+impl SessionStore for SqliteStore {
+    fn find_session<'a>(
+        &'a self,
+        token_hash: &'a [u8; 32],
+    ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
+        let token_hash = *token_hash;
+        Box::pin(self.run(move |conn| {
+            let found = conn
+                .prepare_cached(
+                    "SELECT s.user_id, u.org_id, s.csrf_hash, s.expires_at, u.disabled \
+                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = ?1",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_row([&token_hash[..]], |row| {
+                        Ok((
+                            row.get::<_, String>(0)?,
+                            row.get::<_, String>(1)?,
+                            row.get::<_, Vec<u8>>(2)?,
+                            row.get::<_, i64>(3)?,
+                            row.get::<_, bool>(4)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(map_err)?;
+            let Some((user_id, org_id, csrf, expires_at, user_disabled)) = found else {
+                return Ok(None);
+            };
+            let csrf_hash = <[u8; 32]>::try_from(csrf.as_slice()).map_err(|_| corrupt("csrf_hash"))?;
+            Ok(Some(SessionRecord { token_hash, user_id, org_id, csrf_hash, expires_at, user_disabled }))
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_costs() {
+        let dummy = PasswordHash::new(DUMMY_HASH).expect("dummy hash parses");
+        let real = hash_password("x").expect("hash");
+        let real = PasswordHash::new(&real).expect("real hash parses");
+        assert_eq!(dummy.algorithm, real.algorithm);
+        assert_eq!(dummy.version, real.version);
+        assert_eq!(dummy.params, real.params);
+        assert_eq!(dummy.hash.map(|h| h.len()), real.hash.map(|h| h.len()));
+    }
+
+    #[test]
+    fn emails_compare_without_case() {
+        assert_eq!(email_key(" Ann@Example.COM "), "ann@example.com");
+    }
+}

@@ -1,0 +1,291 @@
+//! API keys: [`KeyStore`] and their management. Only the SHA-256 of a key's secret is
+//! stored; the key text is returned once, by [`SqliteStore::create_key`].
+
+use ipnet::IpNet;
+use rebuff_axum::auth::key::{self, LIVE_PREFIX, TEST_PREFIX};
+use rebuff_axum::store::{BoxFuture, KeyRecord, KeyStore, StoreError};
+use rusqlite::{Connection, OptionalExtension, Row};
+
+use crate::{Error, SqliteStore, corrupt, immediate, map_err, now_nanos, unix_secs};
+
+/// A key to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    /// The organisation the key acts for.
+    pub org_id: String,
+    /// A label for its owner (`ci`, `dashboard`...).
+    pub name: String,
+    /// Granted scopes (`read`, `write`, `admin`); no whitespace in a scope.
+    pub scopes: Vec<String>,
+    /// Unix seconds after which the key is expired.
+    pub expires_at: Option<i64>,
+    /// Client networks allowed to use the key; empty allows any.
+    pub allowed_ips: Vec<IpNet>,
+    /// A live key (`rb_live_`) rather than a test key (`rb_test_`).
+    pub live: bool,
+}
+
+/// What is known about a key, short of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The public id (the part after the prefix).
+    pub id: String,
+    /// The organisation the key acts for.
+    pub org_id: String,
+    /// Its label.
+    pub name: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Unix seconds after which the key is expired.
+    pub expires_at: Option<i64>,
+    /// Unix seconds at which the key was revoked.
+    pub revoked_at: Option<i64>,
+    /// Client networks allowed to use the key; empty allows any.
+    pub allowed_ips: Vec<IpNet>,
+    /// A live key.
+    pub live: bool,
+    /// Unix seconds of creation.
+    pub created_at: i64,
+    /// Unix seconds of the last use recorded with [`SqliteStore::record_key_use`].
+    pub last_used_at: Option<i64>,
+}
+
+impl KeyInfo {
+    /// The key's visible beginning, safe to show: `rb_test_` or `rb_live_` and the id.
+    pub fn prefix(&self) -> String {
+        let prefix = if self.live { LIVE_PREFIX } else { TEST_PREFIX };
+        format!("{prefix}{}", self.id)
+    }
+}
+
+const COLUMNS: &str = "id, org_id, name, secret_hash, scopes, expires_at, revoked_at, allowed_ips, \
+                       live, created_at, last_used_at";
+
+/// A row as stored, before parsing.
+struct RawKey {
+    id: String,
+    org_id: String,
+    name: String,
+    secret_hash: Vec<u8>,
+    scopes: String,
+    expires_at: Option<i64>,
+    revoked_at: Option<i64>,
+    allowed_ips: String,
+    live: bool,
+    created_at: i64,
+    last_used_at: Option<i64>,
+}
+
+impl RawKey {
+    fn from_row(row: &Row<'_>) -> rusqlite::Result<Self> {
+        Ok(RawKey {
+            id: row.get(0)?,
+            org_id: row.get(1)?,
+            name: row.get(2)?,
+            secret_hash: row.get(3)?,
+            scopes: row.get(4)?,
+            expires_at: row.get(5)?,
+            revoked_at: row.get(6)?,
+            allowed_ips: row.get(7)?,
+            live: row.get(8)?,
+            created_at: row.get(9)?,
+            last_used_at: row.get(10)?,
+        })
+    }
+
+    fn allowed_ips(&self) -> Result<Vec<IpNet>, StoreError> {
+        self.allowed_ips
+            .split_whitespace()
+            .map(|net| net.parse().map_err(|_| corrupt("allowed_ips")))
+            .collect()
+    }
+
+    fn scopes(&self) -> Vec<String> {
+        self.scopes.split_whitespace().map(str::to_owned).collect()
+    }
+
+    fn into_record(self) -> Result<KeyRecord, StoreError> {
+        let secret_hash =
+            <[u8; 32]>::try_from(self.secret_hash.as_slice()).map_err(|_| corrupt("secret_hash"))?;
+        Ok(KeyRecord {
+            allowed_ips: self.allowed_ips()?,
+            scopes: self.scopes(),
+            id: self.id,
+            org_id: self.org_id,
+            secret_hash,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            live: self.live,
+        })
+    }
+
+    fn into_info(self) -> Result<KeyInfo, StoreError> {
+        Ok(KeyInfo {
+            allowed_ips: self.allowed_ips()?,
+            scopes: self.scopes(),
+            id: self.id,
+            org_id: self.org_id,
+            name: self.name,
+            expires_at: self.expires_at,
+            revoked_at: self.revoked_at,
+            live: self.live,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+        })
+    }
+}
+
+fn find(conn: &Connection, id: &str) -> Result<Option<RawKey>, StoreError> {
+    conn.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = ?1"))
+        .and_then(|mut stmt| stmt.query_row([id], RawKey::from_row).optional())
+        .map_err(map_err)
+}
+
+impl KeyStore for SqliteStore {
+    fn find_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>> {
+        let id = id.to_owned();
+        Box::pin(self.run(move |conn| find(conn, &id)?.map(RawKey::into_record).transpose()))
+    }
+}
+
+impl SqliteStore {
+    /// Creates a key; returns what is stored and the key text, which is shown to its owner
+    /// once: only the SHA-256 of its secret is kept.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OrgNotFound`] for an unknown organisation, [`Error::Invalid`]`("scope")`
+    /// for an empty scope or one with whitespace, [`Error::Store`] when the database fails.
+    pub async fn create_key(&self, new: NewKey) -> Result<(KeyInfo, String), Error> {
+        if new.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+            return Err(Error::Invalid("scope"));
+        }
+        self.run(move |conn| {
+            let tx = immediate(conn)?;
+            if !crate::accounts::org_exists(&tx, &new.org_id)? {
+                return Err(Error::OrgNotFound);
+            }
+            // A 12-character base62 id collides with odds of 1 in 3e21; look anyway, since
+            // the id is the primary key.
+            let mut generated = key::generate(new.live);
+            while find(&tx, &generated.id)?.is_some() {
+                generated = key::generate(new.live);
+            }
+            let now = unix_secs(now_nanos());
+            let info = KeyInfo {
+                id: generated.id,
+                org_id: new.org_id,
+                name: new.name,
+                scopes: new.scopes,
+                expires_at: new.expires_at,
+                revoked_at: None,
+                allowed_ips: new.allowed_ips,
+                live: new.live,
+                created_at: now,
+                last_used_at: None,
+            };
+            let ips = info.allowed_ips.iter().map(IpNet::to_string).collect::<Vec<_>>().join(" ");
+            tx.execute(
+                &format!(
+                    "INSERT INTO api_keys ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ),
+                rusqlite::params![
+                    info.id,
+                    info.org_id,
+                    info.name,
+                    &generated.secret_hash[..],
+                    info.scopes.join(" "),
+                    info.expires_at,
+                    info.revoked_at,
+                    ips,
+                    info.live,
+                    info.created_at,
+                    info.last_used_at,
+                ],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok((info, generated.text))
+        })
+        .await
+    }
+
+    /// The keys of an organisation, revoked ones included, oldest first. Never the secrets.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn list_keys(&self, org_id: &str) -> Result<Vec<KeyInfo>, StoreError> {
+        let org_id = org_id.to_owned();
+        self.run(move |conn| {
+            let raws = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM api_keys WHERE org_id = ?1 ORDER BY created_at, rowid"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_map([&org_id], RawKey::from_row)?.collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(map_err)?;
+            raws.into_iter().map(RawKey::into_info).collect()
+        })
+        .await
+    }
+
+    /// One key of an organisation; `None` for a key of another organisation, as for a
+    /// missing one.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn get_key(&self, org_id: &str, key_id: &str) -> Result<Option<KeyInfo>, StoreError> {
+        let (org_id, key_id) = (org_id.to_owned(), key_id.to_owned());
+        self.run(move |conn| match find(conn, &key_id)? {
+            Some(raw) if raw.org_id == org_id => raw.into_info().map(Some),
+            _ => Ok(None),
+        })
+        .await
+    }
+
+    /// Revokes a key of an organisation. `true` when the organisation has this key (revoked
+    /// now, or before: the first revocation time is kept); `false` for a key of another
+    /// organisation, as for a missing one.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn revoke_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
+        let (org_id, key_id) = (org_id.to_owned(), key_id.to_owned());
+        self.run(move |conn| {
+            let tx = immediate(conn)?;
+            let found = tx
+                .execute(
+                    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?3) \
+                     WHERE id = ?1 AND org_id = ?2",
+                    rusqlite::params![key_id, org_id, unix_secs(now_nanos())],
+                )
+                .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(found > 0)
+        })
+        .await
+    }
+
+    /// Records that a key was used at `at` (Unix seconds), for [`KeyInfo::last_used_at`].
+    /// A write per request: a server may prefer to call it once a minute per key.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn record_key_use(&self, key_id: &str, at: i64) -> Result<(), StoreError> {
+        let key_id = key_id.to_owned();
+        self.run(move |conn| {
+            conn.execute(
+                "UPDATE api_keys SET last_used_at = max(coalesce(last_used_at, ?2), ?2) WHERE id = ?1",
+                rusqlite::params![key_id, at],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+}
