@@ -1,4 +1,5 @@
-//! `rebuff`: check, explain, render and document an HTTP API's error contract.
+//! `rebuff`: check, explain, render and document an HTTP API's error contract, and run the
+//! reference API.
 //!
 //! This file only parses the command line and hands each subcommand to its module in
 //! `cmd/`. Exit status: 0 on success, 1 when the thing checked failed (an invalid catalog, a
@@ -28,6 +29,11 @@ enum Command {
     Parse(cmd::parse::Args),
     Diff(cmd::diff::Args),
     Docs(cmd::docs::Args),
+    Serve(cmd::serve::Args),
+    #[command(subcommand)]
+    Keys(cmd::keys::Command),
+    #[command(subcommand)]
+    Users(cmd::users::Command),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +45,9 @@ fn main() -> ExitCode {
         Command::Parse(args) => cmd::parse::run(args),
         Command::Diff(args) => cmd::diff::run(args),
         Command::Docs(args) => cmd::docs::run(args),
+        Command::Serve(args) => cmd::serve::run(args),
+        Command::Keys(command) => cmd::keys::run(command),
+        Command::Users(command) => cmd::users::run(command),
     };
     cmd::finish(result)
 }

@@ -13,9 +13,12 @@ use rebuff_core::{Catalog, Entry};
 pub(crate) mod diff;
 pub(crate) mod docs;
 pub(crate) mod explain;
+pub(crate) mod keys;
 pub(crate) mod lint;
 pub(crate) mod parse;
 pub(crate) mod render;
+pub(crate) mod serve;
+pub(crate) mod users;
 
 /// The thing checked failed (exit 1), as opposed to a usage or I/O problem (exit 2).
 #[derive(Debug)]

@@ -1,0 +1,81 @@
+//! `rebuff serve`: the reference API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use rebuff_server::config::Quota;
+use rebuff_server::{AppState, Config};
+
+use super::CatalogArgs;
+
+/// Run the reference API (SQLite on disk, created and migrated on first start).
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "REBUFF_ADDR", default_value = "127.0.0.1:8080")]
+    addr: String,
+    /// SQLite database file.
+    #[arg(long, env = "REBUFF_DB", default_value = "./rebuff.db")]
+    db: PathBuf,
+    #[command(flatten)]
+    catalog: CatalogArgs,
+    /// Show the internal cause of masked errors in bodies (development only).
+    #[arg(long, env = "REBUFF_DEBUG")]
+    debug: bool,
+    /// Requests per organisation, as N/PERIOD (60/minute, 10/s, 1000/hour).
+    #[arg(long, env = "REBUFF_RATE_LIMIT", default_value = "60/minute", value_parser = parse_rate)]
+    rate_limit: Quota,
+    /// Rows an organisation may generate per month.
+    #[arg(long, env = "REBUFF_MONTHLY_ROWS", default_value_t = 100_000)]
+    monthly_rows: u64,
+    /// Largest request body, in bytes.
+    #[arg(long, env = "REBUFF_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    body_limit: usize,
+    /// Seconds a model takes to train.
+    #[arg(long, default_value_t = 2)]
+    training_seconds: u64,
+}
+
+fn parse_rate(text: &str) -> Result<Quota, String> {
+    rebuff_server::config::parse_rate(text)
+}
+
+pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),
+        )
+        .init();
+    let catalog = args.catalog.load_or("rebuff")?;
+    let mut config = Config::new(Arc::new(catalog));
+    config.debug = args.debug;
+    config.rate_limit = args.rate_limit;
+    config.monthly_rows = args.monthly_rows;
+    config.body_limit = args.body_limit;
+    config.training_delay = std::time::Duration::from_secs(args.training_seconds);
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let (store, demo) = rebuff_server::open(&args.db)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", args.db.display()))?;
+        if let Some(demo) = demo {
+            println!("Created {} with organisation `{}`.", args.db.display(), demo.org);
+            println!("Its admin API key (shown once, store it now):\n\n    {}\n", demo.key);
+        }
+        let profile = config.catalog.name().to_owned();
+        let state = AppState::new(config, store).await.map_err(|e| anyhow::anyhow!("migrating: {e}"))?;
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
+        println!("rebuff reference API ({profile} profile) on http://{addr}  (errors: http://{addr}/errors)");
+        if args.debug {
+            println!("--debug: masked errors show their cause in bodies. Never use this in production.");
+        }
+        rebuff_server::serve(listener, state, rebuff_server::shutdown_signal()).await.context("serving")?;
+        anyhow::Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,114 @@
+//! The router: routes, and the layers that give every error its catalog answer.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use rebuff_axum::ProblemLayer;
+use rebuff_axum::RequestIdLayer;
+use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
+use rebuff_axum::idempotency::IdempotencyLayer;
+use rebuff_axum::ratelimit::RateLimitLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::routes;
+use crate::state::AppState;
+
+fn scope(name: &'static str) -> RequireScopeLayer {
+    RequireScopeLayer::new(name)
+}
+
+/// The whole API. `main` only builds the state and listens.
+///
+/// Layers, outermost first: request id, tracing span, the rendering [`ProblemLayer`], panic
+/// catching, timeouts and body limit; then, for `/v1` routes that need credentials:
+/// authentication, the per-organisation rate limit, idempotency keys and an inner
+/// [`ProblemLayer`] so that what idempotency stores is already rendered.
+pub fn app(state: AppState) -> Router {
+    let cfg = state.config().clone();
+    let catalog = cfg.catalog.clone();
+    let store = std::sync::Arc::new(state.store().clone());
+
+    let authed = Router::new()
+        .route(
+            "/projects",
+            get(routes::projects::list)
+                .route_layer(scope("read"))
+                .merge(post(routes::projects::create).route_layer(scope("write"))),
+        )
+        .route(
+            "/projects/{id}",
+            get(routes::projects::get)
+                .route_layer(scope("read"))
+                .merge(delete(routes::projects::delete).route_layer(scope("write"))),
+        )
+        .route("/datasets", post(routes::datasets::create).route_layer(scope("write")))
+        .route("/datasets/{id}", get(routes::datasets::get).route_layer(scope("read")))
+        .route("/models", post(routes::models::create).route_layer(scope("write")))
+        .route("/models/{id}", get(routes::models::get).route_layer(scope("read")))
+        .route("/models/{id}/train", post(routes::models::train).route_layer(scope("write")))
+        .route("/models/{id}/generate", post(routes::models::generate).route_layer(scope("write")))
+        .route("/jobs/{id}", get(routes::models::job).route_layer(scope("read")))
+        .route("/jobs/{id}/output", get(routes::models::job_output).route_layer(scope("read")))
+        .route(
+            "/api-keys",
+            get(routes::keys::list).merge(post(routes::keys::create)).route_layer(scope("admin")),
+        )
+        .route("/api-keys/{id}", delete(routes::keys::revoke).route_layer(scope("admin")))
+        .route("/auth/logout", post(routes::auth::logout))
+        .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
+        .layer(
+            IdempotencyLayer::new(store.clone())
+                .max_body(cfg.body_limit)
+                .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope)),
+        )
+        .layer(
+            RateLimitLayer::new(store.clone(), cfg.rate_limit)
+                .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id))),
+        )
+        .layer(AuthLayer::new(store.clone()).sessions(store.clone()));
+
+    let open = Router::new().route("/auth/login", post(routes::auth::login)).route(
+        "/webhooks/incoming",
+        post(routes::webhooks::incoming)
+            .layer(WebhookSignatureLayer::new(cfg.webhook_secret.clone(), cfg.webhook_tolerance)),
+    );
+    #[cfg(feature = "fault-routes")]
+    let open = open
+        .route("/_fault/panic", get(routes::faults::panic))
+        .route("/_fault/database", get(routes::faults::database));
+
+    Router::new()
+        .route("/healthz", get(routes::meta::healthz))
+        .route("/openapi.json", get(routes::meta::openapi))
+        .route("/errors", get(routes::meta::errors_html))
+        .route("/errors.json", get(routes::meta::errors_json))
+        .nest("/v1", open.merge(authed))
+        .fallback(rebuff_axum::extract::fallback)
+        .with_state(state)
+        .layer(DefaultBodyLimit::max(cfg.body_limit))
+        .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
+        .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
+        .layer(rebuff_axum::panic::catch_panic())
+        .layer(ProblemLayer::new(catalog).debug(cfg.debug))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+            let id = rebuff_axum::request_id::current(req);
+            let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(RequestIdLayer::new())
+}
+
+/// Idempotency keys are scoped to the organisation and the credential.
+fn caller_scope(p: &Principal) -> String {
+    match &p.subject {
+        Subject::Key { id, .. } => format!("{}:key:{id}", p.org_id),
+        Subject::Session { user_id } => format!("{}:user:{user_id}", p.org_id),
+        #[allow(unreachable_patterns)]
+        _ => format!("{}:other", p.org_id),
+    }
+}
+
+/// How long the server waits for in-flight requests on shutdown.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);

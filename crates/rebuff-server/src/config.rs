@@ -1,0 +1,105 @@
+//! Server configuration.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rebuff::Catalog;
+pub use rebuff_axum::store::Quota;
+
+/// Everything `rebuff serve` can set.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Config {
+    /// The contract spoken: the standard catalog or one of its profiles.
+    pub catalog: Arc<Catalog>,
+    /// Show masked causes in bodies. Development only.
+    pub debug: bool,
+    /// Requests per organisation.
+    pub rate_limit: Quota,
+    /// Login attempts per client address and per email.
+    pub login_limit: Quota,
+    /// Rows an organisation may generate per calendar month (UTC).
+    pub monthly_rows: u64,
+    /// Largest request body in bytes.
+    pub body_limit: usize,
+    /// Longest a handler may run.
+    pub request_timeout: Duration,
+    /// Longest a client may take to send its body.
+    pub body_timeout: Duration,
+    /// How long a model takes to train.
+    pub training_delay: Duration,
+    /// How long a generation job takes.
+    pub job_delay: Duration,
+    /// How long a login session lasts.
+    pub session_ttl: Duration,
+    /// Secret for incoming webhook signatures.
+    pub webhook_secret: Vec<u8>,
+    /// Accepted clock skew for webhook timestamps.
+    pub webhook_tolerance: Duration,
+}
+
+impl Config {
+    /// Defaults for a catalog: 60 requests a minute, 100,000 rows a month, 1 MiB bodies.
+    pub fn new(catalog: Arc<Catalog>) -> Self {
+        Config {
+            catalog,
+            debug: false,
+            rate_limit: Quota { limit: 60, period: Duration::from_secs(60) },
+            login_limit: Quota { limit: 5, period: Duration::from_secs(60) },
+            monthly_rows: 100_000,
+            body_limit: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(10),
+            training_delay: Duration::from_secs(2),
+            job_delay: Duration::from_secs(1),
+            session_ttl: Duration::from_secs(12 * 3600),
+            webhook_secret: b"whsec_rebuff_demo".to_vec(),
+            webhook_tolerance: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Parses `N/PERIOD` (`60/minute`, `10/s`, `1000/hour`, `100/30s`).
+///
+/// # Errors
+/// A message saying what is wrong.
+pub fn parse_rate(text: &str) -> Result<Quota, String> {
+    let (n, period) =
+        text.split_once('/').ok_or_else(|| format!("`{text}`: expected N/PERIOD, e.g. 60/minute"))?;
+    let limit: u32 = n.trim().parse().map_err(|_| format!("`{n}`: not a whole number of requests"))?;
+    if limit == 0 {
+        return Err("the limit must be at least 1".into());
+    }
+    let period = period.trim();
+    let unit_secs = |u: &str| match u {
+        "s" | "sec" | "second" => Some(1),
+        "m" | "min" | "minute" => Some(60),
+        "h" | "hour" => Some(3600),
+        "d" | "day" => Some(86_400),
+        _ => None,
+    };
+    let digits = period.bytes().take_while(u8::is_ascii_digit).count();
+    let (count, unit) = period.split_at(digits);
+    let count: u64 =
+        if count.is_empty() { 1 } else { count.parse().map_err(|_| format!("`{period}`: bad period"))? };
+    let secs = unit_secs(unit).ok_or_else(|| format!("`{unit}`: unknown unit (s, minute, hour, day)"))?;
+    if count == 0 {
+        return Err("the period must be longer than zero".into());
+    }
+    Ok(Quota { limit, period: Duration::from_secs(count * secs) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rates_parse() {
+        assert_eq!(parse_rate("60/minute"), Ok(Quota { limit: 60, period: Duration::from_secs(60) }));
+        assert_eq!(parse_rate("5/30s"), Ok(Quota { limit: 5, period: Duration::from_secs(30) }));
+        assert!(parse_rate("0/s").is_err());
+        assert!(parse_rate("ten/s").is_err());
+        assert!(parse_rate("10/fortnight").is_err());
+        assert!(parse_rate("10").is_err());
+    }
+}

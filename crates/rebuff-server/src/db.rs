@@ -1,0 +1,328 @@
+//! The reference API's own tables (projects, datasets, models, jobs) next to the account
+//! tables of `rebuff-sqlite`, in the same file.
+
+use rand::Rng;
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::Serialize;
+
+/// Creates the domain tables. Idempotent: `rebuff-sqlite` owns `PRAGMA user_version`, so
+/// these use `IF NOT EXISTS` and never change shape in place.
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS projects (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            UNIQUE (org_id, name)
+        );
+        CREATE TABLE IF NOT EXISTS datasets (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            format TEXT NOT NULL,
+            rows INTEGER NOT NULL,
+            created_at INTEGER NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS models (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            model_type TEXT NOT NULL,
+            config TEXT NOT NULL,
+            status TEXT NOT NULL,
+            error TEXT,
+            created_at INTEGER NOT NULL,
+            ready_at INTEGER
+        );
+        CREATE TABLE IF NOT EXISTS jobs (
+            id TEXT PRIMARY KEY,
+            org_id TEXT NOT NULL,
+            model_id TEXT NOT NULL REFERENCES models(id) ON DELETE CASCADE,
+            n_samples INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            done_at INTEGER
+        );",
+    )
+}
+
+/// A new id: a prefix and 12 lowercase hex digits (`mdl_a1b2c3d4e5f6`, as the references show).
+pub(crate) fn new_id(prefix: &str) -> String {
+    let n: u64 = rand::rng().random::<u64>() & 0xffff_ffff_ffff;
+    format!("{prefix}_{n:012x}")
+}
+
+/// Whether `id` has the shape `new_id` makes, so malformed ids are 400, not 404.
+pub(crate) fn is_id(prefix: &str, id: &str) -> bool {
+    id.strip_prefix(prefix).and_then(|r| r.strip_prefix('_')).is_some_and(|hex| {
+        hex.len() == 12 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+pub(crate) fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// A project.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Project {
+    /// Id (`prj_...`).
+    pub(crate) id: String,
+    /// Unique per organisation.
+    pub(crate) name: String,
+    /// Unix seconds.
+    pub(crate) created_at: i64,
+}
+
+/// A dataset.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Dataset {
+    /// Id (`dst_...`).
+    pub(crate) id: String,
+    /// Its project.
+    pub(crate) project_id: String,
+    /// Name.
+    pub(crate) name: String,
+    /// `csv` or `parquet`.
+    pub(crate) format: String,
+    /// Row count.
+    pub(crate) rows: i64,
+    /// Unix seconds.
+    pub(crate) created_at: i64,
+}
+
+/// A model.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Model {
+    /// Id (`mdl_...`).
+    pub(crate) id: String,
+    /// Name.
+    pub(crate) name: String,
+    /// One of the fixed model types.
+    pub(crate) model_type: String,
+    /// Training configuration.
+    pub(crate) config: serde_json::Value,
+    /// `created`, `training`, `ready` or `failed`.
+    pub(crate) status: String,
+    /// Why training failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error: Option<String>,
+    /// Unix seconds.
+    pub(crate) created_at: i64,
+}
+
+/// A generation job.
+#[derive(Debug, Clone, Serialize)]
+pub(crate) struct Job {
+    /// Id (`job_...`).
+    pub(crate) id: String,
+    /// The model generating.
+    pub(crate) model_id: String,
+    /// Rows requested.
+    pub(crate) n_samples: i64,
+    /// `running` or `done`.
+    pub(crate) status: String,
+    /// Unix seconds.
+    pub(crate) created_at: i64,
+}
+
+pub(crate) enum Insert<T> {
+    Created(T),
+    Duplicate,
+}
+
+pub(crate) fn insert_project(conn: &Connection, org: &str, name: &str) -> rusqlite::Result<Insert<Project>> {
+    let p = Project { id: new_id("prj"), name: name.to_owned(), created_at: now() };
+    match conn.execute(
+        "INSERT INTO projects (id, org_id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![p.id, org, p.name, p.created_at],
+    ) {
+        Ok(_) => Ok(Insert::Created(p)),
+        Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Ok(Insert::Duplicate)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn list_projects(conn: &Connection, org: &str, limit: u32) -> rusqlite::Result<Vec<Project>> {
+    let mut st = conn.prepare_cached(
+        "SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id LIMIT ?2",
+    )?;
+    st.query_map(params![org, limit], |r| {
+        Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? })
+    })?
+    .collect()
+}
+
+/// Every lookup is scoped to the caller's organisation, so a resource of another one is
+/// indistinguishable from a missing one.
+pub(crate) fn get_project(conn: &Connection, org: &str, id: &str) -> rusqlite::Result<Option<Project>> {
+    conn.query_row(
+        "SELECT id, name, created_at FROM projects WHERE org_id = ?1 AND id = ?2",
+        params![org, id],
+        |r| Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? }),
+    )
+    .optional()
+}
+
+pub(crate) fn delete_project(conn: &Connection, org: &str, id: &str) -> rusqlite::Result<bool> {
+    Ok(conn.execute("DELETE FROM projects WHERE org_id = ?1 AND id = ?2", params![org, id])? > 0)
+}
+
+pub(crate) fn insert_dataset(
+    conn: &Connection,
+    org: &str,
+    project_id: &str,
+    name: &str,
+    format: &str,
+    rows: i64,
+) -> rusqlite::Result<Option<Dataset>> {
+    if get_project(conn, org, project_id)?.is_none() {
+        return Ok(None);
+    }
+    let d = Dataset {
+        id: new_id("dst"),
+        project_id: project_id.to_owned(),
+        name: name.to_owned(),
+        format: format.to_owned(),
+        rows,
+        created_at: now(),
+    };
+    conn.execute(
+        "INSERT INTO datasets (id, org_id, project_id, name, format, rows, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![d.id, org, d.project_id, d.name, d.format, d.rows, d.created_at],
+    )?;
+    Ok(Some(d))
+}
+
+pub(crate) fn get_dataset(conn: &Connection, org: &str, id: &str) -> rusqlite::Result<Option<Dataset>> {
+    conn.query_row(
+        "SELECT id, project_id, name, format, rows, created_at FROM datasets WHERE org_id = ?1 AND id = ?2",
+        params![org, id],
+        |r| {
+            Ok(Dataset {
+                id: r.get(0)?,
+                project_id: r.get(1)?,
+                name: r.get(2)?,
+                format: r.get(3)?,
+                rows: r.get(4)?,
+                created_at: r.get(5)?,
+            })
+        },
+    )
+    .optional()
+}
+
+fn model_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Model> {
+    let config: String = r.get(3)?;
+    Ok(Model {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        model_type: r.get(2)?,
+        config: serde_json::from_str(&config).unwrap_or(serde_json::Value::Null),
+        status: r.get(4)?,
+        error: r.get(5)?,
+        created_at: r.get(6)?,
+    })
+}
+
+pub(crate) fn insert_model(
+    conn: &Connection,
+    org: &str,
+    name: &str,
+    model_type: &str,
+    config: &serde_json::Value,
+) -> rusqlite::Result<Model> {
+    let m = Model {
+        id: new_id("mdl"),
+        name: name.to_owned(),
+        model_type: model_type.to_owned(),
+        config: config.clone(),
+        status: "created".to_owned(),
+        error: None,
+        created_at: now(),
+    };
+    conn.execute(
+        "INSERT INTO models (id, org_id, name, model_type, config, status, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, 'created', ?6)",
+        params![m.id, org, m.name, m.model_type, m.config.to_string(), m.created_at],
+    )?;
+    Ok(m)
+}
+
+pub(crate) fn get_model(conn: &Connection, org: &str, id: &str) -> rusqlite::Result<Option<Model>> {
+    conn.query_row(
+        "SELECT id, name, model_type, config, status, error, created_at FROM models WHERE org_id = ?1 AND id = ?2",
+        params![org, id],
+        model_row,
+    )
+    .optional()
+}
+
+/// Moves a model from `from` to `to`; false when it was not in `from`.
+pub(crate) fn transition_model(
+    conn: &Connection,
+    org: &str,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    error: Option<&str>,
+) -> rusqlite::Result<bool> {
+    let mut n = 0;
+    for f in from {
+        n += conn.execute(
+            "UPDATE models SET status = ?1, error = ?2 WHERE org_id = ?3 AND id = ?4 AND status = ?5",
+            params![to, error, org, id, f],
+        )?;
+    }
+    Ok(n > 0)
+}
+
+pub(crate) fn insert_job(
+    conn: &Connection,
+    org: &str,
+    model_id: &str,
+    n_samples: i64,
+) -> rusqlite::Result<Job> {
+    let j = Job {
+        id: new_id("job"),
+        model_id: model_id.to_owned(),
+        n_samples,
+        status: "running".to_owned(),
+        created_at: now(),
+    };
+    conn.execute(
+        "INSERT INTO jobs (id, org_id, model_id, n_samples, status, created_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
+        params![j.id, org, j.model_id, j.n_samples, j.created_at],
+    )?;
+    Ok(j)
+}
+
+pub(crate) fn get_job(conn: &Connection, org: &str, id: &str) -> rusqlite::Result<Option<Job>> {
+    conn.query_row(
+        "SELECT id, model_id, n_samples, status, created_at FROM jobs WHERE org_id = ?1 AND id = ?2",
+        params![org, id],
+        |r| {
+            Ok(Job {
+                id: r.get(0)?,
+                model_id: r.get(1)?,
+                n_samples: r.get(2)?,
+                status: r.get(3)?,
+                created_at: r.get(4)?,
+            })
+        },
+    )
+    .optional()
+}
+
+pub(crate) fn finish_job(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    conn.execute("UPDATE jobs SET status = 'done', done_at = ?1 WHERE id = ?2", params![now(), id])?;
+    Ok(())
+}

@@ -1,0 +1,104 @@
+//! The rebuff reference API: a small multi-tenant service (projects, datasets, models,
+//! generation jobs, API keys, login sessions, an incoming webhook, a monthly row quota) in
+//! which every error of the catalog has a real cause.
+//!
+//! [`app()`] builds the router from an [`AppState`]; [`serve`] listens with graceful shutdown.
+
+pub mod app;
+pub mod config;
+mod db;
+mod openapi;
+mod routes;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+pub use app::app;
+pub use config::Config;
+pub use ipnet::IpNet;
+pub use routes::keys::{parse_net, parse_time};
+pub use state::AppState;
+
+use rebuff_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+
+/// The organisation and key a fresh database starts with.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    /// The organisation's name.
+    pub org: String,
+    /// The admin key's text, shown once.
+    pub key: String,
+}
+
+/// Opens (creating and migrating) the database; on a fresh one, makes the `demo` organisation
+/// and an admin key for it.
+///
+/// # Errors
+/// The database cannot be opened or written.
+pub async fn open(
+    path: &Path,
+) -> Result<(SqliteStore, Option<Demo>), Box<dyn std::error::Error + Send + Sync>> {
+    let store = SqliteStore::open(path)?;
+    if !store.was_created() {
+        return Ok((store, None));
+    }
+    let org = store.get_or_create_org("demo").await?;
+    let (_, key) = store
+        .create_key(rebuff_sqlite::NewKey {
+            org_id: org.id,
+            name: "demo admin".into(),
+            scopes: vec!["read".into(), "write".into(), "admin".into()],
+            expires_at: None,
+            allowed_ips: Vec::new(),
+            live: false,
+        })
+        .await?;
+    Ok((store, Some(Demo { org: org.name, key })))
+}
+
+/// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish
+/// (SQLite commits each write before its response is sent, so nothing committed is lost).
+///
+/// # Errors
+/// The listener failed.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = app(state);
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,109 @@
+//! `/v1/auth/login` and `/v1/auth/logout`: cookie sessions with a CSRF token.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use rebuff_axum::auth::{Principal, SESSION_COOKIE, Subject};
+use rebuff_axum::extract::Json;
+use rebuff_axum::ratelimit::{now_nanos, write_headers};
+use rebuff_axum::validate::{Valid, Validate, Violations};
+use rebuff_axum::{ApiError, Code};
+use rebuff_sqlite::LoginOutcome;
+use serde::Deserialize;
+
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Login {
+    email: String,
+    password: String,
+}
+
+impl Validate for Login {
+    fn validate(&self, v: &mut Violations) {
+        v.ensure(
+            self.email.contains('@') && self.email.len() <= 254,
+            "/email",
+            "value is not a valid email address",
+        );
+        v.ensure(!self.password.is_empty(), "/password", "Password must not be empty");
+    }
+}
+
+/// Signs in. Attempts are limited per client address and per email, so neither many
+/// accounts from one address nor one account from many addresses can be guessed at.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Valid(body): Valid<Login>,
+) -> Result<impl IntoResponse, ApiError> {
+    let quota = state.config().login_limit;
+    let email = body.email.trim().to_ascii_lowercase();
+    let mut headers = HeaderMap::new();
+    for key in [format!("login:ip:{}", peer.ip()), format!("login:email:{email}")] {
+        let now = now_nanos();
+        let decision = rebuff_axum::store::RateLimitStore::check(state.store(), &key, quota, now).await?;
+        write_headers(&mut headers, &decision, quota, now);
+        if !decision.allowed {
+            let mut err =
+                ApiError::new(Code::RateLimitExceeded).detail("Too many login attempts. Try again later.");
+            let p = err.problem_mut();
+            p.retry_after = decision.retry_after.map(|d| d.as_secs_f64().ceil() as u64).map(|s| s.max(1));
+            p.headers.extend(headers.iter().map(|(k, v)| (k.clone(), v.clone())));
+            return Err(err);
+        }
+    }
+    let store = state.store();
+    let user = match store.verify_login(&email, &body.password).await {
+        Ok(LoginOutcome::Ok(user)) => user,
+        Ok(LoginOutcome::Disabled(_)) => {
+            return Err(ApiError::new(Code::AccountDisabled)
+                .detail("This account is disabled. Contact an administrator."));
+        }
+        Ok(LoginOutcome::UnknownOrWrongPassword) => {
+            return Err(ApiError::new(Code::InvalidCredentials).detail("Invalid email or password"));
+        }
+        Err(e) => return Err(ApiError::new(Code::DatabaseError).cause(e)),
+    };
+    let ttl = state.config().session_ttl;
+    let (token, csrf) =
+        store.create_session(&user.id, ttl).await.map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
+    let cookie =
+        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", ttl.as_secs());
+    let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::new(Code::InternalError).cause(e))?;
+    headers.insert(header::SET_COOKIE, cookie);
+    let body = serde_json::json!({
+        "user": { "id": user.id, "email": user.email, "org_id": user.org_id },
+        "csrf_token": csrf,
+        "expires_in": ttl.as_secs(),
+    });
+    Ok((StatusCode::OK, headers, Json(body)))
+}
+
+/// Ends the session (needs the CSRF token, like every unsafe request of a session).
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    if !matches!(principal.subject, Subject::Session { .. }) {
+        return Err(ApiError::new(Code::BadRequest)
+            .detail("Logout ends a browser session; API keys are revoked instead."));
+    }
+    let token = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned());
+    if let Some(token) = token {
+        let hash = rebuff_axum::auth::key::hash_secret(&token);
+        state.store().delete_session(&hash).await?;
+    }
+    let expired = HeaderValue::from_static("rebuff_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, expired)]))
+}
