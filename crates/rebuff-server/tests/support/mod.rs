@@ -24,12 +24,17 @@ pub struct Server {
     pub other_org_admin: String,
     pub http: reqwest::Client,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+    keep_db: bool,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if self.keep_db {
+            return;
         }
         let _ = std::fs::remove_file(&self.db);
         let _ = std::fs::remove_file(self.db.with_extension("db-wal"));
@@ -48,11 +53,12 @@ pub struct Opts {
     pub monthly_rows: u64,
     pub body_limit: usize,
     pub users: bool,
+    pub debug: bool,
 }
 
 impl Default for Opts {
     fn default() -> Self {
-        Opts { rate: 10_000, monthly_rows: 1_000, body_limit: 64 * 1024, users: true }
+        Opts { rate: 10_000, monthly_rows: 1_000, body_limit: 64 * 1024, users: true, debug: false }
     }
 }
 
@@ -106,13 +112,14 @@ pub async fn start(profile: &str, opts: Opts) -> Server {
     config.rate_limit.limit = opts.rate;
     config.monthly_rows = opts.monthly_rows;
     config.body_limit = opts.body_limit;
+    config.debug = opts.debug;
     config.training_delay = Duration::from_millis(50);
     config.job_delay = Duration::from_millis(300);
     let state = AppState::new(config, store.clone()).await.expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("addr");
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(rebuff_server::serve(listener, state, async {
+    let task = tokio::spawn(rebuff_server::serve(listener, state, async {
         let _ = rx.await;
     }));
     Server {
@@ -128,10 +135,24 @@ pub async fn start(profile: &str, opts: Opts) -> Server {
         other_org_admin,
         http: reqwest::Client::new(),
         shutdown: Some(tx),
+        task: Some(task),
+        keep_db: false,
     }
 }
 
 impl Server {
+    /// Shuts down gracefully, waits for the server to finish, and keeps the database file.
+    pub async fn stop(mut self) -> PathBuf {
+        self.keep_db = true;
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("join").expect("served");
+        }
+        self.db.clone()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
