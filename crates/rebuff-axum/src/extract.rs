@@ -21,7 +21,6 @@
 //! Field errors carry a JSON Pointer to the field (`/config/batch_size`), and `param` the
 //! same path dotted (`config.batch_size`).
 
-use std::error::Error as _;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
@@ -171,17 +170,45 @@ pub fn body_error(rejection: BytesRejection) -> ApiError {
     if let BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(e)) = &rejection {
         return ApiError::new(Code::PayloadTooLarge).cause(e);
     }
-    let mut source = rejection.source();
+    read_failure(&rejection)
+}
+
+/// What a failed body read is: a stalled body (`body_timeout`) is `request_timeout`, a body
+/// over a limit `payload_too_large`, anything else `bad_request`.
+fn read_failure(err: &(dyn std::error::Error + 'static)) -> ApiError {
+    let mut source = Some(err);
     while let Some(e) = source {
         if e.is::<tower_http::timeout::TimeoutError>() {
-            return ApiError::new(Code::RequestTimeout).cause(&rejection);
+            return ApiError::new(Code::RequestTimeout).cause(err);
         }
         if e.is::<http_body_util::LengthLimitError>() {
-            return ApiError::new(Code::PayloadTooLarge).cause(&rejection);
+            return ApiError::new(Code::PayloadTooLarge).cause(err);
         }
         source = e.source();
     }
-    ApiError::new(Code::BadRequest).detail("Failed to read the request body.").cause(&rejection)
+    ApiError::new(Code::BadRequest).detail("Failed to read the request body.").cause(err)
+}
+
+/// Reads a whole body of at most `max` bytes, for layers that must see it before the handler
+/// (signature checks, idempotency fingerprints). A declared `Content-Length` over the limit is
+/// refused before reading.
+///
+/// # Errors
+/// `payload_too_large` over the limit, `request_timeout` for a stalled body, else `bad_request`.
+pub async fn read_body(headers: &http::HeaderMap, body: axum::body::Body, max: usize) -> Result<Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let too_large = || ApiError::new(Code::PayloadTooLarge).detail(format!("The request body is larger than {max} bytes."));
+    let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > u64::try_from(max).unwrap_or(u64::MAX)) {
+        return Err(too_large());
+    }
+    match http_body_util::Limited::new(body, max).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) => {
+            let err = read_failure(&*e);
+            Err(if err.problem().code() == "payload_too_large" { too_large() } else { err })
+        }
+    }
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {

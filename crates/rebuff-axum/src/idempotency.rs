@@ -50,7 +50,6 @@
 //! the lock expires after [`lock_ttl`](IdempotencyLayer::lock_ttl), which must therefore be
 //! longer than any request may run (bound it with a timeout layer).
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -63,13 +62,12 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use http::header::{
-    AUTHORIZATION, CONTENT_LANGUAGE, CONTENT_LENGTH, CONTENT_TYPE, ETAG, LAST_MODIFIED, LINK, LOCATION,
+    AUTHORIZATION, CONTENT_LANGUAGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, LINK, LOCATION,
 };
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
+use http_body_util::BodyExt;
 use sha2::{Digest, Sha256};
 use tower::{Layer, Service};
 
@@ -259,7 +257,7 @@ async fn run<S>(
 where
     S: Service<Request<Body>, Response = Response>,
 {
-    let bytes = match buffer(&parts, body, config.max_body).await {
+    let bytes = match crate::extract::read_body(&parts.headers, body, config.max_body).await {
         Ok(b) => b,
         Err(err) => return Ok(err.into_response()),
     };
@@ -328,34 +326,6 @@ where
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
-/// Reads the request body, up to `max` bytes.
-async fn buffer(parts: &Parts, body: Body, max: usize) -> Result<Bytes, ApiError> {
-    let too_large = || {
-        ApiError::new(Code::PayloadTooLarge)
-            .detail(format!("Requests with an Idempotency-Key may have a body of at most {max} bytes."))
-    };
-    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > u64::try_from(max).unwrap_or(u64::MAX)) {
-        return Err(too_large());
-    }
-    match Limited::new(body, max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if is_length_limit(&*e) => Err(too_large()),
-        Err(e) => Err(ApiError::new(Code::BadRequest).detail("The request body could not be read.").cause(e)),
-    }
-}
-
-fn is_length_limit(mut err: &(dyn StdError + 'static)) -> bool {
-    loop {
-        if err.is::<LengthLimitError>() {
-            return true;
-        }
-        match err.source() {
-            Some(next) => err = next,
-            None => return false,
-        }
-    }
-}
 
 /// SHA-256 over method, path and query, and body: what makes a retry "the same request".
 fn fingerprint(parts: &Parts, body: &[u8]) -> [u8; 32] {

@@ -15,11 +15,8 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use hmac::{Hmac, Mac};
-use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, HeaderName, Request};
-use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sha2::Sha256;
 use tower::{Layer, Service};
 
@@ -182,11 +179,7 @@ async fn verify(config: &Config, req: Request<Body>) -> Result<Request<Body>, Ap
     // The header is checked before the body is read: a request without one costs nothing.
     let signature = signature(req.headers())?;
     let (parts, body) = req.into_parts();
-    let declared = parts.headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > config.max_body as u64) {
-        return Err(too_large(config));
-    }
-    let body = read(body, config).await?;
+    let body = crate::extract::read_body(&parts.headers, body, config.max_body).await?;
     let expected = mac(&config.secret, signature.timestamp, &body);
     if !signature.v1.iter().any(|candidate| expected.clone().verify_slice(candidate).is_ok()) {
         return Err(invalid(format!("No signature in the {SHOWN} header matches the request body.")));
@@ -201,19 +194,6 @@ async fn verify(config: &Config, req: Request<Body>) -> Result<Request<Body>, Ap
         )));
     }
     Ok(Request::from_parts(parts, Body::from(body)))
-}
-
-fn too_large(config: &Config) -> ApiError {
-    ApiError::new(Code::PayloadTooLarge)
-        .detail(format!("The request body is larger than {} bytes.", config.max_body))
-}
-
-async fn read(body: Body, config: &Config) -> Result<Bytes, ApiError> {
-    match Limited::new(body, config.max_body).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<LengthLimitError>() => Err(too_large(config)),
-        Err(e) => Err(ApiError::new(Code::BadRequest).detail("The request body could not be read.").cause(e)),
-    }
 }
 
 /// Reads the header: exactly one, with one `t` and at least one `v1` of 32 hex-encoded bytes;

@@ -61,6 +61,22 @@ impl Validate for Generate {
     }
 }
 
+/// The caller's model, or `model_not_found` (also for another organisation's model).
+async fn find_model(state: &AppState, org: &str, id: &str) -> Result<store::Model, ApiError> {
+    let (org, key) = (org.to_owned(), id.to_owned());
+    db(state, move |c| store::get_model(c, &org, &key))
+        .await?
+        .ok_or_else(|| not_found(Code::ModelNotFound, "Model", id))
+}
+
+/// The caller's job, or `resource_not_found`.
+async fn find_job(state: &AppState, org: &str, id: &str) -> Result<store::Job, ApiError> {
+    let (org, key) = (org.to_owned(), id.to_owned());
+    db(state, move |c| store::get_job(c, &org, &key))
+        .await?
+        .ok_or_else(|| not_found(Code::ResourceNotFound, "Job", id))
+}
+
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -83,11 +99,7 @@ pub(crate) async fn get(
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("mdl", &raw, "model")?;
-    let (org, key) = (principal.org_id, id.clone());
-    match db(&state, move |c| store::get_model(c, &org, &key)).await? {
-        Some(m) => Ok(Json(m)),
-        None => Err(not_found(Code::ModelNotFound, "Model", &id)),
-    }
+    Ok(Json(find_model(&state, &principal.org_id, &id).await?))
 }
 
 /// Starts training; a background step finishes it after the configured delay.
@@ -97,10 +109,7 @@ pub(crate) async fn train(
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("mdl", &raw, "model")?;
-    let (org, key) = (principal.org_id.clone(), id.clone());
-    let model = db(&state, move |c| store::get_model(c, &org, &key))
-        .await?
-        .ok_or_else(|| not_found(Code::ModelNotFound, "Model", &id))?;
+    let model = find_model(&state, &principal.org_id, &id).await?;
     let (org, key) = (principal.org_id.clone(), id.clone());
     let started =
         db(&state, move |c| store::transition_model(c, &org, &key, &["created", "failed"], "training", None))
@@ -135,10 +144,7 @@ pub(crate) async fn generate(
     Valid(body): Valid<Generate>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("mdl", &raw, "model")?;
-    let (org, key) = (principal.org_id.clone(), id.clone());
-    let model = db(&state, move |c| store::get_model(c, &org, &key))
-        .await?
-        .ok_or_else(|| not_found(Code::ModelNotFound, "Model", &id))?;
+    let model = find_model(&state, &principal.org_id, &id).await?;
     if model.status != "ready" {
         return Err(ApiError::new(Code::ModelNotReady)
             .detail(format!("Model {id} is in '{}' state, cannot generate", model.status)));
@@ -164,11 +170,7 @@ pub(crate) async fn job(
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("job", &raw, "job")?;
-    let (org, key) = (principal.org_id, id.clone());
-    match db(&state, move |c| store::get_job(c, &org, &key)).await? {
-        Some(j) => Ok(Json(j)),
-        None => Err(not_found(Code::ResourceNotFound, "Job", &id)),
-    }
+    Ok(Json(find_job(&state, &principal.org_id, &id).await?))
 }
 
 /// The generated rows: 409 until the job is done.
@@ -178,10 +180,7 @@ pub(crate) async fn job_output(
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("job", &raw, "job")?;
-    let (org, key) = (principal.org_id, id.clone());
-    let job = db(&state, move |c| store::get_job(c, &org, &key))
-        .await?
-        .ok_or_else(|| not_found(Code::ResourceNotFound, "Job", &id))?;
+    let job = find_job(&state, &principal.org_id, &id).await?;
     if job.status != "done" {
         return Err(ApiError::new(Code::ResourceConflict).detail("Job output not available yet"));
     }
