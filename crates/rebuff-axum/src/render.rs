@@ -40,6 +40,7 @@ struct Config {
     catalog: Arc<Catalog>,
     options: RenderOptions,
     by_status: HashMap<u16, &'static str>,
+    throttle: Arc<LogThrottle>,
 }
 
 /// The code a bare error response of each status becomes.
@@ -65,7 +66,14 @@ impl ProblemLayer {
     /// Renders with `catalog`.
     pub fn new(catalog: Arc<Catalog>) -> Self {
         let by_status = STATUS_CODES.iter().filter(|(_, c)| catalog.get(c).is_some()).copied().collect();
-        ProblemLayer { inner: Arc::new(Config { catalog, options: RenderOptions::default(), by_status }) }
+        ProblemLayer {
+            inner: Arc::new(Config {
+                catalog,
+                options: RenderOptions::default(),
+                by_status,
+                throttle: Arc::new(LogThrottle::default()),
+            }),
+        }
     }
 
     /// Shows the internal cause of masked errors in bodies. Never in production.
@@ -186,15 +194,80 @@ fn log(config: &Config, problem: &Problem, status: StatusCode) {
     let masked = config.catalog.get(problem.code()).is_none_or(|e| e.masked);
     let id = problem.request_id.as_deref().unwrap_or("-");
     if masked || status.is_server_error() {
+        let cause = problem.cause.as_deref().unwrap_or("none recorded");
+        // A backend that is down fails every request the same way: say so once per interval,
+        // with how many were not logged, rather than once per request.
+        let Some(suppressed) = config.throttle.admit(problem.code(), cause) else {
+            return;
+        };
         tracing::error!(
             request_id = id,
             code = problem.code(),
             status = status.as_u16(),
-            cause = problem.cause.as_deref().unwrap_or("none recorded"),
+            cause,
             detail = problem.detail.as_deref().unwrap_or(""),
+            same_failures_not_logged = suppressed,
             "request failed"
         );
     } else {
         tracing::debug!(request_id = id, code = problem.code(), status = status.as_u16(), "request rejected");
+    }
+}
+
+/// Logs each distinct (code, cause) at most once per [`LogThrottle::INTERVAL`].
+#[derive(Debug, Default)]
+struct LogThrottle {
+    seen: std::sync::Mutex<HashMap<(String, String), (std::time::Instant, u64)>>,
+}
+
+impl LogThrottle {
+    const INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
+    /// Distinct failures remembered; past this the map starts afresh (bounded memory).
+    const CAPACITY: usize = 1024;
+
+    /// `Some(n)` when this failure should be logged now (`n` identical ones were skipped since
+    /// the last time), `None` to skip it.
+    fn admit(&self, code: &str, cause: &str) -> Option<u64> {
+        let now = std::time::Instant::now();
+        let Ok(mut seen) = self.seen.lock() else { return Some(0) };
+        if seen.len() >= Self::CAPACITY {
+            seen.clear();
+        }
+        match seen.get_mut(&(code.to_owned(), cause.to_owned())) {
+            Some((last, skipped)) if now.duration_since(*last) < Self::INTERVAL => {
+                *skipped += 1;
+                None
+            }
+            Some((last, skipped)) => {
+                *last = now;
+                Some(std::mem::take(skipped))
+            }
+            None => {
+                seen.insert((code.to_owned(), cause.to_owned()), (now, 0));
+                Some(0)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LogThrottle;
+
+    #[test]
+    fn repeated_failures_are_logged_once_per_interval() {
+        let t = LogThrottle::default();
+        assert_eq!(t.admit("service_unavailable", "connection refused"), Some(0));
+        assert_eq!(t.admit("service_unavailable", "connection refused"), None);
+        assert_eq!(t.admit("service_unavailable", "connection refused"), None);
+        // Another cause is news.
+        assert_eq!(t.admit("service_unavailable", "timed out"), Some(0));
+        // After the interval the count of skipped ones is reported.
+        if let Ok(mut seen) = t.seen.lock() {
+            for (last, _) in seen.values_mut() {
+                *last = last.checked_sub(LogThrottle::INTERVAL).unwrap_or(*last);
+            }
+        }
+        assert_eq!(t.admit("service_unavailable", "connection refused"), Some(2));
     }
 }
