@@ -223,27 +223,23 @@ fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions
         }
         .serialize(&mut ser),
         Dialect::Dataxid => {
+            // This envelope names one parameter. When a field failed, it is the first field,
+            // as `body.config.batch_size` with the field's own message (the reference's
+            // example); the occurrence's summary detail and param are for envelopes that list
+            // every field.
             let derived;
-            let param = match (param, fields.first()) {
-                (Some(p), _) => Some(p),
-                (None, Some(f)) => {
+            let (message, param) = match fields.first() {
+                Some(f) => {
                     derived = format!("{}.{}", f.location.as_str(), f.dotted());
-                    Some(derived.as_str())
+                    (f.message.as_str(), Some(derived.as_str()))
                 }
-                (None, None) => None,
+                None => (detail.unwrap_or(&entry.title), param),
             };
             DataxidBody {
                 error: DataxidError {
                     type_: &entry.category,
                     code: wire.unwrap_or(&entry.code),
-                    // The seed's example puts the failing field's own message here.
-                    message: p
-                        .detail
-                        .is_none()
-                        .then(|| fields.first().map(|f| f.message.as_str()))
-                        .flatten()
-                        .or(detail)
-                        .unwrap_or(&entry.title),
+                    message,
                     doc_url: &entry.type_uri,
                     param,
                 },

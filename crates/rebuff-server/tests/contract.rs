@@ -289,3 +289,101 @@ async fn contract_incidents() {
 async fn contract_apikeys() {
     table("apikeys").await;
 }
+
+/// The references' JSON examples that the live server produces by itself (no detail supplied
+/// by a test), compared member for member; only the request id may differ.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_server_reproduces_the_references_examples() {
+    async fn body_of(a: Answer) -> Value {
+        let mut v: Value = serde_json::from_slice(&a.body).expect("json");
+        if let Some(o) = v.as_object_mut() {
+            o.remove("request_id");
+        }
+        v
+    }
+    let x = start("dataxid", Opts { users: false, monthly_rows: 10, ..Opts::default() }).await;
+    assert_eq!(
+        body_of(answer(x.http.get(x.url("/v1/projects"))).await).await,
+        json!({"error": {"type": "authentication_error", "code": "api_key_missing",
+               "message": "Authorization header with Bearer token is required.",
+               "doc_url": "https://docs.dataxid.com/docs/errors#api_key_missing"}})
+    );
+    let model = x
+        .create("/v1/models", json!({"name": "m", "model_type": "ctgan", "config": {"batch_size": 8}}))
+        .await;
+    let not_ready = x.post_json(&format!("/v1/models/{model}/generate"), &x.admin, json!({"n_samples": 5}));
+    assert_eq!(
+        body_of(answer(not_ready).await).await,
+        json!({"error": {"type": "invalid_request_error", "code": "model_not_ready",
+               "message": format!("Model {model} is in 'created' state, cannot generate"),
+               "doc_url": "https://docs.dataxid.com/docs/errors#model_not_ready"}})
+    );
+    let bad = x.post_json(
+        "/v1/models",
+        &x.admin,
+        json!({"name": "m", "model_type": "ctgan", "config": {"batch_size": 0}}),
+    );
+    assert_eq!(
+        body_of(answer(bad).await).await,
+        json!({"error": {"type": "invalid_request_error", "code": "parameter_invalid",
+               "message": "Value error, ensure this value is greater than 0",
+               "doc_url": "https://docs.dataxid.com/docs/errors#parameter_invalid",
+               "param": "body.config.batch_size"}})
+    );
+    assert_eq!(
+        answer(x.post_json(&format!("/v1/models/{model}/train"), &x.admin, json!({}))).await.status,
+        202
+    );
+    wait_for(&x, &format!("/v1/models/{model}"), "status", "ready").await;
+    let over = x.post_json(&format!("/v1/models/{model}/generate"), &x.admin, json!({"n_samples": 11}));
+    assert_eq!(
+        body_of(answer(over).await).await,
+        json!({"error": {"type": "quota_exceeded_error", "code": "quota_exceeded",
+               "message": "Monthly row quota exceeded. Upgrade your plan for additional capacity.",
+               "doc_url": "https://docs.dataxid.com/docs/errors#quota_exceeded"}})
+    );
+
+    let a = start("arize", Opts { users: false, ..Opts::default() }).await;
+    const ARIZE: &str = "https://arize.com/docs/ax/rest-reference/errors";
+    let no_key = answer(a.http.get(a.url("/v1/projects"))).await;
+    assert_eq!(no_key.headers["content-type"], "application/problem+json");
+    assert_eq!(
+        body_of(no_key).await,
+        json!({"status": 401, "title": "Unauthorized", "type": format!("{ARIZE}#authentication-required"),
+               "detail": "Bearer credentials are required (API key or OAuth access token).",
+               "error_code": "AUTHENTICATION_REQUIRED"})
+    );
+    let text = a
+        .http
+        .post(a.url("/v1/projects"))
+        .bearer_auth(&a.admin)
+        .header("content-type", "text/plain")
+        .body("x");
+    assert_eq!(
+        body_of(answer(text).await).await,
+        json!({"status": 415, "title": "Unsupported Media Type", "type": format!("{ARIZE}#unsupported-media-type"),
+               "detail": "Content-Type must be application/json", "error_code": "UNSUPPORTED_MEDIA_TYPE"})
+    );
+    let panic = answer(a.http.get(a.url("/v1/_fault/panic"))).await;
+    assert_eq!(
+        body_of(panic).await,
+        json!({"status": 500, "title": "Internal Server Error", "type": format!("{ARIZE}#internal-server-error"),
+               "detail": "An unexpected error occurred."})
+    );
+
+    let i = start("incidents", Opts { users: false, ..Opts::default() }).await;
+    assert_eq!(
+        body_of(answer(i.http.get(i.url("/v1/projects"))).await).await,
+        json!({"code": "UNAUTHORIZED", "message": "Unauthorized: No authentication provided"})
+    );
+
+    let m = start("mlops", Opts { users: false, ..Opts::default() }).await;
+    let bad = m.post_json(
+        "/v1/datasets",
+        &m.admin,
+        json!({"project_id": "prj_000000000000", "name": "d", "format": "xls"}),
+    );
+    let v = body_of(answer(bad).await).await;
+    assert_eq!(v["detail"][0]["loc"], json!(["body", "format"]), "{v}");
+    assert_eq!(v["detail"][0]["type"], "enum", "{v}");
+}
