@@ -30,6 +30,7 @@ enum Command {
     Diff(cmd::diff::Args),
     Docs(cmd::docs::Args),
     Serve(cmd::serve::Args),
+    Probe(cmd::probe::Args),
     #[command(subcommand)]
     Keys(cmd::keys::Command),
     #[command(subcommand)]
@@ -46,6 +47,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => cmd::diff::run(args),
         Command::Docs(args) => cmd::docs::run(args),
         Command::Serve(args) => cmd::serve::run(args),
+        Command::Probe(args) => cmd::probe::run(args),
         Command::Keys(command) => cmd::keys::run(command),
         Command::Users(command) => cmd::users::run(command),
     };

@@ -16,6 +16,7 @@ pub(crate) mod explain;
 pub(crate) mod keys;
 pub(crate) mod lint;
 pub(crate) mod parse;
+pub(crate) mod probe;
 pub(crate) mod render;
 pub(crate) mod serve;
 pub(crate) mod users;

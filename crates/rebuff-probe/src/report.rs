@@ -1,0 +1,406 @@
+//! What a probe found, and its three renderings: text for people, JSON and JUnit XML for CI.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::check::{Check, CheckResult, Outcome};
+use crate::plan::Routes;
+use crate::provocation::Provocation;
+
+/// One provocation: the request, the answer, and the checks made on it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Exchange {
+    /// What the request tried.
+    pub provocation: Provocation,
+    /// The request's method.
+    pub method: String,
+    /// The request's path and query.
+    pub path: String,
+    /// The answer's status; `None` when nothing was sent or nothing came back.
+    pub status: Option<u16>,
+    /// The answer's `Content-Type`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// The envelope the body was recognised as (a dialect, `rfc9457`, `other-json`, `text`,
+    /// `empty`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<String>,
+    /// The request id of the answer (body, else header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Why the request was not sent, or what went wrong sending it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// The checks made on the answer.
+    pub checks: Vec<CheckResult>,
+    /// The start of the body, kept when a check failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body_excerpt: Option<String>,
+}
+
+impl Exchange {
+    pub(crate) fn new(provocation: Provocation, method: &str, path: &str) -> Self {
+        Exchange {
+            provocation,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            status: None,
+            content_type: None,
+            envelope: None,
+            request_id: None,
+            note: None,
+            checks: Vec::new(),
+            body_excerpt: None,
+        }
+    }
+
+    /// Whether every check made passed (or was skipped).
+    pub fn conforms(&self) -> bool {
+        self.checks.iter().all(|c| c.outcome != Outcome::Fail)
+    }
+
+    /// The checks that failed.
+    pub fn failures(&self) -> impl Iterator<Item = &CheckResult> {
+        self.checks.iter().filter(|c| c.outcome == Outcome::Fail)
+    }
+
+    /// One word or a few for a table: `ok`, `ok (status skipped)`, `FAIL allow, status`, or
+    /// `skipped: why`.
+    pub fn verdict(&self) -> String {
+        if self.checks.is_empty() {
+            return format!("skipped: {}", self.note.as_deref().unwrap_or("not sent"));
+        }
+        let named = |outcome: Outcome| -> Vec<&str> {
+            self.checks.iter().filter(|c| c.outcome == outcome).map(|c| c.check.as_str()).collect()
+        };
+        let (failed, skipped) = (named(Outcome::Fail), named(Outcome::Skip));
+        match (failed.is_empty(), skipped.is_empty()) {
+            (false, _) => format!("FAIL {}", failed.join(", ")),
+            (true, true) => "ok".to_owned(),
+            (true, false) => format!("ok ({} skipped)", skipped.join(", ")),
+        }
+    }
+
+    /// Whether the request was sent and answered.
+    pub fn answered(&self) -> bool {
+        self.status.is_some()
+    }
+}
+
+/// How many answers passed, failed and skipped one check.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Tally {
+    /// Answers that conform.
+    pub pass: usize,
+    /// Answers that do not.
+    pub fail: usize,
+    /// Answers the check could not be made on.
+    pub skip: usize,
+}
+
+/// What a probe found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct Report {
+    /// The URL probed.
+    pub target: String,
+    /// The routes provoked and where they came from.
+    pub routes: Routes,
+    /// The dialect every error must be in, from `--profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_envelope: Option<String>,
+    /// The envelope most errors were in.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<String>,
+    /// What the probe assumed or could not do.
+    pub notes: Vec<String>,
+    /// Requests sent.
+    pub requests: usize,
+    /// The most it was allowed to send.
+    pub max_requests: usize,
+    /// Every provocation, in order.
+    pub exchanges: Vec<Exchange>,
+    /// Whether every check passed.
+    pub conforms: bool,
+}
+
+/// A report's format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Format {
+    /// A table and the findings, for people.
+    Text,
+    /// The whole report as JSON.
+    Json,
+    /// JUnit XML: one test case per provocation and check.
+    Junit,
+}
+
+impl Report {
+    /// Whether every check passed.
+    pub fn conforms(&self) -> bool {
+        self.conforms
+    }
+
+    /// Every failed check, with its provocation.
+    pub fn findings(&self) -> impl Iterator<Item = (Provocation, &CheckResult)> {
+        self.exchanges.iter().flat_map(|e| e.failures().map(move |c| (e.provocation, c)))
+    }
+
+    /// The failed checks as `(provocation, check)` pairs: what a test asserts.
+    pub fn failed(&self) -> Vec<(Provocation, Check)> {
+        self.findings().map(|(p, c)| (p, c.check)).collect()
+    }
+
+    /// Pass, fail and skip counts for one check.
+    pub fn tally(&self, check: Check) -> Tally {
+        let mut t = Tally::default();
+        for c in self.exchanges.iter().flat_map(|e| &e.checks).filter(|c| c.check == check) {
+            match c.outcome {
+                Outcome::Pass => t.pass += 1,
+                Outcome::Fail => t.fail += 1,
+                Outcome::Skip => t.skip += 1,
+            }
+        }
+        t
+    }
+
+    /// The report in a format.
+    pub fn render(&self, format: Format) -> String {
+        match format {
+            Format::Text => self.to_text(),
+            Format::Json => self.to_json(),
+            Format::Junit => self.to_junit(),
+        }
+    }
+
+    /// One line: how many requests, how many findings, whether it conforms.
+    pub fn summary(&self) -> String {
+        let findings = self.findings().count();
+        let verdict = if self.conforms { "conforms" } else { "does not conform" };
+        let plural = |n: usize| if n == 1 { "" } else { "s" };
+        format!(
+            "{} request{} (at most {}), {findings} finding{}: {verdict}",
+            self.requests,
+            plural(self.requests),
+            self.max_requests,
+            plural(findings)
+        )
+    }
+
+    /// A table of provocations, the findings, and a table of checks.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "rebuff probe {}", self.target);
+        let _ = writeln!(
+            out,
+            "routes ({}): GET {}, GET {}, POST {}",
+            self.routes.source, self.routes.collection, self.routes.item, self.routes.create
+        );
+        match (&self.expected_envelope, &self.envelope) {
+            (Some(e), _) => {
+                let _ = writeln!(out, "envelope: {e} (from --profile)");
+            }
+            (None, Some(e)) => {
+                let _ = writeln!(out, "envelope: {e} (most errors)");
+            }
+            (None, None) => {}
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "note: {n}");
+        }
+        out.push('\n');
+        let request_width = self
+            .exchanges
+            .iter()
+            .map(|e| e.method.len() + 1 + e.path.chars().count().min(48))
+            .max()
+            .unwrap_or(7);
+        let _ = writeln!(
+            out,
+            "  {:<22} {:<request_width$} {:<6} {:<10} result",
+            "provocation", "request", "status", "envelope"
+        );
+        for e in &self.exchanges {
+            let request = format!("{} {}", e.method, clip(&e.path, 48));
+            let status = e.status.map_or_else(|| "-".to_owned(), |s| s.to_string());
+            let envelope = e.envelope.as_deref().unwrap_or("-");
+            let result = e.verdict();
+            let _ = writeln!(
+                out,
+                "  {:<22} {:<request_width$} {:<6} {:<10} {result}",
+                e.provocation.as_str(),
+                request,
+                status,
+                envelope
+            );
+        }
+        let findings: Vec<_> = self.findings().collect();
+        if !findings.is_empty() {
+            let _ = writeln!(out, "\nfindings:");
+            for (p, c) in findings {
+                let _ = writeln!(out, "  {p}: {}: {}", c.check, c.message);
+            }
+        }
+        let _ = writeln!(out, "\n  {:<18} {:>4} {:>4} {:>4}", "check", "pass", "fail", "skip");
+        for check in Check::ALL {
+            let t = self.tally(check);
+            if t == Tally::default() {
+                continue;
+            }
+            let _ = writeln!(out, "  {:<18} {:>4} {:>4} {:>4}", check.as_str(), t.pass, t.fail, t.skip);
+        }
+        let _ = writeln!(out, "\n{}", self.summary());
+        out
+    }
+
+    /// The whole report as pretty JSON.
+    pub fn to_json(&self) -> String {
+        // A report holds only strings, numbers and lists: serializing it cannot fail.
+        serde_json::to_string_pretty(self).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    }
+
+    /// JUnit XML: a test suite whose test cases are `provocation` (class) and `check`
+    /// (name); a provocation that was not sent is one skipped test case named `sent`.
+    pub fn to_junit(&self) -> String {
+        struct Case<'a> {
+            class: &'a str,
+            name: &'a str,
+            outcome: Outcome,
+            message: &'a str,
+            detail: String,
+        }
+        let mut cases = Vec::new();
+        for e in &self.exchanges {
+            if e.checks.is_empty() {
+                cases.push(Case {
+                    class: e.provocation.as_str(),
+                    name: "sent",
+                    outcome: Outcome::Skip,
+                    message: e.note.as_deref().unwrap_or("not sent"),
+                    detail: String::new(),
+                });
+                continue;
+            }
+            for c in &e.checks {
+                let mut detail = format!("{} {}", e.method, e.path);
+                if let Some(s) = e.status {
+                    let _ = write!(detail, " -> {s}");
+                }
+                if let Some(b) = e.body_excerpt.as_deref().filter(|_| c.outcome == Outcome::Fail) {
+                    let _ = write!(detail, "\n{b}");
+                }
+                cases.push(Case {
+                    class: e.provocation.as_str(),
+                    name: c.check.as_str(),
+                    outcome: c.outcome,
+                    message: &c.message,
+                    detail,
+                });
+            }
+        }
+        let failures = cases.iter().filter(|c| c.outcome == Outcome::Fail).count();
+        let skipped = cases.iter().filter(|c| c.outcome == Outcome::Skip).count();
+        let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+        let _ = writeln!(
+            out,
+            "<testsuites name=\"rebuff probe\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
+            cases.len()
+        );
+        let _ = writeln!(
+            out,
+            "  <testsuite name=\"rebuff probe {}\" tests=\"{}\" failures=\"{failures}\" errors=\"0\" skipped=\"{skipped}\">",
+            xml(&self.target),
+            cases.len()
+        );
+        let _ = writeln!(out, "    <properties>");
+        let mut props = vec![
+            ("target", self.target.clone()),
+            ("routes", self.routes.source.clone()),
+            ("requests", self.requests.to_string()),
+            ("max_requests", self.max_requests.to_string()),
+        ];
+        if let Some(e) = self.envelope.as_deref() {
+            props.push(("envelope", e.to_owned()));
+        }
+        for (k, v) in props {
+            let _ = writeln!(out, "      <property name=\"{k}\" value=\"{}\"/>", xml(&v));
+        }
+        let _ = writeln!(out, "    </properties>");
+        for c in &cases {
+            let open = format!("    <testcase classname=\"probe.{}\" name=\"{}\"", xml(c.class), xml(c.name));
+            match c.outcome {
+                Outcome::Pass => {
+                    let _ = writeln!(out, "{open}/>");
+                }
+                Outcome::Fail => {
+                    let _ = writeln!(
+                        out,
+                        "{open}>\n      <failure type=\"{}\" message=\"{}\">{}</failure>\n    </testcase>",
+                        xml(c.name),
+                        xml(c.message),
+                        xml_text(&c.detail)
+                    );
+                }
+                Outcome::Skip => {
+                    let _ = writeln!(
+                        out,
+                        "{open}>\n      <skipped message=\"{}\"/>\n    </testcase>",
+                        xml(c.message)
+                    );
+                }
+            }
+        }
+        let _ = writeln!(out, "  </testsuite>\n</testsuites>");
+        out
+    }
+}
+
+/// Escapes element content: like [`xml`], but line breaks stay as they are.
+fn xml_text(s: &str) -> String {
+    s.split('\n').map(xml).collect::<Vec<_>>().join("\n")
+}
+
+fn clip(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max - 1).collect();
+    out.push('…');
+    out
+}
+
+/// Escapes text for XML attributes and content, and replaces the characters XML 1.0 cannot
+/// carry at all (most control characters) with U+FFFD.
+pub(crate) fn xml(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\n' => out.push_str("&#10;"),
+            '\r' => out.push_str("&#13;"),
+            '\t' => out.push_str("&#9;"),
+            c if (c as u32) < 0x20 || c == '\u{FFFE}' || c == '\u{FFFF}' => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_escapes_everything_that_needs_it() {
+        assert_eq!(xml("a<b>&\"c'\u{0}\u{1b}"), "a&lt;b&gt;&amp;&quot;c&apos;\u{FFFD}\u{FFFD}");
+        assert_eq!(xml("line\nbreak"), "line&#10;break");
+    }
+}

@@ -1,0 +1,345 @@
+//! The probe against real servers: the reference API in every profile, a sloppy API that
+//! gets four things wrong, and servers that count what reaches them.
+
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use rebuff_probe::{Check, Config, Outcome, Provocation, Report};
+use support::{SLOPPY_KEY, Seen};
+
+fn config(base: &str, key: &str) -> Config {
+    let mut c = Config::new(base);
+    c.key = Some(key.to_owned());
+    c.timeout = Duration::from_secs(20);
+    c
+}
+
+async fn probe(c: &Config) -> Report {
+    rebuff_probe::run(c).await.unwrap_or_else(|e| panic!("probe failed to run: {e}"))
+}
+
+fn failed(report: &Report) -> BTreeSet<(Provocation, Check)> {
+    report.failed().into_iter().collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_api_conforms_in_every_profile() {
+    for profile in rebuff_core::Catalog::PROFILES {
+        let server = support::reference(profile, 10_000).await;
+        let mut c = config(&server.base, &server.admin);
+        c.openapi = Some(format!("{}/openapi.json", server.base));
+        c.profile = Some(profile.to_owned());
+        let report = probe(&c).await;
+        assert!(report.conforms(), "{profile}:\n{}", report.to_text());
+        assert_eq!(report.envelope.as_deref(), Some(profile), "{profile}");
+        assert_eq!(report.routes.collection, "/v1/projects");
+        assert_eq!(report.routes.item, "/v1/projects/{id}");
+        assert_eq!(report.routes.create, "/v1/projects");
+        // Every provocation but the burst was sent, answered, and passed every check: nothing
+        // was skipped for want of an answer or an id.
+        for e in &report.exchanges {
+            if e.provocation == Provocation::RateLimit {
+                assert_eq!(e.note.as_deref(), Some("only with --burst"));
+                continue;
+            }
+            assert!(e.answered(), "{profile}: {} not answered:\n{}", e.provocation, report.to_text());
+            assert!(
+                e.checks.iter().all(|c| c.outcome == Outcome::Pass),
+                "{profile}: {}:\n{}",
+                e.provocation,
+                report.to_json()
+            );
+        }
+        let foreign = report.exchanges.iter().find(|e| e.provocation == Provocation::ForeignId);
+        let shape = foreign.and_then(|e| e.checks.iter().find(|c| c.check == Check::NotFoundShape));
+        assert_eq!(shape.map(|c| c.outcome), Some(Outcome::Pass), "{profile}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_reference_api_conforms_past_its_rate_limit() {
+    let server = support::reference("rebuff", 30).await;
+    let mut c = config(&server.base, &server.admin);
+    c.openapi = Some(format!("{}/openapi.json", server.base));
+    c.burst = true;
+    let report = probe(&c).await;
+    assert!(report.conforms(), "{}", report.to_text());
+    let burst = report.exchanges.iter().find(|e| e.provocation == Provocation::RateLimit);
+    let burst = burst.unwrap_or_else(|| panic!("no burst"));
+    assert_eq!(burst.status, Some(429), "{}", report.to_text());
+    let retry = burst.checks.iter().find(|c| c.check == Check::RetryAfter).map(|c| c.outcome);
+    assert_eq!(retry, Some(Outcome::Pass));
+    assert!(report.requests <= 60 && report.requests > 30, "{}", report.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_requires_its_dialect() {
+    let server = support::reference("apikeys", 10_000).await;
+    let mut c = config(&server.base, &server.admin);
+    c.profile = Some("incidents".into());
+    let report = probe(&c).await;
+    let expected: BTreeSet<(Provocation, Check)> =
+        report.exchanges.iter().filter(|e| e.answered()).map(|e| (e.provocation, Check::Envelope)).collect();
+    assert_eq!(expected.len(), 15);
+    assert_eq!(failed(&report), expected, "{}", report.to_text());
+    let (_, finding) = report.findings().next().unwrap_or_else(|| panic!("no finding"));
+    assert_eq!(finding.message, "apikeys, but the profile's dialect is incidents");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_the_budget_cannot_finish_is_not_started() {
+    let server = support::reference("dataxid", 10_000).await;
+    let mut c = config(&server.base, &server.admin);
+    c.burst = true;
+    let report = probe(&c).await;
+    assert!(report.conforms(), "{}", report.to_text());
+    let burst = report.exchanges.iter().find(|e| e.provocation == Provocation::RateLimit);
+    let note = burst.and_then(|e| e.note.as_deref()).unwrap_or_default();
+    assert!(note.contains("raise --max-requests to at least"), "{note}");
+    assert!(report.requests < 20, "{}", report.requests);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_key_it_checks_authentication_and_skips_the_rest() {
+    let server = support::reference("incidents", 10_000).await;
+    let mut c = Config::new(&server.base);
+    c.openapi = Some(format!("{}/openapi.json", server.base));
+    let report = probe(&c).await;
+    assert!(report.conforms(), "{}", report.to_text());
+    for e in &report.exchanges {
+        let answered = matches!(
+            e.provocation,
+            Provocation::NoCredentials
+                | Provocation::MalformedCredentials
+                | Provocation::UnknownCredentials
+                | Provocation::UnknownRoute
+                | Provocation::WrongMethod
+        );
+        assert_eq!(e.answered(), answered, "{}:\n{}", e.provocation, report.to_text());
+        if !answered && e.provocation != Provocation::RateLimit {
+            assert!(e.note.as_deref().is_some_and(|n| n.starts_with("needs --key")), "{:?}", e.note);
+        }
+    }
+}
+
+/// The sloppy API's four faults, each reported where it happens, and nothing else.
+fn sloppy_findings(burst: bool) -> BTreeSet<(Provocation, Check)> {
+    let mut expected = BTreeSet::from([
+        // A plain-text 500 with a stack trace for malformed JSON.
+        (Provocation::MalformedJson, Check::Status),
+        (Provocation::MalformedJson, Check::Envelope),
+        (Provocation::MalformedJson, Check::NoLeak),
+        // Mixed envelopes: its 415s are `{"detail": ...}`, everything else RFC 9457.
+        (Provocation::MissingContentType, Check::Envelope),
+        (Provocation::WrongContentType, Check::Envelope),
+        // 405 without Allow.
+        (Provocation::WrongMethod, Check::Allow),
+    ]);
+    if burst {
+        // 429 without Retry-After.
+        expected.insert((Provocation::RateLimit, Check::RetryAfter));
+    }
+    expected
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sloppy_api_gets_exactly_its_findings() {
+    let base = support::serve(support::sloppy()).await;
+    let mut c = config(&base, SLOPPY_KEY);
+    c.burst = true;
+    let report = probe(&c).await;
+    assert_eq!(failed(&report), sloppy_findings(true), "{}", report.to_text());
+    assert!(!report.conforms());
+    assert_eq!(report.envelope.as_deref(), Some("rebuff"));
+    assert!(report.routes.source.contains("/openapi.json"), "{}", report.routes.source);
+
+    let message = |p: Provocation, c: Check| {
+        report
+            .findings()
+            .find(|(fp, f)| *fp == p && f.check == c)
+            .map(|(_, f)| f.message.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(message(Provocation::MalformedJson, Check::Status), "expected 400 (or 422), got 500");
+    assert!(message(Provocation::MalformedJson, Check::NoLeak).contains("a stack trace"));
+    assert!(message(Provocation::MalformedJson, Check::Envelope).contains("not JSON"));
+    assert!(message(Provocation::MissingContentType, Check::Envelope).starts_with("mlops here, rebuff in"));
+    assert_eq!(message(Provocation::WrongMethod, Check::Allow), "a 405 without Allow");
+    assert_eq!(message(Provocation::RateLimit, Check::RetryAfter), "a 429 without Retry-After");
+    let crash = report.exchanges.iter().find(|e| e.provocation == Provocation::MalformedJson);
+    assert!(crash.and_then(|e| e.body_excerpt.as_deref()).is_some_and(|b| b.contains("panicked at")));
+
+    // The same findings whatever the format.
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap_or_default();
+    let failures = json["exchanges"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| e["checks"].as_array().into_iter().flatten().filter(|c| c["outcome"] == "fail"))
+        .count();
+    assert_eq!(failures, sloppy_findings(true).len());
+    let junit = report.to_junit();
+    assert_well_formed_xml(&junit);
+    assert!(junit.contains(&format!("failures=\"{}\"", sloppy_findings(true).len())), "{junit}");
+    assert!(junit.contains("<testcase classname=\"probe.wrong-method\" name=\"allow\">"), "{junit}");
+    let text = report.to_text();
+    assert!(text.contains("malformed-json: no-leak: the body shows a stack trace"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guessed_routes_find_the_same_faults() {
+    let base = support::serve(support::sloppy()).await;
+    let report = probe(&config(&format!("{base}/v1/things"), SLOPPY_KEY)).await;
+    assert_eq!(report.routes.source, "guessed");
+    assert!(report.notes.iter().any(|n| n.starts_with("no OpenAPI document")), "{:?}", report.notes);
+    assert_eq!(failed(&report), sloppy_findings(false), "{}", report.to_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_never_sends_more_than_max_requests() {
+    for max in [1, 2, 5, 13, 40] {
+        let seen = Seen::default();
+        let base = support::serve(support::counting(seen.clone(), StatusCode::OK, None)).await;
+        let mut c = config(&base, "key_0123456789");
+        c.max_requests = max;
+        c.burst = true;
+        let report = probe(&c).await;
+        // Everything answers 200, so the burst uses what is left: exactly the budget.
+        assert_eq!(seen.count(), max, "max {max}");
+        assert_eq!(report.requests, max);
+        if max < 17 {
+            assert!(
+                report
+                    .exchanges
+                    .iter()
+                    .any(|e| e.note.as_deref() == Some("not sent: --max-requests reached")),
+                "max {max}:\n{}",
+                report.to_text()
+            );
+        }
+    }
+    // Without --burst, the plan itself stays within a small budget.
+    let seen = Seen::default();
+    let base = support::serve(support::counting(seen.clone(), StatusCode::NOT_FOUND, None)).await;
+    let mut c = config(&base, "key_0123456789");
+    c.max_requests = 3;
+    let report = probe(&c).await;
+    assert_eq!(seen.count(), 3);
+    assert_eq!(report.requests, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn it_only_talks_to_the_host_it_was_given() {
+    let elsewhere = Seen::default();
+    let other = support::serve(support::counting(elsewhere.clone(), StatusCode::OK, None)).await;
+    let here = Seen::default();
+    let location = format!("{other}/v1/projects");
+    let base =
+        support::serve(support::counting(here.clone(), StatusCode::TEMPORARY_REDIRECT, Some(location))).await;
+    let mut c = config(&base, "key_0123456789");
+    c.burst = true;
+    let report = probe(&c).await;
+    assert!(here.count() > 10, "{}", here.count());
+    assert_eq!(elsewhere.count(), 0, "a redirect was followed to another host");
+    let host = base.trim_start_matches("http://");
+    assert!(here.hosts().iter().all(|h| h == host), "{:?}", here.hosts());
+    // A redirect is no error answer: every provocation's status check says so.
+    assert!(report.failed().iter().any(|(_, c)| *c == Check::Status));
+
+    // An OpenAPI document on another host is refused before anything is sent.
+    let mut c = config(&base, "key_0123456789");
+    c.openapi = Some(format!("{other}/openapi.json"));
+    let before = here.count();
+    let err = rebuff_probe::run(&c).await.err().unwrap_or_else(|| panic!("fetched from another host"));
+    assert!(err.is_usage(), "{err}");
+    assert!(err.to_string().contains("refusing to fetch the OpenAPI document"), "{err}");
+    assert_eq!(elsewhere.count(), 0);
+    assert_eq!(here.count(), before);
+}
+
+#[tokio::test]
+async fn an_unreachable_target_is_an_error() {
+    let err = rebuff_probe::run(&Config::new(support::closed_port())).await.err();
+    let err = err.unwrap_or_else(|| panic!("a closed port answered"));
+    assert!(err.is_unreachable(), "{err}");
+    assert!(err.to_string().starts_with("cannot reach http://127.0.0.1:"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_key_is_a_usage_error() {
+    let server = support::reference("rebuff", 10_000).await;
+    let err =
+        rebuff_probe::run(&config(&server.base, "rb_test_000000000000_00000000000000000000000000000000"))
+            .await;
+    let err = err.err().unwrap_or_else(|| panic!("a bad key was accepted"));
+    assert!(err.is_usage(), "{err}");
+    assert!(err.to_string().contains("refuses --key"), "{err}");
+}
+
+#[tokio::test]
+async fn usage_errors() {
+    for (url, openapi, expect) in [
+        ("not a url", None, "is not a URL"),
+        ("https://api.example.com", None, "plain HTTP only"),
+        ("ftp://example.com", None, "is not http"),
+        ("http://127.0.0.1:9", Some("/nonexistent/openapi.json"), "cannot read"),
+    ] {
+        let mut c = Config::new(url);
+        c.openapi = openapi.map(str::to_owned);
+        let err = rebuff_probe::run(&c).await.err().unwrap_or_else(|| panic!("{url} ran"));
+        assert!(err.is_usage() && err.to_string().contains(expect), "{url}: {err}");
+    }
+}
+
+/// A small well-formedness check: one root, tags balance, attribute values quoted, and no raw
+/// `<` or stray `&` in text or attributes.
+fn assert_well_formed_xml(xml: &str) {
+    let body = xml
+        .strip_prefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n")
+        .unwrap_or_else(|| panic!("no prolog"));
+    let mut stack: Vec<String> = Vec::new();
+    let mut rest = body;
+    let mut roots = 0;
+    while let Some(open) = rest.find('<') {
+        check_text(&rest[..open]);
+        let close = rest[open..].find('>').unwrap_or_else(|| panic!("unclosed tag")) + open;
+        let tag = &rest[open + 1..close];
+        assert!(!tag.contains('<'), "`<` inside a tag: {tag}");
+        if let Some(name) = tag.strip_prefix('/') {
+            assert_eq!(stack.pop().as_deref(), Some(name), "mismatched </{name}>");
+        } else {
+            let self_closing = tag.ends_with('/');
+            let tag = tag.trim_end_matches('/');
+            let name = tag.split_whitespace().next().unwrap_or("").to_owned();
+            let attrs = &tag[name.len()..];
+            assert_eq!(attrs.matches('"').count() % 2, 0, "unbalanced quotes: {tag}");
+            for value in attrs.split('"').skip(1).step_by(2) {
+                check_text(value);
+            }
+            if stack.is_empty() {
+                roots += 1;
+            }
+            if !self_closing {
+                stack.push(name);
+            }
+        }
+        rest = &rest[close + 1..];
+    }
+    check_text(rest);
+    assert!(stack.is_empty(), "unclosed: {stack:?}");
+    assert_eq!(roots, 1);
+
+    fn check_text(text: &str) {
+        for (i, _) in text.match_indices('&') {
+            let entity = &text[i..text[i..].find(';').map_or(text.len(), |e| i + e + 1)];
+            let ok = ["&amp;", "&lt;", "&gt;", "&quot;", "&apos;"].contains(&entity)
+                || (entity.starts_with("&#")
+                    && entity[2..entity.len() - 1].bytes().all(|b| b.is_ascii_digit()));
+            assert!(ok, "bad entity {entity}");
+        }
+        assert!(text.chars().all(|c| c >= ' ' || c == '\n'), "control character in {text:?}");
+    }
+}
