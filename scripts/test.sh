@@ -3,5 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rebuff-target}"
+# Redis and PostgreSQL for the backend tests (started if they are not answering).
+bash scripts/services.sh
 cargo test --workspace --all-targets
 cargo test --workspace --doc

@@ -195,10 +195,17 @@ fn read_failure(err: &(dyn std::error::Error + 'static)) -> ApiError {
 ///
 /// # Errors
 /// `payload_too_large` over the limit, `request_timeout` for a stalled body, else `bad_request`.
-pub async fn read_body(headers: &http::HeaderMap, body: axum::body::Body, max: usize) -> Result<Bytes, ApiError> {
+pub async fn read_body(
+    headers: &http::HeaderMap,
+    body: axum::body::Body,
+    max: usize,
+) -> Result<Bytes, ApiError> {
     use http_body_util::BodyExt;
-    let too_large = || ApiError::new(Code::PayloadTooLarge).detail(format!("The request body is larger than {max} bytes."));
-    let declared = headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let too_large = || {
+        ApiError::new(Code::PayloadTooLarge).detail(format!("The request body is larger than {max} bytes."))
+    };
+    let declared =
+        headers.get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|len| len > u64::try_from(max).unwrap_or(u64::MAX)) {
         return Err(too_large());
     }

@@ -62,9 +62,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, OriginalUri};
 use axum::response::{IntoResponse, Response};
-use http::header::{
-    AUTHORIZATION, CONTENT_LANGUAGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, LINK, LOCATION,
-};
+use http::header::{AUTHORIZATION, CONTENT_LANGUAGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, LINK, LOCATION};
 use http::request::Parts;
 use http::{HeaderName, HeaderValue, Method, Request, StatusCode};
 use http_body_util::BodyExt;
@@ -325,7 +323,6 @@ where
     }
     Ok(Response::from_parts(parts, Body::from(body)))
 }
-
 
 /// SHA-256 over method, path and query, and body: what makes a retry "the same request".
 fn fingerprint(parts: &Parts, body: &[u8]) -> [u8; 32] {

@@ -10,7 +10,7 @@ use rebuff_axum::RequestIdLayer;
 use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
 use rebuff_axum::idempotency::IdempotencyLayer;
 use rebuff_axum::ratelimit::RateLimitLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::routes;
 use crate::state::AppState;
@@ -28,7 +28,7 @@ fn scope(name: &'static str) -> RequireScopeLayer {
 pub fn app(state: AppState) -> Router {
     let cfg = state.config().clone();
     let catalog = cfg.catalog.clone();
-    let store = std::sync::Arc::new(state.store().clone());
+    let backends = state.backends().clone();
 
     let authed = Router::new()
         .route(
@@ -59,15 +59,16 @@ pub fn app(state: AppState) -> Router {
         .route("/auth/logout", post(routes::auth::logout))
         .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
         .layer(
-            IdempotencyLayer::new(store.clone())
+            IdempotencyLayer::new(backends.idempotency.clone())
                 .max_body(cfg.body_limit)
                 .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope)),
         )
         .layer(
-            RateLimitLayer::new(store.clone(), cfg.rate_limit)
+            RateLimitLayer::new(backends.rate_limits.clone(), cfg.rate_limit)
+                .fail_open(cfg.rate_limit_fail_open)
                 .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id))),
         )
-        .layer(AuthLayer::new(store.clone()).sessions(store.clone()));
+        .layer(AuthLayer::new(backends.keys.clone()).sessions(backends.sessions.clone()));
 
     let open = Router::new().route("/auth/login", post(routes::auth::login)).route(
         "/webhooks/incoming",
@@ -92,7 +93,9 @@ pub fn app(state: AppState) -> Router {
         .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
         .layer(rebuff_axum::panic::catch_panic())
         .layer(ProblemLayer::new(catalog).debug(cfg.debug))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+        // The ProblemLayer logs failures (a repeated one once per interval); the trace layer's
+        // own per-response error line would log every 503 of an outage.
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)).make_span_with(|req: &http::Request<_>| {
             let id = rebuff_axum::request_id::current(req);
             let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)

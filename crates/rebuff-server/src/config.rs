@@ -16,6 +16,8 @@ pub struct Config {
     pub debug: bool,
     /// Requests per organisation.
     pub rate_limit: Quota,
+    /// When the rate-limit store fails, admit requests unlimited instead of answering 503.
+    pub rate_limit_fail_open: bool,
     /// Login attempts per client address and per email.
     pub login_limit: Quota,
     /// Rows an organisation may generate per calendar month (UTC).
@@ -45,6 +47,7 @@ impl Config {
             catalog,
             debug: false,
             rate_limit: Quota { limit: 60, period: Duration::from_secs(60) },
+            rate_limit_fail_open: false,
             login_limit: Quota { limit: 5, period: Duration::from_secs(60) },
             monthly_rows: 100_000,
             body_limit: 1024 * 1024,

@@ -3,6 +3,23 @@
 //! which every error of the catalog has a real cause.
 //!
 //! [`app()`] builds the router from an [`AppState`]; [`serve`] listens with graceful shutdown.
+//!
+//! The API's own tables are in SQLite; rate limits, quotas, idempotency records and accounts
+//! can move to Redis and PostgreSQL so that several instances act as one (see [`state`]):
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+//! use std::sync::Arc;
+//! use rebuff_server::{AppState, Config};
+//!
+//! let redis = rebuff_redis::RedisStore::connect("redis://127.0.0.1:6379/").await?;
+//! let postgres = rebuff_postgres::PgStore::connect("postgres://rebuff@127.0.0.1/rebuff").await?;
+//! let (sqlite, _demo) = rebuff_server::open_with(std::path::Path::new("rebuff.db"), Some(&postgres)).await?;
+//! let config = Config::new(Arc::new(rebuff::Catalog::standard().clone()));
+//! let state = AppState::builder(config, sqlite).redis(redis).postgres(postgres).build().await?;
+//! # let _ = state;
+//! # Ok(()) }
+//! ```
 
 pub mod app;
 pub mod config;
@@ -18,7 +35,9 @@ pub use app::app;
 pub use config::Config;
 pub use ipnet::IpNet;
 pub use routes::keys::{parse_net, parse_time};
-pub use state::AppState;
+pub use state::{AppState, Backends, StateBuilder, Store};
+/// The shared backends, re-exported so that a binary over this crate can open them.
+pub use {rebuff_postgres::PgStore, rebuff_redis::RedisStore};
 
 use rebuff_sqlite::SqliteStore;
 use tokio::net::TcpListener;
@@ -47,6 +66,37 @@ pub async fn open(
     let org = store.get_or_create_org("demo").await?;
     let (_, key) = store
         .create_key(rebuff_sqlite::NewKey {
+            org_id: org.id,
+            name: "demo admin".into(),
+            scopes: vec!["read".into(), "write".into(), "admin".into()],
+            expires_at: None,
+            allowed_ips: Vec::new(),
+            live: false,
+        })
+        .await?;
+    Ok((store, Some(Demo { org: org.name, key })))
+}
+
+/// Opens (creating and migrating) the SQLite database for the API's own tables; the demo
+/// organisation and admin key go where the accounts are: with `postgres`, into PostgreSQL when
+/// it has no `demo` organisation yet; without, into a fresh SQLite database (as [`open`]).
+///
+/// # Errors
+/// A database cannot be opened or written.
+pub async fn open_with(
+    path: &Path,
+    postgres: Option<&rebuff_postgres::PgStore>,
+) -> Result<(SqliteStore, Option<Demo>), Box<dyn std::error::Error + Send + Sync>> {
+    let Some(pg) = postgres else {
+        return open(path).await;
+    };
+    let store = SqliteStore::open(path)?;
+    if pg.find_org("demo").await?.is_some() {
+        return Ok((store, None));
+    }
+    let org = pg.get_or_create_org("demo").await?;
+    let (_, key) = pg
+        .create_key(rebuff_postgres::NewKey {
             org_id: org.id,
             name: "demo admin".into(),
             scopes: vec!["read".into(), "write".into(), "admin".into()],

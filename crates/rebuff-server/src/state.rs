@@ -1,10 +1,30 @@
-//! Shared state of the reference API.
+//! Shared state of the reference API, and where each kind of state lives.
+//!
+//! The API's own tables (projects, datasets, models, jobs) are always in SQLite. The rest goes
+//! where [`AppState::builder`] puts it, one backend per concern:
+//!
+//! | concern | default | with Redis | with PostgreSQL (and no Redis) |
+//! |---|---|---|---|
+//! | rate limits (requests, logins) | SQLite | Redis | PostgreSQL |
+//! | monthly quotas | SQLite | Redis | PostgreSQL |
+//! | idempotency records | SQLite | Redis | PostgreSQL |
+//! | organisations, users, API keys, sessions | SQLite | (unchanged) | PostgreSQL |
+//!
+//! So that several instances act as one, they share a Redis (limits, quotas, idempotency) and
+//! a PostgreSQL (accounts), or one PostgreSQL for all of it.
 
+use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use rebuff_axum::quota::Quotas;
-use rebuff_axum::store::StoreError;
-use rebuff_sqlite::SqliteStore;
+use rebuff_axum::store::{
+    BoxFuture, Decision, IdempotencyStore, KeyStore, Quota, QuotaStore, RateLimitStore, SessionStore,
+    StoreError,
+};
+use rebuff_postgres::PgStore;
+use rebuff_redis::RedisStore;
+use rebuff_sqlite::{Error, KeyInfo, LoginOutcome, NewKey, Org, SqliteStore, UserInfo};
 
 use crate::config::Config;
 
@@ -17,7 +37,7 @@ pub struct AppState {
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub(crate) config: Config,
-    pub(crate) store: SqliteStore,
+    pub(crate) store: Store,
     pub(crate) quotas: Quotas,
     pub(crate) errors_html: String,
     pub(crate) errors_json: String,
@@ -25,27 +45,489 @@ pub(crate) struct Inner {
 }
 
 impl AppState {
-    /// State over an opened store; creates the API's own tables.
+    /// State with everything in one SQLite store; creates the API's own tables.
     ///
     /// # Errors
     /// The store could not be migrated.
     pub async fn new(config: Config, store: SqliteStore) -> Result<Self, StoreError> {
-        store.with_conn(crate::db::migrate).await?;
-        let quotas = Quotas::new(Arc::new(store.clone()), config.monthly_rows);
-        let catalog = &config.catalog;
-        let errors_html = rebuff::docs::html(catalog);
-        let errors_json = rebuff::docs::json(catalog).to_string();
-        let openapi = crate::openapi::document(catalog).to_string();
-        Ok(AppState { inner: Arc::new(Inner { config, store, quotas, errors_html, errors_json, openapi }) })
+        Self::builder(config, store).build().await
+    }
+
+    /// State over SQLite (for the API's own tables) whose other concerns can be moved to Redis,
+    /// PostgreSQL or any store; see the [module documentation](self).
+    pub fn builder(config: Config, store: SqliteStore) -> StateBuilder {
+        StateBuilder {
+            config,
+            sqlite: store,
+            redis: None,
+            postgres: None,
+            rate_limits: None,
+            quotas: None,
+            idempotency: None,
+        }
     }
 
     /// The store.
-    pub fn store(&self) -> &SqliteStore {
+    pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The backend of each concern.
+    pub fn backends(&self) -> &Backends {
+        &self.inner.store.backends
     }
 
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+}
+
+/// Builds an [`AppState`]: each concern goes to the most specific store given, then Redis,
+/// then PostgreSQL, then SQLite (accounts: PostgreSQL, then SQLite).
+pub struct StateBuilder {
+    config: Config,
+    sqlite: SqliteStore,
+    redis: Option<RedisStore>,
+    postgres: Option<PgStore>,
+    rate_limits: Option<Arc<dyn RateLimitStore>>,
+    quotas: Option<Arc<dyn QuotaStore>>,
+    idempotency: Option<Arc<dyn IdempotencyStore>>,
+}
+
+impl fmt::Debug for StateBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StateBuilder")
+            .field("sqlite", &self.sqlite)
+            .field("redis", &self.redis)
+            .field("postgres", &self.postgres)
+            .finish_non_exhaustive()
+    }
+}
+
+impl StateBuilder {
+    /// Rate limits, quotas and idempotency records in Redis.
+    #[must_use]
+    pub fn redis(mut self, store: RedisStore) -> Self {
+        self.redis = Some(store);
+        self
+    }
+
+    /// Organisations, users, API keys and sessions in PostgreSQL; also rate limits, quotas
+    /// and idempotency records unless Redis has them.
+    #[must_use]
+    pub fn postgres(mut self, store: PgStore) -> Self {
+        self.postgres = Some(store);
+        self
+    }
+
+    /// Rate limits in `store`, whatever else is configured.
+    #[must_use]
+    pub fn rate_limits(mut self, store: Arc<dyn RateLimitStore>) -> Self {
+        self.rate_limits = Some(store);
+        self
+    }
+
+    /// Quotas in `store`, whatever else is configured.
+    #[must_use]
+    pub fn quotas(mut self, store: Arc<dyn QuotaStore>) -> Self {
+        self.quotas = Some(store);
+        self
+    }
+
+    /// Idempotency records in `store`, whatever else is configured.
+    #[must_use]
+    pub fn idempotency(mut self, store: Arc<dyn IdempotencyStore>) -> Self {
+        self.idempotency = Some(store);
+        self
+    }
+
+    /// Creates the API's own tables and the state.
+    ///
+    /// # Errors
+    /// The SQLite store could not be migrated.
+    pub async fn build(self) -> Result<AppState, StoreError> {
+        let StateBuilder { config, sqlite, redis, postgres, rate_limits, quotas, idempotency } = self;
+        sqlite.with_conn(crate::db::migrate).await?;
+
+        // The shared store for limits, quotas and idempotency: Redis, else PostgreSQL, else
+        // SQLite; each can be overridden.
+        let (shared, shared_name): (Backend, &'static str) = match (&redis, &postgres) {
+            (Some(r), _) => (Backend::from_store(Arc::new(r.clone())), "Redis"),
+            (None, Some(p)) => (Backend::from_store(Arc::new(p.clone())), "PostgreSQL"),
+            (None, None) => (Backend::from_store(Arc::new(sqlite.clone())), "SQLite"),
+        };
+        let named = |given: bool| if given { "custom" } else { shared_name };
+        let placement = Placement {
+            rate_limits: named(rate_limits.is_some()),
+            quotas: named(quotas.is_some()),
+            idempotency: named(idempotency.is_some()),
+            accounts: if postgres.is_some() { "PostgreSQL" } else { "SQLite" },
+        };
+        let accounts = match postgres {
+            Some(p) => Accounts::Postgres(p),
+            None => Accounts::Sqlite(sqlite.clone()),
+        };
+        let (keys, sessions): (Arc<dyn KeyStore>, Arc<dyn SessionStore>) = match &accounts {
+            Accounts::Postgres(p) => (Arc::new(p.clone()), Arc::new(p.clone())),
+            Accounts::Sqlite(s) => (Arc::new(s.clone()), Arc::new(s.clone())),
+        };
+        let backends = Backends {
+            rate_limits: rate_limits.unwrap_or(shared.rate_limits),
+            quotas: quotas.unwrap_or(shared.quotas),
+            idempotency: idempotency.unwrap_or(shared.idempotency),
+            keys,
+            sessions,
+            placement,
+        };
+        let quotas = Quotas::new(backends.quotas.clone(), config.monthly_rows);
+        let catalog = &config.catalog;
+        let errors_html = rebuff::docs::html(catalog);
+        let errors_json = rebuff::docs::json(catalog).to_string();
+        let openapi = crate::openapi::document(catalog).to_string();
+        let store = Store { sqlite, accounts, backends };
+        Ok(AppState { inner: Arc::new(Inner { config, store, quotas, errors_html, errors_json, openapi }) })
+    }
+}
+
+/// The three shared concerns of one store.
+struct Backend {
+    rate_limits: Arc<dyn RateLimitStore>,
+    quotas: Arc<dyn QuotaStore>,
+    idempotency: Arc<dyn IdempotencyStore>,
+}
+
+impl Backend {
+    fn from_store<S: RateLimitStore + QuotaStore + IdempotencyStore>(store: Arc<S>) -> Self {
+        Backend { rate_limits: store.clone(), quotas: store.clone(), idempotency: store }
+    }
+}
+
+/// The store of each concern, for the layers.
+#[derive(Clone)]
+pub struct Backends {
+    /// Rate-limit state (requests per organisation, login attempts).
+    pub rate_limits: Arc<dyn RateLimitStore>,
+    /// Monthly usage counters.
+    pub quotas: Arc<dyn QuotaStore>,
+    /// Idempotency locks and records.
+    pub idempotency: Arc<dyn IdempotencyStore>,
+    /// API keys.
+    pub keys: Arc<dyn KeyStore>,
+    /// Login sessions.
+    pub sessions: Arc<dyn SessionStore>,
+    placement: Placement,
+}
+
+impl Backends {
+    /// Which backend holds what, for the start-up log: `rate limits: Redis, ...`.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
+    }
+}
+
+impl fmt::Debug for Backends {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backends").field("placement", &self.placement).finish_non_exhaustive()
+    }
+}
+
+/// The name of the backend of each concern.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Rate limits.
+    pub rate_limits: &'static str,
+    /// Quotas.
+    pub quotas: &'static str,
+    /// Idempotency records.
+    pub idempotency: &'static str,
+    /// Organisations, users, keys and sessions.
+    pub accounts: &'static str,
+}
+
+impl fmt::Display for Placement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "rate limits: {}, quotas: {}, idempotency: {}, keys and sessions: {}, API tables: SQLite",
+            self.rate_limits, self.quotas, self.idempotency, self.accounts
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Accounts {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// What the handlers store through: SQLite for the API's own tables, and the accounts and
+/// rate limits on whichever backend holds them. Its account methods are those of
+/// [`SqliteStore`], with the same types, on either backend.
+#[derive(Debug, Clone)]
+pub struct Store {
+    sqlite: SqliteStore,
+    accounts: Accounts,
+    backends: Backends,
+}
+
+impl Store {
+    /// The SQLite store of the API's own tables.
+    pub fn sqlite(&self) -> &SqliteStore {
+        &self.sqlite
+    }
+
+    /// The store of each concern.
+    pub fn backends(&self) -> &Backends {
+        &self.backends
+    }
+
+    /// [`SqliteStore::with_conn`] on the API's own tables.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::with_conn`].
+    pub async fn with_conn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut rebuff_sqlite::rusqlite::Connection) -> rebuff_sqlite::rusqlite::Result<T>
+        + Send
+        + 'static,
+    ) -> Result<T, StoreError> {
+        self.sqlite.with_conn(f).await
+    }
+
+    /// [`SqliteStore::create_org`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::create_org`].
+    pub async fn create_org(&self, name: &str) -> Result<Org, Error> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.create_org(name).await,
+            Accounts::Postgres(p) => p.create_org(name).await.map(org).map_err(error),
+        }
+    }
+
+    /// [`SqliteStore::get_or_create_org`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::get_or_create_org`].
+    pub async fn get_or_create_org(&self, name: &str) -> Result<Org, Error> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.get_or_create_org(name).await,
+            Accounts::Postgres(p) => p.get_or_create_org(name).await.map(org).map_err(error),
+        }
+    }
+
+    /// [`SqliteStore::find_org`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::find_org`].
+    pub async fn find_org(&self, name: &str) -> Result<Option<Org>, StoreError> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.find_org(name).await,
+            Accounts::Postgres(p) => Ok(p.find_org(name).await?.map(org)),
+        }
+    }
+
+    /// [`SqliteStore::get_org`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::get_org`].
+    pub async fn get_org(&self, id: &str) -> Result<Option<Org>, StoreError> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.get_org(id).await,
+            Accounts::Postgres(p) => Ok(p.get_org(id).await?.map(org)),
+        }
+    }
+
+    /// [`SqliteStore::create_user`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::create_user`].
+    pub async fn create_user(
+        &self,
+        org_id: &str,
+        email: &str,
+        password: &str,
+        disabled: bool,
+    ) -> Result<UserInfo, Error> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.create_user(org_id, email, password, disabled).await,
+            Accounts::Postgres(p) => {
+                p.create_user(org_id, email, password, disabled).await.map(user).map_err(error)
+            }
+        }
+    }
+
+    /// [`SqliteStore::get_user`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::get_user`].
+    pub async fn get_user(&self, user_id: &str) -> Result<Option<UserInfo>, StoreError> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.get_user(user_id).await,
+            Accounts::Postgres(p) => Ok(p.get_user(user_id).await?.map(user)),
+        }
+    }
+
+    /// [`SqliteStore::set_user_disabled`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::set_user_disabled`].
+    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<bool, StoreError> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.set_user_disabled(user_id, disabled).await,
+            Accounts::Postgres(p) => p.set_user_disabled(user_id, disabled).await,
+        }
+    }
+
+    /// [`SqliteStore::verify_login`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::verify_login`].
+    pub async fn verify_login(&self, email: &str, password: &str) -> Result<LoginOutcome, Error> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.verify_login(email, password).await,
+            Accounts::Postgres(p) => Ok(match p.verify_login(email, password).await.map_err(error)? {
+                rebuff_postgres::LoginOutcome::Ok(u) => LoginOutcome::Ok(user(u)),
+                rebuff_postgres::LoginOutcome::Disabled(u) => LoginOutcome::Disabled(user(u)),
+                rebuff_postgres::LoginOutcome::UnknownOrWrongPassword => LoginOutcome::UnknownOrWrongPassword,
+            }),
+        }
+    }
+
+    /// [`SqliteStore::create_session`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::create_session`].
+    pub async fn create_session(&self, user_id: &str, ttl: Duration) -> Result<(String, String), Error> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.create_session(user_id, ttl).await,
+            Accounts::Postgres(p) => p.create_session(user_id, ttl).await.map_err(error),
+        }
+    }
+
+    /// [`SqliteStore::delete_session`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::delete_session`].
+    pub async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.delete_session(token_hash).await,
+            Accounts::Postgres(p) => p.delete_session(token_hash).await,
+        }
+    }
+
+    /// [`SqliteStore::create_key`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::create_key`].
+    pub async fn create_key(&self, new: NewKey) -> Result<(KeyInfo, String), Error> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.create_key(new).await,
+            Accounts::Postgres(p) => {
+                let new = rebuff_postgres::NewKey {
+                    org_id: new.org_id,
+                    name: new.name,
+                    scopes: new.scopes,
+                    expires_at: new.expires_at,
+                    allowed_ips: new.allowed_ips,
+                    live: new.live,
+                };
+                let (info, text) = p.create_key(new).await.map_err(error)?;
+                Ok((key_info(info), text))
+            }
+        }
+    }
+
+    /// [`SqliteStore::list_keys`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::list_keys`].
+    pub async fn list_keys(&self, org_id: &str) -> Result<Vec<KeyInfo>, StoreError> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.list_keys(org_id).await,
+            Accounts::Postgres(p) => Ok(p.list_keys(org_id).await?.into_iter().map(key_info).collect()),
+        }
+    }
+
+    /// [`SqliteStore::get_key`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::get_key`].
+    pub async fn get_key(&self, org_id: &str, key_id: &str) -> Result<Option<KeyInfo>, StoreError> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.get_key(org_id, key_id).await,
+            Accounts::Postgres(p) => Ok(p.get_key(org_id, key_id).await?.map(key_info)),
+        }
+    }
+
+    /// [`SqliteStore::revoke_key`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::revoke_key`].
+    pub async fn revoke_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.revoke_key(org_id, key_id).await,
+            Accounts::Postgres(p) => p.revoke_key(org_id, key_id).await,
+        }
+    }
+
+    /// [`SqliteStore::record_key_use`] on the accounts' backend.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::record_key_use`].
+    pub async fn record_key_use(&self, key_id: &str, at: i64) -> Result<(), StoreError> {
+        match &self.accounts {
+            Accounts::Sqlite(s) => s.record_key_use(key_id, at).await,
+            Accounts::Postgres(p) => p.record_key_use(key_id, at).await,
+        }
+    }
+}
+
+/// Login limits go where the request limits are.
+impl RateLimitStore for Store {
+    fn check<'a>(
+        &'a self,
+        key: &'a str,
+        quota: Quota,
+        now_nanos: u128,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        self.backends.rate_limits.check(key, quota, now_nanos)
+    }
+}
+
+fn org(o: rebuff_postgres::Org) -> Org {
+    Org { id: o.id, name: o.name }
+}
+
+fn user(u: rebuff_postgres::UserInfo) -> UserInfo {
+    UserInfo { id: u.id, org_id: u.org_id, email: u.email, disabled: u.disabled, created_at: u.created_at }
+}
+
+fn key_info(k: rebuff_postgres::KeyInfo) -> KeyInfo {
+    KeyInfo {
+        id: k.id,
+        org_id: k.org_id,
+        name: k.name,
+        scopes: k.scopes,
+        expires_at: k.expires_at,
+        revoked_at: k.revoked_at,
+        allowed_ips: k.allowed_ips,
+        live: k.live,
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+    }
+}
+
+fn error(e: rebuff_postgres::Error) -> Error {
+    match e {
+        rebuff_postgres::Error::EmailTaken => Error::EmailTaken,
+        rebuff_postgres::Error::OrgNameTaken => Error::OrgNameTaken,
+        rebuff_postgres::Error::OrgNotFound => Error::OrgNotFound,
+        rebuff_postgres::Error::UserNotFound => Error::UserNotFound,
+        rebuff_postgres::Error::Invalid(what) => Error::Invalid(what),
+        rebuff_postgres::Error::Store(e) => Error::Store(e),
+        // A variant added later: what it says, as a backend failure.
+        other => Error::Store(StoreError::backend(other)),
     }
 }

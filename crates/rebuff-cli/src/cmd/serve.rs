@@ -11,6 +11,10 @@ use rebuff_server::{AppState, Config};
 use super::CatalogArgs;
 
 /// Run the reference API (SQLite on disk, created and migrated on first start).
+///
+/// Several instances act as one when they share `--redis` (rate limits, quotas, idempotency
+/// records) and `--postgres` (organisations, users, API keys, sessions; also limits, quotas and
+/// idempotency when there is no Redis).
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// Address to listen on.
@@ -36,6 +40,17 @@ pub(crate) struct Args {
     /// Seconds a model takes to train.
     #[arg(long, default_value_t = 2)]
     training_seconds: u64,
+    /// Redis for rate limits, quotas and idempotency records (redis://host:port/db).
+    #[arg(long, env = "REBUFF_REDIS_URL", value_name = "URL")]
+    redis: Option<String>,
+    /// PostgreSQL for organisations, users, API keys and sessions
+    /// (postgres://user@host:port/database).
+    #[arg(long, env = "REBUFF_POSTGRES_URL", value_name = "URL")]
+    postgres: Option<String>,
+    /// When the rate-limit store is unreachable, admit requests unlimited instead of
+    /// answering 503.
+    #[arg(long, env = "REBUFF_RATE_LIMIT_FAIL_OPEN")]
+    rate_limit_fail_open: bool,
 }
 
 fn parse_rate(text: &str) -> Result<Quota, String> {
@@ -53,20 +68,43 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut config = Config::new(Arc::new(catalog));
     config.debug = args.debug;
     config.rate_limit = args.rate_limit;
+    config.rate_limit_fail_open = args.rate_limit_fail_open;
     config.monthly_rows = args.monthly_rows;
     config.body_limit = args.body_limit;
     config.training_delay = std::time::Duration::from_secs(args.training_seconds);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let (store, demo) = rebuff_server::open(&args.db)
+        let redis = match &args.redis {
+            Some(url) => Some(
+                rebuff_server::RedisStore::connect(url.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+            None => None,
+        };
+        let postgres = match &args.postgres {
+            Some(url) => Some(
+                rebuff_server::PgStore::connect(url.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?,
+            ),
+            None => None,
+        };
+        let (store, demo) = rebuff_server::open_with(&args.db, postgres.as_ref())
             .await
             .map_err(|e| anyhow::anyhow!("cannot open the database {}: {e}", args.db.display()))?;
         if let Some(demo) = demo {
-            println!("Created {} with organisation `{}`.", args.db.display(), demo.org);
+            let place =
+                if postgres.is_some() { "PostgreSQL".to_owned() } else { args.db.display().to_string() };
+            println!("Created organisation `{}` in {place}.", demo.org);
             println!("Its admin API key (shown once, store it now):\n\n    {}\n", demo.key);
         }
         let profile = config.catalog.name().to_owned();
-        let state = AppState::new(config, store).await.map_err(|e| anyhow::anyhow!("migrating: {e}"))?;
+        let mut builder = AppState::builder(config, store);
+        if let Some(redis) = redis {
+            builder = builder.redis(redis);
+        }
+        if let Some(postgres) = postgres {
+            builder = builder.postgres(postgres);
+        }
+        let state = builder.build().await.map_err(|e| anyhow::anyhow!("migrating: {e}"))?;
+        println!("State: {}", state.backends().placement());
         let listener = tokio::net::TcpListener::bind(&args.addr)
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;

@@ -1,0 +1,255 @@
+//! API keys: [`KeyStore`] and their management. Only the SHA-256 of a key's secret is
+//! stored; the key text is returned once, by [`PgStore::create_key`].
+
+use ipnet::IpNet;
+use rebuff_axum::auth::key::{self, LIVE_PREFIX, TEST_PREFIX};
+use rebuff_axum::store::{BoxFuture, KeyRecord, KeyStore, StoreError};
+use tokio_postgres::Row;
+
+use crate::{Client, Error, PgStore, corrupt, is_unique_violation, pg, unix_secs};
+
+/// A key to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewKey {
+    /// The organisation the key acts for.
+    pub org_id: String,
+    /// A label for its owner (`ci`, `dashboard`...).
+    pub name: String,
+    /// Granted scopes (`read`, `write`, `admin`); no whitespace in a scope.
+    pub scopes: Vec<String>,
+    /// Unix seconds after which the key is expired.
+    pub expires_at: Option<i64>,
+    /// Client networks allowed to use the key; empty allows any.
+    pub allowed_ips: Vec<IpNet>,
+    /// A live key (`rb_live_`) rather than a test key (`rb_test_`).
+    pub live: bool,
+}
+
+/// What is known about a key, short of its secret.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyInfo {
+    /// The public id (the part after the prefix).
+    pub id: String,
+    /// The organisation the key acts for.
+    pub org_id: String,
+    /// Its label.
+    pub name: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// Unix seconds after which the key is expired.
+    pub expires_at: Option<i64>,
+    /// Unix seconds at which the key was revoked.
+    pub revoked_at: Option<i64>,
+    /// Client networks allowed to use the key; empty allows any.
+    pub allowed_ips: Vec<IpNet>,
+    /// A live key.
+    pub live: bool,
+    /// Unix seconds of creation.
+    pub created_at: i64,
+    /// Unix seconds of the last use recorded with [`PgStore::record_key_use`].
+    pub last_used_at: Option<i64>,
+}
+
+impl KeyInfo {
+    /// The key's visible beginning, safe to show: `rb_test_` or `rb_live_` and the id.
+    pub fn prefix(&self) -> String {
+        let prefix = if self.live { LIVE_PREFIX } else { TEST_PREFIX };
+        format!("{prefix}{}", self.id)
+    }
+}
+
+const COLUMNS: &str = "id, org_id, name, secret_hash, scopes, expires_at, revoked_at, allowed_ips, \
+                       live, created_at, last_used_at";
+
+fn info_from_row(row: &Row) -> Result<(KeyInfo, Vec<u8>), StoreError> {
+    let ips: Vec<String> = row.try_get(7).map_err(pg)?;
+    let allowed_ips =
+        ips.iter().map(|net| net.parse().map_err(|_| corrupt("allowed_ips"))).collect::<Result<_, _>>()?;
+    let info = KeyInfo {
+        id: row.try_get(0).map_err(pg)?,
+        org_id: row.try_get(1).map_err(pg)?,
+        name: row.try_get(2).map_err(pg)?,
+        scopes: row.try_get(4).map_err(pg)?,
+        expires_at: row.try_get(5).map_err(pg)?,
+        revoked_at: row.try_get(6).map_err(pg)?,
+        allowed_ips,
+        live: row.try_get(8).map_err(pg)?,
+        created_at: row.try_get(9).map_err(pg)?,
+        last_used_at: row.try_get(10).map_err(pg)?,
+    };
+    Ok((info, row.try_get(3).map_err(pg)?))
+}
+
+async fn find(client: &Client, id: &str) -> Result<Option<(KeyInfo, Vec<u8>)>, StoreError> {
+    let stmt =
+        client.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1")).await.map_err(pg)?;
+    client.query_opt(&stmt, &[&id]).await.map_err(pg)?.as_ref().map(info_from_row).transpose()
+}
+
+impl KeyStore for PgStore {
+    fn find_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>> {
+        Box::pin(self.timed(async move {
+            let client = self.client().await?;
+            let Some((info, hash)) = find(&client, id).await? else { return Ok(None) };
+            let secret_hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| corrupt("secret_hash"))?;
+            Ok(Some(KeyRecord {
+                id: info.id,
+                org_id: info.org_id,
+                secret_hash,
+                scopes: info.scopes,
+                expires_at: info.expires_at,
+                revoked_at: info.revoked_at,
+                allowed_ips: info.allowed_ips,
+                live: info.live,
+            }))
+        }))
+    }
+}
+
+impl PgStore {
+    /// Creates a key; returns what is stored and the key text, which is shown to its owner
+    /// once: only the SHA-256 of its secret is kept.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::OrgNotFound`] for an unknown organisation, [`Error::Invalid`]`("scope")`
+    /// for an empty scope or one with whitespace, [`Error::Store`] when the database fails.
+    pub async fn create_key(&self, new: NewKey) -> Result<(KeyInfo, String), Error> {
+        if new.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+            return Err(Error::Invalid("scope"));
+        }
+        self.timed(async {
+            let client = self.client().await?;
+            if !crate::accounts::org_exists(&client, &new.org_id).await? {
+                return Err(Error::OrgNotFound);
+            }
+            let ips: Vec<String> = new.allowed_ips.iter().map(IpNet::to_string).collect();
+            let now = unix_secs();
+            let stmt = client
+                .prepare_cached(&format!(
+                    "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9, NULL)"
+                ))
+                .await
+                .map_err(pg)?;
+            // A 12-character base62 id collides with odds of 1 in 3e21; the primary key says
+            // so if it ever does, and another is drawn.
+            loop {
+                let generated = key::generate(new.live);
+                let inserted = client
+                    .execute(
+                        &stmt,
+                        &[
+                            &generated.id,
+                            &new.org_id,
+                            &new.name,
+                            &&generated.secret_hash[..],
+                            &new.scopes,
+                            &new.expires_at,
+                            &ips,
+                            &new.live,
+                            &now,
+                        ],
+                    )
+                    .await;
+                match inserted {
+                    Ok(_) => {
+                        let info = KeyInfo {
+                            id: generated.id,
+                            org_id: new.org_id,
+                            name: new.name,
+                            scopes: new.scopes,
+                            expires_at: new.expires_at,
+                            revoked_at: None,
+                            allowed_ips: new.allowed_ips,
+                            live: new.live,
+                            created_at: now,
+                            last_used_at: None,
+                        };
+                        return Ok((info, generated.text));
+                    }
+                    Err(e) if is_unique_violation(&e) => continue,
+                    // The organisation was deleted in between.
+                    Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
+                        return Err(Error::OrgNotFound);
+                    }
+                    Err(e) => return Err(Error::Store(pg(e))),
+                }
+            }
+        })
+        .await
+    }
+
+    /// The keys of an organisation, revoked ones included, oldest first. Never the secrets.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn list_keys(&self, org_id: &str) -> Result<Vec<KeyInfo>, StoreError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE org_id = $1 ORDER BY seq"))
+                .await
+                .map_err(pg)?;
+            let rows = client.query(&stmt, &[&org_id]).await.map_err(pg)?;
+            rows.iter().map(|row| info_from_row(row).map(|(info, _)| info)).collect()
+        })
+        .await
+    }
+
+    /// One key of an organisation; `None` for a key of another organisation, as for a
+    /// missing one.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn get_key(&self, org_id: &str, key_id: &str) -> Result<Option<KeyInfo>, StoreError> {
+        self.timed(async {
+            let client = self.client().await?;
+            Ok(find(&client, key_id).await?.map(|(info, _)| info).filter(|info| info.org_id == org_id))
+        })
+        .await
+    }
+
+    /// Revokes a key of an organisation. `true` when the organisation has this key (revoked
+    /// now, or before: the first revocation time is kept); `false` for a key of another
+    /// organisation, as for a missing one.
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn revoke_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let n = client
+                .execute(
+                    "UPDATE api_keys SET revoked_at = coalesce(revoked_at, $3) WHERE id = $1 AND org_id = $2",
+                    &[&key_id, &org_id, &unix_secs()],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(n > 0)
+        })
+        .await
+    }
+
+    /// Records that a key was used at `at` (Unix seconds), for [`KeyInfo::last_used_at`].
+    ///
+    /// # Errors
+    ///
+    /// A [`StoreError`] when the database fails.
+    pub async fn record_key_use(&self, key_id: &str, at: i64) -> Result<(), StoreError> {
+        self.timed(async {
+            let client = self.client().await?;
+            client
+                .execute(
+                    "UPDATE api_keys SET last_used_at = greatest(coalesce(last_used_at, $2), $2) WHERE id = $1",
+                    &[&key_id, &at],
+                )
+                .await
+                .map_err(pg)?;
+            Ok(())
+        })
+        .await
+    }
+}

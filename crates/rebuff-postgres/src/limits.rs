@@ -1,0 +1,112 @@
+//! [`RateLimitStore`] and [`QuotaStore`]: one round trip per decision.
+
+use rebuff_axum::store::{BoxFuture, Decision, Quota, QuotaStore, RateLimitStore, StoreError, Usage};
+
+use crate::{PgStore, corrupt, pg};
+
+fn micros(n: i64) -> std::time::Duration {
+    std::time::Duration::from_micros(u64::try_from(n).unwrap_or(0))
+}
+
+impl RateLimitStore for PgStore {
+    fn check<'a>(
+        &'a self,
+        key: &'a str,
+        quota: Quota,
+        now_nanos: u128,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        Box::pin(async move {
+            let period = i64::try_from(quota.period.as_micros()).unwrap_or(i64::MAX / 4);
+            if quota.limit == 0 || period == 0 {
+                return Ok(rebuff_axum::ratelimit::gcra(None, now_nanos, quota).1);
+            }
+            let now = i64::try_from(now_nanos / 1000).unwrap_or(i64::MAX / 4);
+            let limit = i64::from(quota.limit);
+            self.timed(async {
+                let client = self.client().await?;
+                let stmt = client
+                    .prepare_cached("SELECT allowed, remaining, reset_after, retry_after FROM rebuff_gcra($1, $2, $3, $4)")
+                    .await
+                    .map_err(pg)?;
+                let row = client.query_one(&stmt, &[&key, &limit, &period, &now]).await.map_err(pg)?;
+                let allowed: bool = row.try_get(0).map_err(pg)?;
+                let remaining: i64 = row.try_get(1).map_err(pg)?;
+                let reset_after: i64 = row.try_get(2).map_err(pg)?;
+                let retry_after: i64 = row.try_get(3).map_err(pg)?;
+                Ok(Decision {
+                    allowed,
+                    limit: quota.limit,
+                    remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
+                    reset_after: micros(reset_after),
+                    retry_after: (retry_after >= 0).then(|| micros(retry_after)),
+                })
+            })
+            .await
+        })
+    }
+}
+
+impl QuotaStore for PgStore {
+    fn consume<'a>(
+        &'a self,
+        org: &'a str,
+        period: &'a str,
+        amount: u64,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        Box::pin(async move {
+            // BIGINT counters: a limit past i64::MAX is i64::MAX, an amount past it is refused.
+            let stored_limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let Ok(stored_amount) = i64::try_from(amount) else {
+                return self.usage(org, period, limit).await;
+            };
+            let granted = self
+                .timed(async {
+                    let client = self.client().await?;
+                    // `used <= limit - amount` cannot overflow, unlike `used + amount <= limit`.
+                    let stmt = client
+                        .prepare_cached(
+                            "INSERT INTO usage AS u (org, period, used) \
+                             SELECT $1::text, $2::text, $3::bigint WHERE $3::bigint <= $4::bigint \
+                             ON CONFLICT (org, period) DO UPDATE SET used = u.used + excluded.used \
+                             WHERE u.used <= $4::bigint - excluded.used RETURNING used",
+                        )
+                        .await
+                        .map_err(pg)?;
+                    let row = client
+                        .query_opt(&stmt, &[&org, &period, &stored_amount, &stored_limit])
+                        .await
+                        .map_err(pg)?;
+                    row.map(|r| r.try_get::<_, i64>(0).map_err(pg)).transpose()
+                })
+                .await?;
+            match granted {
+                Some(used) => {
+                    let used = u64::try_from(used).map_err(|_| corrupt("usage"))?;
+                    Ok(Usage { granted: true, used, limit })
+                }
+                None => self.usage(org, period, limit).await,
+            }
+        })
+    }
+}
+
+impl PgStore {
+    /// A refusal: the usage as it stands.
+    async fn usage(&self, org: &str, period: &str, limit: u64) -> Result<Usage, StoreError> {
+        self.timed(async {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached("SELECT used FROM usage WHERE org = $1 AND period = $2")
+                .await
+                .map_err(pg)?;
+            let used = match client.query_opt(&stmt, &[&org, &period]).await.map_err(pg)? {
+                Some(row) => row.try_get::<_, i64>(0).map_err(pg)?,
+                None => 0,
+            };
+            let used = u64::try_from(used).map_err(|_| corrupt("usage"))?;
+            Ok(Usage { granted: false, used, limit })
+        })
+        .await
+    }
+}

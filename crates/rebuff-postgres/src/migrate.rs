@@ -1,0 +1,191 @@
+//! Schema migrations, numbered in `rebuff_migrations`.
+//!
+//! Each entry of [`MIGRATIONS`] takes the schema from version `i` to `i + 1`. Entries are
+//! never edited once released; a change is a new entry.
+
+use rebuff_axum::store::StoreError;
+
+use crate::{Client, pg};
+
+/// The migrations, in order.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts and request state.
+    r#"
+    CREATE TABLE orgs (
+        id         TEXT PRIMARY KEY,
+        name       TEXT NOT NULL UNIQUE,
+        created_at BIGINT NOT NULL
+    );
+
+    CREATE TABLE users (
+        id            TEXT PRIMARY KEY,
+        org_id        TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        email         TEXT NOT NULL,
+        -- the email folded to lower case: uniqueness and login ignore case
+        email_key     TEXT NOT NULL UNIQUE,
+        password_hash TEXT NOT NULL,
+        disabled      BOOLEAN NOT NULL DEFAULT false,
+        created_at    BIGINT NOT NULL
+    );
+    CREATE INDEX users_org ON users(org_id);
+
+    CREATE TABLE api_keys (
+        id           TEXT PRIMARY KEY,
+        seq          BIGSERIAL NOT NULL,
+        org_id       TEXT NOT NULL REFERENCES orgs(id) ON DELETE CASCADE,
+        name         TEXT NOT NULL,
+        secret_hash  BYTEA NOT NULL CHECK (length(secret_hash) = 32),
+        scopes       TEXT[] NOT NULL,
+        expires_at   BIGINT,
+        revoked_at   BIGINT,
+        allowed_ips  TEXT[] NOT NULL,
+        live         BOOLEAN NOT NULL,
+        created_at   BIGINT NOT NULL,
+        last_used_at BIGINT
+    );
+    CREATE INDEX api_keys_org ON api_keys(org_id, seq);
+
+    CREATE TABLE sessions (
+        token_hash BYTEA PRIMARY KEY CHECK (length(token_hash) = 32),
+        user_id    TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+        csrf_hash  BYTEA NOT NULL CHECK (length(csrf_hash) = 32),
+        expires_at BIGINT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX sessions_user ON sessions(user_id);
+    CREATE INDEX sessions_expiry ON sessions(expires_at);
+
+    -- GCRA: one theoretical arrival time per key, microseconds since the Unix epoch
+    CREATE TABLE rate_limits (
+        key    TEXT PRIMARY KEY,
+        tat_us BIGINT NOT NULL
+    );
+
+    CREATE TABLE usage (
+        org    TEXT NOT NULL,
+        period TEXT NOT NULL,
+        used   BIGINT NOT NULL CHECK (used >= 0),
+        PRIMARY KEY (org, period)
+    );
+
+    -- expires_at is on the database's clock: the lock's end while locked, the record's after
+    CREATE TABLE idempotency (
+        key           TEXT PRIMARY KEY,
+        fingerprint   BYTEA NOT NULL,
+        state         TEXT NOT NULL CHECK (state IN ('locked', 'done')),
+        status        INTEGER,
+        header_names  TEXT[],
+        header_values TEXT[],
+        body          BYTEA,
+        expires_at    TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX idempotency_expiry ON idempotency(expires_at);
+
+    -- One GCRA decision under the key's row lock. Returns retry_after = -1 when admitted.
+    CREATE FUNCTION rebuff_gcra(p_key TEXT, p_limit BIGINT, p_period BIGINT, p_now BIGINT,
+        OUT allowed BOOLEAN, OUT remaining BIGINT, OUT reset_after BIGINT, OUT retry_after BIGINT)
+    LANGUAGE plpgsql AS $$
+    #variable_conflict use_column
+    DECLARE
+        step    BIGINT := greatest(p_period / p_limit, 1);
+        horizon BIGINT := p_now + p_period;
+        tat     BIGINT;
+        new_tat BIGINT;
+    BEGIN
+        INSERT INTO rate_limits (key, tat_us) VALUES (p_key, 0) ON CONFLICT (key) DO NOTHING;
+        SELECT greatest(r.tat_us, p_now) INTO tat FROM rate_limits r WHERE r.key = p_key FOR UPDATE;
+        new_tat := tat + step;
+        IF new_tat <= horizon THEN
+            UPDATE rate_limits SET tat_us = new_tat WHERE key = p_key;
+            allowed := true;
+            remaining := least(greatest((horizon - new_tat) / step, 0), p_limit);
+            reset_after := new_tat - p_now;
+            retry_after := -1;
+        ELSE
+            allowed := false;
+            remaining := least(greatest((horizon - tat) / step, 0), p_limit);
+            reset_after := tat - p_now;
+            retry_after := new_tat - horizon;
+        END IF;
+    END $$;
+
+    -- Takes the lock of an idempotency key, or reads its live record. outcome: 0 started,
+    -- 1 in flight, 2 completed (with the response), 3 another payload.
+    CREATE FUNCTION rebuff_idempotency_begin(p_key TEXT, p_fingerprint BYTEA, p_lock_ms BIGINT,
+        OUT outcome INTEGER, OUT status INTEGER, OUT header_names TEXT[],
+        OUT header_values TEXT[], OUT body BYTEA)
+    LANGUAGE plpgsql AS $$
+    #variable_conflict use_column
+    DECLARE
+        r idempotency%ROWTYPE;
+    BEGIN
+        INSERT INTO idempotency AS i (key, fingerprint, state, expires_at)
+        VALUES (p_key, p_fingerprint, 'locked', now() + p_lock_ms * interval '1 millisecond')
+        ON CONFLICT (key) DO UPDATE SET fingerprint = excluded.fingerprint, state = 'locked',
+            status = NULL, header_names = NULL, header_values = NULL, body = NULL,
+            expires_at = excluded.expires_at
+        WHERE i.expires_at <= now();
+        IF FOUND THEN
+            outcome := 0;
+            RETURN;
+        END IF;
+        -- A new snapshot: sees the row that made the insert conflict.
+        SELECT * INTO r FROM idempotency i WHERE i.key = p_key;
+        IF NOT FOUND THEN
+            outcome := 1;
+        ELSIF r.fingerprint <> p_fingerprint THEN
+            outcome := 3;
+        ELSIF r.state = 'locked' THEN
+            outcome := 1;
+        ELSE
+            outcome := 2;
+            status := r.status;
+            header_names := r.header_names;
+            header_values := r.header_values;
+            body := r.body;
+        END IF;
+    END $$;
+    "#,
+];
+
+/// Creates `schema` if missing and brings it up to date, under an advisory lock so that
+/// instances starting together migrate once.
+pub(crate) async fn migrate(client: &mut Client, schema: &str) -> Result<(), StoreError> {
+    let target = MIGRATIONS.len();
+    let tx = client.transaction().await.map_err(pg)?;
+    // Held until the transaction ends; the key is fixed, so all rebuff schemas of one database
+    // migrate one at a time, which costs nothing at start-up.
+    tx.execute("SELECT pg_advisory_xact_lock(7307155116734910341)", &[]).await.map_err(pg)?;
+    // `schema` was checked to be a plain identifier.
+    tx.batch_execute(&format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {schema}.rebuff_migrations (
+             version    INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         );"
+    ))
+    .await
+    .map_err(pg)?;
+    let row = tx
+        .query_one(&format!("SELECT coalesce(max(version), 0) FROM {schema}.rebuff_migrations"), &[])
+        .await
+        .map_err(pg)?;
+    let version: i32 = row.try_get(0).map_err(pg)?;
+    let version = usize::try_from(version)
+        .map_err(|_| StoreError::backend(format!("PostgreSQL schema version {version} is not valid")))?;
+    if version > target {
+        return Err(StoreError::backend(format!(
+            "PostgreSQL schema version {version} is newer than this build supports ({target})"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.batch_execute(&format!("SET LOCAL search_path = {schema}; {sql}")).await.map_err(pg)?;
+        let applied = i32::try_from(i + 1).unwrap_or(i32::MAX);
+        tx.execute(&format!("INSERT INTO {schema}.rebuff_migrations (version) VALUES ($1)"), &[&applied])
+            .await
+            .map_err(pg)?;
+        tracing::info!(schema, version = i + 1, "migrated the PostgreSQL schema");
+    }
+    tx.commit().await.map_err(pg)?;
+    Ok(())
+}

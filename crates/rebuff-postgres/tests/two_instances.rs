@@ -1,0 +1,339 @@
+//! Two reference-server instances on one PostgreSQL (accounts, rate limits, quotas,
+//! idempotency; no Redis) and one SQLite file (the API's tables) act as one, and a PostgreSQL
+//! that goes away is answered with a masked 503.
+//!
+//! Needs PostgreSQL (`REBUFF_TEST_POSTGRES_URL`): in CI a missing one fails these tests;
+//! elsewhere they print a notice and pass without running.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rebuff::Catalog;
+use rebuff_axum::store::Quota;
+use rebuff_postgres::{NewKey, PgStore};
+use rebuff_server::{AppState, Config};
+use rebuff_sqlite::SqliteStore;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, watch};
+
+fn postgres_url() -> String {
+    std::env::var("REBUFF_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
+}
+
+/// A TCP proxy to the test PostgreSQL that can cut every connection (`up = false`).
+struct Proxy {
+    port: u16,
+    up: watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start() -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
+        let port = listener.local_addr().expect("address").port();
+        let upstream = {
+            let url = postgres_url();
+            let rest = url.split_once("://").map_or(url.as_str(), |(_, r)| r).to_owned();
+            let authority = rest.split('/').next().unwrap_or("").to_owned();
+            let host = authority.rsplit('@').next().unwrap_or("").to_owned();
+            if host.contains(':') { host } else { format!("{host}:5432") }
+        };
+        let (up, rx) = watch::channel(true);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else { continue };
+                let (mut rx, upstream) = (rx.clone(), upstream.clone());
+                tokio::spawn(async move {
+                    if !*rx.borrow_and_update() {
+                        return;
+                    }
+                    let Ok(mut server) = TcpStream::connect(&upstream).await else { return };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => {}
+                        _ = rx.wait_for(|up| !*up) => {}
+                    }
+                });
+            }
+        });
+        Proxy { port, up }
+    }
+
+    /// The test URL with this proxy's port.
+    fn url(&self) -> String {
+        let url = postgres_url();
+        let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url.as_str()));
+        let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+        let (user, host) = authority.rsplit_once('@').map_or(("", authority), |(u, h)| (u, h));
+        let host = host.rsplit_once(':').map_or(host, |(h, _)| h);
+        let user = if user.is_empty() { String::new() } else { format!("{user}@") };
+        format!("{scheme}://{user}{host}:{}/{path}", self.port)
+    }
+}
+
+struct Pair {
+    bases: [String; 2],
+    admin: String,
+    pg: PgStore,
+    sqlite: SqliteStore,
+    db: PathBuf,
+    http: reqwest::Client,
+    stops: Vec<oneshot::Sender<()>>,
+}
+
+impl Pair {
+    async fn start(test: &str, via: Option<&Proxy>, configure: impl Fn(&mut Config)) -> Option<Pair> {
+        let nanos = rebuff_axum::ratelimit::now_nanos();
+        let schema = format!("rebuff_test_{test}_{}_{}", std::process::id(), nanos % 1_000_000_000);
+        let pg = match PgStore::builder(postgres_url()).schema(&schema).connect().await {
+            Ok(pg) => pg,
+            Err(e) if in_ci() => panic!("PostgreSQL is required in CI (run scripts/services.sh): {e}"),
+            Err(e) => {
+                eprintln!("SKIPPED: no PostgreSQL ({e}); run scripts/services.sh to start it");
+                return None;
+            }
+        };
+        let org = pg.get_or_create_org("acme").await.expect("org");
+        let admin_key = NewKey {
+            org_id: org.id.clone(),
+            name: "admin".into(),
+            scopes: vec!["read".into(), "write".into(), "admin".into()],
+            expires_at: None,
+            allowed_ips: Vec::new(),
+            live: false,
+        };
+        let (_, admin) = pg.create_key(admin_key).await.expect("key");
+        pg.create_user(&org.id, "ada@acme.test", "correct horse", false).await.expect("user");
+        let db = std::env::temp_dir().join(format!("rebuff-pg-{test}-{}-{nanos}.db", std::process::id()));
+        let sqlite = SqliteStore::open(&db).expect("SQLite");
+        let url = via.map_or_else(postgres_url, Proxy::url);
+        let (mut bases, mut stops) = (Vec::new(), Vec::new());
+        for _ in 0..2 {
+            let mut config = Config::new(Arc::new(Catalog::builtin("rebuff").expect("profile").clone()));
+            configure(&mut config);
+            let timeout = if via.is_some() { Duration::from_millis(500) } else { Duration::from_secs(10) };
+            let store = PgStore::builder(url.as_str()).schema(&schema).timeout(timeout).connect().await;
+            let state = AppState::builder(config, SqliteStore::open(&db).expect("SQLite"))
+                .postgres(store.expect("connect"))
+                .build()
+                .await
+                .expect("state");
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            bases.push(format!("http://{}", listener.local_addr().expect("address")));
+            let (tx, rx) = oneshot::channel::<()>();
+            tokio::spawn(rebuff_server::serve(listener, state, async {
+                let _ = rx.await;
+            }));
+            stops.push(tx);
+        }
+        let bases = [bases[0].clone(), bases[1].clone()];
+        Some(Pair { bases, admin, pg, sqlite, db, http: reqwest::Client::new(), stops })
+    }
+
+    fn url(&self, i: usize, path: &str) -> String {
+        format!("{}{path}", self.bases[i % 2])
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (StatusCode, Value) {
+        let res = req.send().await.expect("request");
+        let status = res.status();
+        (status, res.json::<Value>().await.unwrap_or(Value::Null))
+    }
+
+    async fn stop(self) {
+        drop(self);
+    }
+}
+
+/// Also on a panic: the servers stop, the schema and the SQLite file go.
+impl Drop for Pair {
+    fn drop(&mut self) {
+        for tx in self.stops.drain(..) {
+            let _ = tx.send(());
+        }
+        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.pg.schema());
+        // A thread of its own: `Drop` cannot await, and may run inside the test's runtime.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let (client, conn) =
+                    tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.ok()?;
+                tokio::spawn(conn);
+                client.batch_execute(&sql).await.ok()
+            })
+        })
+        .join();
+        for ext in ["db", "db-wal", "db-shm"] {
+            let _ = std::fs::remove_file(self.db.with_extension(ext));
+        }
+    }
+}
+
+/// A key created through one instance works on the other, and its revocation too; a session
+/// made by one is valid on the other; idempotency records are shared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn keys_sessions_and_idempotency_are_shared() {
+    let Some(pair) = Pair::start("shared", None, |c| {
+        c.rate_limit = Quota { limit: 1_000_000, period: Duration::from_secs(60) };
+    })
+    .await
+    else {
+        return;
+    };
+    let (status, created) = pair
+        .send(
+            pair.http
+                .post(pair.url(0, "/v1/api-keys"))
+                .bearer_auth(&pair.admin)
+                .json(&json!({"scopes": ["read"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let key = created["key"].as_str().expect("key text").to_owned();
+    let id = created["id"].as_str().expect("key id").to_owned();
+    let (status, _) = pair.send(pair.http.get(pair.url(1, "/v1/projects")).bearer_auth(&key)).await;
+    assert_eq!(status, StatusCode::OK, "a key made on one instance works on the other");
+    let (status, body) = pair
+        .send(pair.http.delete(pair.url(1, &format!("/v1/api-keys/{id}"))).bearer_auth(&pair.admin))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let (status, body) = pair.send(pair.http.get(pair.url(0, "/v1/projects")).bearer_auth(&key)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "revoked on the other instance: {body}");
+
+    let login = json!({"email": "ada@acme.test", "password": "correct horse"});
+    let res = pair.http.post(pair.url(0, "/v1/auth/login")).json(&login).send().await.expect("login");
+    assert_eq!(res.status(), StatusCode::OK);
+    let cookie = res
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_owned();
+    let (status, body) =
+        pair.send(pair.http.get(pair.url(1, "/v1/projects")).header("cookie", &cookie)).await;
+    assert_eq!(status, StatusCode::OK, "a session made on one instance is valid on the other: {body}");
+
+    // Idempotency on PostgreSQL: 200 concurrent POSTs with one key over both instances.
+    let pair = Arc::new(pair);
+    let tasks: Vec<_> = (0..200)
+        .map(|i| {
+            let pair = pair.clone();
+            tokio::spawn(async move {
+                let req = pair
+                    .http
+                    .post(pair.url(i, "/v1/projects"))
+                    .bearer_auth(&pair.admin)
+                    .header("idempotency-key", "pg-once")
+                    .json(&json!({"name": "once"}));
+                let res = req.send().await.expect("request");
+                (res.status(), res.headers().contains_key("idempotent-replayed"))
+            })
+        })
+        .collect();
+    let mut ran = 0;
+    for task in tasks {
+        match task.await.expect("task") {
+            (StatusCode::CREATED, false) => ran += 1,
+            (StatusCode::CREATED, true) | (StatusCode::CONFLICT, false) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(ran, 1, "the handler ran once");
+    let rows = pair
+        .sqlite
+        .with_conn(|c| {
+            c.query_row("SELECT count(*) FROM projects WHERE name = 'once'", [], |r| r.get::<_, i64>(0))
+        })
+        .await
+        .expect("count");
+    assert_eq!(rows, 1);
+
+    match Arc::try_unwrap(pair) {
+        Ok(pair) => pair.stop().await,
+        Err(_) => panic!("pair still shared"),
+    }
+}
+
+/// 1,000 requests over both instances admit exactly the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn rate_limits_on_postgres_admit_exactly_the_limit() {
+    let Some(pair) = Pair::start("rate", None, |c| {
+        c.rate_limit = Quota { limit: 100, period: Duration::from_secs(24 * 3600) };
+    })
+    .await
+    else {
+        return;
+    };
+    let pair = Arc::new(pair);
+    let mut admitted = 0;
+    for chunk in 0..10 {
+        let tasks: Vec<_> = (0..100)
+            .map(|i| {
+                let pair = pair.clone();
+                tokio::spawn(async move {
+                    pair.send(pair.http.get(pair.url(chunk + i, "/v1/projects")).bearer_auth(&pair.admin))
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            let (status, body) = task.await.expect("task");
+            match status {
+                StatusCode::OK => admitted += 1,
+                StatusCode::TOO_MANY_REQUESTS => {}
+                other => panic!("unexpected {other}: {body}"),
+            }
+        }
+    }
+    assert_eq!(admitted, 100);
+    match Arc::try_unwrap(pair) {
+        Ok(pair) => pair.stop().await,
+        Err(_) => panic!("pair still shared"),
+    }
+}
+
+/// PostgreSQL unreachable: authenticated requests get a masked 503 with `Retry-After`, then
+/// work again once it is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_database_is_a_masked_503_and_the_pool_recovers() {
+    let proxy = Proxy::start().await;
+    let Some(pair) = Pair::start("outage", Some(&proxy), |_| {}).await else { return };
+    let (status, _) = pair.send(pair.http.get(pair.url(0, "/v1/projects")).bearer_auth(&pair.admin)).await;
+    assert_eq!(status, StatusCode::OK);
+    proxy.up.send_replace(false);
+    for i in 0..6 {
+        let res = pair
+            .http
+            .get(pair.url(i, "/v1/projects"))
+            .bearer_auth(&pair.admin)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(res.headers().contains_key("retry-after"));
+        let body = res.text().await.expect("body").to_lowercase();
+        for leak in ["postgres", "connection", "os error", "refused", "127.0.0.1", "sql"] {
+            assert!(!body.contains(leak), "a 503 tells `{leak}`: {body}");
+        }
+    }
+    proxy.up.send_replace(true);
+    let mut back = false;
+    for _ in 0..100 {
+        let (status, _) =
+            pair.send(pair.http.get(pair.url(1, "/v1/projects")).bearer_auth(&pair.admin)).await;
+        if status == StatusCode::OK {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "the pool did not recover");
+    pair.stop().await;
+}

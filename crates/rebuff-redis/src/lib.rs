@@ -1,0 +1,487 @@
+//! Redis storage for rebuff: rate limits, monthly quotas and idempotency records that several
+//! server instances share exactly.
+//!
+//! [`RedisStore`] implements [`RateLimitStore`], [`QuotaStore`] and [`IdempotencyStore`].
+//! Every decision is one Lua script, so it is atomic on the Redis server and costs one round
+//! trip:
+//!
+//! | trait | script | keys |
+//! |---|---|---|
+//! | [`RateLimitStore::check`] | GCRA on the server's clock (`TIME`): read, decide, write | `{prefix}rl:{key}`, expires when the limit is whole again |
+//! | [`QuotaStore::consume`] | check and increment | `{prefix}quota:{len}:{org}:{period}`, expires [`quota_ttl`](Builder::quota_ttl) after its last change |
+//! | [`IdempotencyStore::begin`] | take the lock (`PX` lock lifetime), or answer the record, in flight, or mismatch | `{prefix}idem:{key}` |
+//! | [`IdempotencyStore::complete`] | a plain `SET` with `PX` | the same |
+//! | [`IdempotencyStore::release`] | delete if still a lock | the same |
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rebuff_axum::store::StoreError> {
+//! use std::sync::Arc;
+//! use rebuff_axum::store::{IdempotencyStore, QuotaStore, RateLimitStore};
+//! use rebuff_redis::RedisStore;
+//!
+//! let store = Arc::new(RedisStore::builder("redis://127.0.0.1:6379/").prefix("myapi:").connect().await?);
+//! let limits: Arc<dyn RateLimitStore> = store.clone();
+//! let quotas: Arc<dyn QuotaStore> = store.clone();
+//! let idempotency: Arc<dyn IdempotencyStore> = store;
+//! # let _ = (limits, quotas, idempotency);
+//! # Ok(()) }
+//! ```
+//!
+//! # Whose clock
+//!
+//! By default ([`Clock::Redis`]) the rate-limit script reads the Redis server's clock, and the
+//! `now_nanos` a caller passes to [`RateLimitStore::check`] is ignored: instances whose clocks
+//! disagree still decide on one time line. [`Clock::Caller`] uses the time passed instead,
+//! which makes decisions reproducible (the conformance suite uses it) but lets a skewed
+//! instance see more or less allowance than the others.
+//!
+//! # Failures
+//!
+//! Every command has a deadline ([`timeout`](Builder::timeout), 500 ms by default). A Redis
+//! that cannot be reached, does not answer in time, or is loading its data set gives
+//! [`StoreError::unavailable`] (which a server answers with 503 and `Retry-After`, or, for
+//! rate limits, may fail open); an error Redis answers with gives [`StoreError::backend`]. The
+//! connection is a [`ConnectionManager`]: after a failure it reconnects by itself, in the
+//! background, and the store logs the outage once when it starts and once when it ends.
+//!
+//! Requires Redis 5 or later (scripts that read `TIME` before writing).
+
+mod codec;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rebuff_axum::store::{
+    Begin, BoxFuture, Decision, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoreError,
+    StoredResponse, Usage,
+};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{FromRedisValue, RedisError, RedisResult, RetryMethod, Script, ScriptInvocation, Value};
+
+/// Usage counts, limits and amounts are exact up to 2^53 (Lua numbers are doubles); a larger
+/// limit counts as 2^53, which no real quota reaches.
+const MAX_EXACT: u64 = 1 << 53;
+
+/// The clock a rate-limit decision is taken on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Clock {
+    /// The Redis server's clock (`TIME` in the script): instances with skewed clocks agree.
+    #[default]
+    Redis,
+    /// The time the caller passes to [`RateLimitStore::check`] (microseconds are kept).
+    Caller,
+}
+
+/// Options of a [`RedisStore`]; [`connect`](Builder::connect) opens it.
+#[derive(Clone)]
+pub struct Builder {
+    url: String,
+    prefix: String,
+    timeout: Duration,
+    connect_timeout: Duration,
+    clock: Clock,
+    quota_ttl: Duration,
+}
+
+impl fmt::Debug for Builder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("url", &redact(&self.url))
+            .field("prefix", &self.prefix)
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("clock", &self.clock)
+            .field("quota_ttl", &self.quota_ttl)
+            .finish()
+    }
+}
+
+impl Builder {
+    /// Prefix of every key this store writes (`rebuff:` by default). Two applications, or two
+    /// test runs, sharing a Redis keep apart by their prefixes.
+    #[must_use]
+    pub fn prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// How long one command may take before it fails as unavailable (500 ms by default).
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// How long [`connect`](Self::connect) tries before giving up (5 s by default).
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Whose clock rate limits are decided on ([`Clock::Redis`] by default).
+    #[must_use]
+    pub fn clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// How long a usage counter is kept after its last change (62 days by default, so that a
+    /// monthly counter outlives its month).
+    #[must_use]
+    pub fn quota_ttl(mut self, ttl: Duration) -> Self {
+        self.quota_ttl = ttl;
+        self
+    }
+
+    /// Connects, and loads the scripts so that the first decisions take one round trip too.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::backend`] for a URL that does not parse; [`StoreError::unavailable`]
+    /// when Redis cannot be reached within the connect timeout. The message never contains the
+    /// URL's password.
+    pub async fn connect(self) -> Result<RedisStore, StoreError> {
+        let client = redis::Client::open(self.url.as_str())
+            .map_err(|e| StoreError::backend(format!("Redis URL {}: {e}", redact(&self.url))))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(self.timeout))
+            .set_response_timeout(Some(self.timeout))
+            .set_number_of_retries(3)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1));
+        let unreachable = |e: &dyn fmt::Display| {
+            StoreError::unavailable(format!("cannot connect to Redis at {}: {e}", redact(&self.url)))
+        };
+        let scripts = Scripts::new();
+        let conn = tokio::time::timeout(self.connect_timeout, async {
+            let mut conn = ConnectionManager::new_with_config(client, config).await?;
+            for script in scripts.all() {
+                script.load_async(&mut conn).await?;
+            }
+            Ok::<_, RedisError>(conn)
+        })
+        .await
+        .map_err(|_| unreachable(&"no answer"))?
+        .map_err(|e| unreachable(&e))?;
+        Ok(RedisStore {
+            inner: Arc::new(Inner {
+                conn,
+                url: redact(&self.url),
+                prefix: self.prefix,
+                timeout: self.timeout,
+                clock: self.clock,
+                quota_ttl_secs: self.quota_ttl.as_secs().max(1),
+                scripts,
+                down: AtomicBool::new(false),
+            }),
+        })
+    }
+}
+
+struct Scripts {
+    gcra: Script,
+    quota: Script,
+    begin: Script,
+    release: Script,
+}
+
+impl Scripts {
+    fn new() -> Self {
+        Scripts {
+            gcra: Script::new(include_str!("lua/gcra.lua")),
+            quota: Script::new(include_str!("lua/quota.lua")),
+            begin: Script::new(include_str!("lua/begin.lua")),
+            release: Script::new(include_str!("lua/release.lua")),
+        }
+    }
+
+    fn all(&self) -> [&Script; 4] {
+        [&self.gcra, &self.quota, &self.begin, &self.release]
+    }
+}
+
+/// Rate limits, quotas and idempotency records in Redis; see the [crate documentation](crate).
+///
+/// Cloning is cheap; all clones share one multiplexed connection, which carries concurrent
+/// commands without waiting for each other.
+#[derive(Clone)]
+pub struct RedisStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: ConnectionManager,
+    /// For the log: the URL without its password.
+    url: String,
+    prefix: String,
+    timeout: Duration,
+    clock: Clock,
+    quota_ttl_secs: u64,
+    scripts: Scripts,
+    /// Whether the last command failed as unavailable: the outage is logged on changes only.
+    down: AtomicBool,
+}
+
+impl fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("url", &self.inner.url)
+            .field("prefix", &self.inner.prefix)
+            .field("timeout", &self.inner.timeout)
+            .field("clock", &self.inner.clock)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Options for a store on `url` (`redis://[user:password@]host[:port][/db]`, or
+    /// `rediss://` where the `redis` crate is built with TLS).
+    pub fn builder(url: impl Into<String>) -> Builder {
+        Builder {
+            url: url.into(),
+            prefix: "rebuff:".to_owned(),
+            timeout: Duration::from_millis(500),
+            connect_timeout: Duration::from_secs(5),
+            clock: Clock::Redis,
+            quota_ttl: Duration::from_secs(62 * 24 * 3600),
+        }
+    }
+
+    /// Connects to `url` with the default options.
+    ///
+    /// # Errors
+    ///
+    /// As [`Builder::connect`].
+    pub async fn connect(url: impl Into<String>) -> Result<Self, StoreError> {
+        Self::builder(url).connect().await
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.inner.prefix
+    }
+
+    /// Runs one script invocation (one round trip: `EVALSHA`) under the deadline.
+    async fn invoke<T: FromRedisValue>(&self, invocation: ScriptInvocation<'_>) -> Result<T, StoreError> {
+        let mut conn = self.inner.conn.clone();
+        self.deadline(invocation.invoke_async(&mut conn)).await
+    }
+
+    /// Runs `command` under the deadline, and keeps the outage log up to date.
+    async fn deadline<T>(&self, command: impl Future<Output = RedisResult<T>>) -> Result<T, StoreError> {
+        let result = match tokio::time::timeout(self.inner.timeout, command).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(map_err(&e)),
+            Err(_) => Err(StoreError::unavailable(format!(
+                "Redis did not answer within {} ms",
+                self.inner.timeout.as_millis()
+            ))),
+        };
+        self.observe(result.as_ref().err());
+        result
+    }
+
+    fn observe(&self, error: Option<&StoreError>) {
+        let down = &self.inner.down;
+        match error {
+            None => {
+                // A load first: the shared flag is written only when the state changes.
+                if down.load(Ordering::Relaxed) && down.swap(false, Ordering::Relaxed) {
+                    tracing::info!(url = %self.inner.url, "Redis is answering again");
+                }
+            }
+            Some(e) if e.kind() == rebuff_axum::store::StoreErrorKind::Unavailable => {
+                if !down.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        url = %self.inner.url,
+                        error = %e,
+                        "Redis is unavailable; reconnecting in the background"
+                    );
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn key(&self, kind: &str, key: &str) -> String {
+        format!("{}{kind}:{key}", self.inner.prefix)
+    }
+}
+
+/// A Redis error as a store error: anything worth retrying later (the connection, a timeout,
+/// a server loading its data or busy) is unavailable (503); an error answer is a backend
+/// failure (500).
+fn map_err(e: &RedisError) -> StoreError {
+    if e.is_io_error() || e.is_timeout() || !matches!(e.retry_method(), RetryMethod::NoRetry) {
+        StoreError::unavailable(format!("Redis: {e}"))
+    } else {
+        StoreError::backend(format!("Redis: {e}"))
+    }
+}
+
+/// `url` without the password of its user information.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
+}
+
+fn micros(n: i64) -> Duration {
+    Duration::from_micros(u64::try_from(n).unwrap_or(0))
+}
+
+fn u32_of(n: i64) -> u32 {
+    u32::try_from(n.max(0)).unwrap_or(u32::MAX)
+}
+
+fn malformed(what: &str) -> StoreError {
+    StoreError::backend(format!("Redis: unexpected answer from the {what} script"))
+}
+
+impl RateLimitStore for RedisStore {
+    fn check<'a>(
+        &'a self,
+        key: &'a str,
+        quota: Quota,
+        now_nanos: u128,
+    ) -> BoxFuture<'a, Result<Decision, StoreError>> {
+        Box::pin(async move {
+            let period_us = quota.period.as_micros();
+            if quota.limit == 0 || period_us == 0 {
+                // Nothing to store: the same answer as the in-memory GCRA.
+                return Ok(rebuff_axum::ratelimit::gcra(None, now_nanos, quota).1);
+            }
+            let now = match self.inner.clock {
+                Clock::Redis => String::new(),
+                Clock::Caller => (now_nanos / 1000).to_string(),
+            };
+            let mut invocation = self.inner.scripts.gcra.key(self.key("rl", key));
+            invocation.arg(quota.limit).arg(period_us.min(u128::from(MAX_EXACT)).to_string()).arg(now);
+            let reply: Vec<i64> = self.invoke(invocation).await?;
+            let [allowed, remaining, reset_after, retry_after] = reply[..] else {
+                return Err(malformed("rate-limit"));
+            };
+            Ok(Decision {
+                allowed: allowed == 1,
+                limit: quota.limit,
+                remaining: u32_of(remaining),
+                reset_after: micros(reset_after),
+                retry_after: (retry_after >= 0).then(|| micros(retry_after)),
+            })
+        })
+    }
+}
+
+impl QuotaStore for RedisStore {
+    fn consume<'a>(
+        &'a self,
+        org: &'a str,
+        period: &'a str,
+        amount: u64,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        Box::pin(async move {
+            // Length-prefixed so that no organisation and period spell another pair's key.
+            let key = self.key("quota", &format!("{}:{org}:{period}", org.len()));
+            let mut invocation = self.inner.scripts.quota.key(key);
+            // Past 2^53 an amount can only be refused (the limit is at most 2^53).
+            invocation
+                .arg(amount.min(MAX_EXACT + 1))
+                .arg(limit.min(MAX_EXACT))
+                .arg(self.inner.quota_ttl_secs);
+            let reply: Vec<i64> = self.invoke(invocation).await?;
+            let [granted, used] = reply[..] else {
+                return Err(malformed("quota"));
+            };
+            let used = u64::try_from(used).map_err(|_| malformed("quota"))?;
+            Ok(Usage { granted: granted == 1, used, limit })
+        })
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    // At least 1: `PX 0` is an error, and a lifetime below a millisecond is one.
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+impl IdempotencyStore for RedisStore {
+    fn begin<'a>(
+        &'a self,
+        key: &'a str,
+        fingerprint: &'a [u8; 32],
+        lock_ttl: Duration,
+    ) -> BoxFuture<'a, Result<Begin, StoreError>> {
+        Box::pin(async move {
+            let mut invocation = self.inner.scripts.begin.key(self.key("idem", key));
+            invocation.arg(&fingerprint[..]).arg(millis(lock_ttl));
+            let reply: Vec<Value> = self.invoke(invocation).await?;
+            match reply.as_slice() {
+                [Value::Int(0)] => Ok(Begin::Started),
+                [Value::Int(1)] => Ok(Begin::InFlight),
+                [Value::Int(3)] => Ok(Begin::Mismatch),
+                [Value::Int(2), Value::BulkString(bytes)] => codec::decode(bytes)
+                    .map(Begin::Completed)
+                    .ok_or_else(|| StoreError::backend("Redis: a stored idempotent response does not parse")),
+                _ => Err(malformed("idempotency")),
+            }
+        })
+    }
+
+    fn complete<'a>(
+        &'a self,
+        key: &'a str,
+        fingerprint: &'a [u8; 32],
+        response: StoredResponse,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let mut record = Vec::with_capacity(1 + 32 + 16 + response.body.len());
+            record.push(b'D');
+            record.extend_from_slice(fingerprint);
+            codec::encode(&response, &mut record);
+            let mut conn = self.inner.conn.clone();
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(self.key("idem", key)).arg(record).arg("PX").arg(millis(ttl));
+            self.deadline(cmd.query_async::<()>(&mut conn)).await
+        })
+    }
+
+    fn release<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            let invocation = self.inner.scripts.release.key(self.key("idem", key));
+            let _deleted: i64 = self.invoke(invocation).await?;
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("redis://user:secret@host:6379/0"), "redis://***@host:6379/0");
+        assert_eq!(redact("redis://:secret@host"), "redis://***@host");
+        assert_eq!(redact("redis://host:6379/0"), "redis://host:6379/0");
+        assert_eq!(redact("not a url"), "not a url");
+    }
+
+    #[test]
+    fn errors_map_by_kind() {
+        let io = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert_eq!(map_err(&io).kind(), rebuff_axum::store::StoreErrorKind::Unavailable);
+        let answer = RedisError::from((redis::ErrorKind::Client, "bad"));
+        assert_eq!(map_err(&answer).kind(), rebuff_axum::store::StoreErrorKind::Backend);
+    }
+}
