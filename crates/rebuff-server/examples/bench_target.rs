@@ -1,0 +1,315 @@
+//! Targets for the loopback load benchmark (`scripts/bench-server.sh`, see `BENCHMARKS.md`).
+//!
+//! Starts, each on its own ephemeral port of 127.0.0.1, in one process and one tokio runtime
+//! (the default multi-threaded one, as `rebuff serve` uses):
+//!
+//! 1. `hello`: a bare axum `Router` with `GET /hello`, no layers: the baseline.
+//! 2. `api`: the real reference API ([`rebuff_server::app`]) over a fresh SQLite file, with a
+//!    rate limit so high it never triggers, and an admin key.
+//! 3. `limited`: a second reference API whose rate limit is 1 request an hour, already
+//!    exhausted before the URLs are printed, for the 429 route.
+//! 4. `layers`: the same rebuff-axum layer stack as the reference API (request id, tracing
+//!    span, ProblemLayer, catch-panic, timeouts, body limit; then AuthLayer over a
+//!    `MemoryAuthStore`, RateLimitLayer over a `MemoryStore` keyed by organisation,
+//!    IdempotencyLayer and an inner ProblemLayer) around trivial handlers and no database,
+//!    to separate the layers' cost from SQLite's.
+//! 5. `layers_limited`: the stack of 4 with a 1-an-hour limit, already exhausted.
+//!
+//! Before printing anything it sends every benchmarked request once and checks the status
+//! (200, 401, 404, 422, 429), so a benchmark never measures the wrong answer. Then it prints
+//! the URLs and keys as shell `export` lines on standard output, ending with
+//! `export BENCH_READY=1`, and serves until SIGINT or SIGTERM, after which it removes its
+//! SQLite files.
+//!
+//! Like `rebuff serve`, it logs through a `tracing-subscriber` with the filter
+//! `info,tower_http=warn` (or `RUST_LOG`), so the per-request span is really recorded;
+//! `REBUFF_BENCH_TRACING=off` runs without a subscriber.
+//!
+//! ```sh
+//! CARGO_TARGET_DIR=/root/.cache/rebuff-target cargo build --release -p rebuff-server --example bench_target
+//! ```
+
+#![allow(missing_docs)]
+
+use std::error::Error;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use rebuff::{Catalog, FieldError};
+use rebuff_axum::auth::{AuthLayer, MemoryAuthStore, Principal, RequireScopeLayer, Subject, key};
+use rebuff_axum::extract::{Json, Path};
+use rebuff_axum::idempotency::IdempotencyLayer;
+use rebuff_axum::ratelimit::RateLimitLayer;
+use rebuff_axum::store::KeyRecord;
+use rebuff_axum::store::memory::MemoryStore;
+use rebuff_axum::validate::{Valid, Validate, Violations};
+use rebuff_axum::{ApiError, Code, ProblemLayer, RequestIdLayer};
+use rebuff_server::config::Quota;
+use rebuff_server::{AppState, Config};
+use rebuff_sqlite::{NewKey, SqliteStore};
+use serde::Deserialize;
+use tower_http::trace::TraceLayer;
+
+type BoxError = Box<dyn Error + Send + Sync>;
+
+/// A limit that never triggers during a benchmark.
+const UNLIMITED: Quota = Quota { limit: 1_000_000_000, period: Duration::from_secs(1) };
+/// A limit exhausted by the first request.
+const ONE_AN_HOUR: Quota = Quota { limit: 1, period: Duration::from_secs(3600) };
+/// Projects the success route lists.
+const PROJECTS: usize = 3;
+/// The id of a project that does not exist.
+const MISSING: &str = "prj_000000000000";
+
+#[tokio::main]
+async fn main() -> Result<(), BoxError> {
+    if std::env::var("REBUFF_BENCH_TRACING").as_deref() != Ok("off") {
+        tracing_subscriber::fmt()
+            .with_writer(std::io::stderr)
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),
+            )
+            .init();
+    }
+    let catalog = Arc::new(Catalog::builtin("rebuff").ok_or("no built-in rebuff profile")?.clone());
+
+    let hello = listen(Router::new().route("/hello", get(|| async { "Hello, World!" })), false).await?;
+    let (api, api_key, api_db) = reference_api(&catalog, UNLIMITED, "api").await?;
+    let (limited, limited_key, limited_db) = reference_api(&catalog, ONE_AN_HOUR, "limited").await?;
+    let (layers_app, layers_key) = layer_stack(&catalog, UNLIMITED);
+    let layers = listen(layers_app, true).await?;
+    let (layers_limited_app, layers_limited_key) = layer_stack(&catalog, ONE_AN_HOUR);
+    let layers_limited = listen(layers_limited_app, true).await?;
+
+    let http = reqwest::Client::new();
+    for i in 0..PROJECTS {
+        let res = http
+            .post(format!("{api}/v1/projects"))
+            .bearer_auth(&api_key)
+            .json(&serde_json::json!({ "name": format!("bench-{i}") }))
+            .send()
+            .await?;
+        expect(res, 201, "seeding a project").await?;
+    }
+    for (base, key) in [(&api, &api_key), (&layers, &layers_key)] {
+        check(&http, base, key).await?;
+    }
+    for (base, key) in [(&limited, &limited_key), (&layers_limited, &layers_limited_key)] {
+        // The first request takes the hour's only slot; every later one is refused.
+        let projects = format!("{base}/v1/projects");
+        expect(http.get(&projects).bearer_auth(key).send().await?, 200, "first limited request").await?;
+        expect(http.get(&projects).bearer_auth(key).send().await?, 429, "over the limit").await?;
+    }
+
+    let mut out = std::io::stdout().lock();
+    for (name, value) in [
+        ("BENCH_HELLO_URL", &hello),
+        ("BENCH_API_URL", &api),
+        ("BENCH_API_KEY", &api_key),
+        ("BENCH_LIMITED_URL", &limited),
+        ("BENCH_LIMITED_KEY", &limited_key),
+        ("BENCH_LAYERS_URL", &layers),
+        ("BENCH_LAYERS_KEY", &layers_key),
+        ("BENCH_LAYERS_LIMITED_URL", &layers_limited),
+        ("BENCH_LAYERS_LIMITED_KEY", &layers_limited_key),
+        ("BENCH_MISSING_ID", &MISSING.to_owned()),
+    ] {
+        writeln!(out, "export {name}='{value}'")?;
+    }
+    writeln!(out, "export BENCH_READY=1")?;
+    out.flush()?;
+    drop(out);
+
+    rebuff_server::shutdown_signal().await;
+    for db in [api_db, limited_db] {
+        for ext in ["db", "db-wal", "db-shm"] {
+            let _ = std::fs::remove_file(db.with_extension(ext));
+        }
+    }
+    Ok(())
+}
+
+/// Serves `app` on 127.0.0.1:0 in the background; returns its base URL.
+async fn listen(app: Router, connect_info: bool) -> Result<String, BoxError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    if connect_info {
+        tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+        });
+    } else {
+        tokio::spawn(async move { axum::serve(listener, app).await });
+    }
+    Ok(format!("http://{addr}"))
+}
+
+/// The reference API over a fresh SQLite file, as `tests/support` starts it; returns its base
+/// URL, an admin key and the database path.
+async fn reference_api(
+    catalog: &Arc<Catalog>,
+    rate: Quota,
+    tag: &str,
+) -> Result<(String, String, PathBuf), BoxError> {
+    let db = std::env::temp_dir().join(format!("rebuff-bench-{tag}-{}.db", std::process::id()));
+    for ext in ["db", "db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(db.with_extension(ext));
+    }
+    let store = SqliteStore::open(&db)?;
+    let org = store.get_or_create_org("acme").await?.id;
+    let (_, admin) = store
+        .create_key(NewKey {
+            org_id: org,
+            name: "bench admin".into(),
+            scopes: vec!["read".into(), "write".into(), "admin".into()],
+            expires_at: None,
+            allowed_ips: Vec::new(),
+            live: false,
+        })
+        .await?;
+    let mut config = Config::new(catalog.clone());
+    config.rate_limit = rate;
+    let state = AppState::new(config, store).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(rebuff_server::serve(listener, state, std::future::pending()));
+    Ok((format!("http://{addr}"), admin, db))
+}
+
+/// Sends each benchmarked request once and checks its status.
+async fn check(http: &reqwest::Client, base: &str, key: &str) -> Result<(), BoxError> {
+    let projects = format!("{base}/v1/projects");
+    expect(http.get(&projects).bearer_auth(key).send().await?, 200, "GET /v1/projects").await?;
+    expect(http.get(&projects).send().await?, 401, "GET /v1/projects without a key").await?;
+    let missing = format!("{base}/v1/projects/{MISSING}");
+    expect(http.get(&missing).bearer_auth(key).send().await?, 404, "GET a missing project").await?;
+    let empty = http.post(&projects).bearer_auth(key).json(&serde_json::json!({ "name": "" }));
+    expect(empty.send().await?, 422, "POST an empty name").await
+}
+
+async fn expect(res: reqwest::Response, status: u16, what: &str) -> Result<(), BoxError> {
+    let got = res.status().as_u16();
+    if got != status {
+        let body = res.text().await.unwrap_or_default();
+        return Err(format!("{what}: expected {status}, got {got}: {body}").into());
+    }
+    Ok(())
+}
+
+// ---- the layer stack of the reference API, without SQLite ---------------------------------
+
+#[derive(Debug, Deserialize)]
+struct NewProject {
+    name: String,
+}
+
+impl Validate for NewProject {
+    fn validate(&self, v: &mut Violations) {
+        v.ensure(!self.name.trim().is_empty(), "/name", "Project name must not be empty");
+        v.ensure(self.name.chars().count() <= 100, "/name", "Project name must be at most 100 characters");
+    }
+}
+
+/// What `GET /v1/projects` answers on the seeded reference API, from memory.
+async fn list(_: Principal) -> impl IntoResponse {
+    let items: Vec<_> = (0..PROJECTS)
+        .map(|i| {
+            serde_json::json!({
+                "id": format!("prj_{i:012x}"),
+                "name": format!("bench-{i}"),
+                "created_at": 1_735_689_600,
+            })
+        })
+        .collect();
+    Json(serde_json::json!({ "data": items }))
+}
+
+async fn create(_: Principal, Valid(body): Valid<NewProject>) -> impl IntoResponse {
+    (StatusCode::CREATED, Json(serde_json::json!({ "id": "prj_000000000001", "name": body.name })))
+}
+
+/// The reference API's id check and not-found answer, without the query.
+async fn get_one(_: Principal, Path(raw): Path<String>) -> Result<Json<serde_json::Value>, ApiError> {
+    let hex = raw
+        .strip_prefix("prj_")
+        .filter(|h| h.len() == 12 && h.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)));
+    if hex.is_none() {
+        let mut err = ApiError::new(Code::InvalidId)
+            .detail("Not a valid project ID: expected `prj_` followed by 12 lowercase hex digits.");
+        let p = err.problem_mut();
+        p.param = Some("id".to_owned());
+        p.fields.push(FieldError::new(rebuff::Location::Path, "/id", "format", "not a project ID"));
+        return Err(err);
+    }
+    Err(ApiError::new(Code::ResourceNotFound).detail(format!("Project with ID '{raw}' was not found.")))
+}
+
+/// The layers of [`rebuff_server::app`], in the same order, over in-memory stores and the
+/// handlers above; returns the router and an admin key.
+fn layer_stack(catalog: &Arc<Catalog>, rate: Quota) -> (Router, String) {
+    let cfg = Config::new(catalog.clone());
+    let auth = Arc::new(MemoryAuthStore::new());
+    let generated = key::generate(false);
+    auth.insert_key(KeyRecord {
+        id: generated.id.clone(),
+        org_id: "org_bench".into(),
+        secret_hash: generated.secret_hash,
+        scopes: vec!["read".into(), "write".into(), "admin".into()],
+        expires_at: None,
+        revoked_at: None,
+        allowed_ips: Vec::new(),
+        live: false,
+    });
+    let store = Arc::new(MemoryStore::new());
+    let authed = Router::new()
+        .route(
+            "/projects",
+            get(list)
+                .route_layer(RequireScopeLayer::new("read"))
+                .merge(axum::routing::post(create).route_layer(RequireScopeLayer::new("write"))),
+        )
+        .route("/projects/{id}", get(get_one).route_layer(RequireScopeLayer::new("read")))
+        .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
+        .layer(
+            IdempotencyLayer::new(store.clone())
+                .max_body(cfg.body_limit)
+                .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope)),
+        )
+        .layer(
+            RateLimitLayer::new(store, rate)
+                .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id))),
+        )
+        .layer(AuthLayer::new(auth.clone()).sessions(auth));
+    let app = Router::new()
+        .nest("/v1", authed)
+        .fallback(rebuff_axum::extract::fallback)
+        .layer(DefaultBodyLimit::max(cfg.body_limit))
+        .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
+        .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
+        .layer(rebuff_axum::panic::catch_panic())
+        .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+            let id = rebuff_axum::request_id::current(req);
+            let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+        }))
+        .layer(RequestIdLayer::new());
+    (app, generated.text)
+}
+
+fn caller_scope(p: &Principal) -> String {
+    match &p.subject {
+        Subject::Key { id, .. } => format!("{}:key:{id}", p.org_id),
+        Subject::Session { user_id } => format!("{}:user:{user_id}", p.org_id),
+        #[allow(unreachable_patterns)]
+        _ => format!("{}:other", p.org_id),
+    }
+}
