@@ -152,14 +152,23 @@ impl StateBuilder {
 
         // The shared store for limits, quotas and idempotency: Redis, else PostgreSQL, else
         // SQLite; each can be overridden.
-        let (shared, shared_name): (Backend, &'static str) = match (&redis, &postgres) {
+        let (mut shared, shared_name): (Backend, &'static str) = match (&redis, &postgres) {
             (Some(r), _) => (Backend::from_store(Arc::new(r.clone())), "Redis"),
             (None, Some(p)) => (Backend::from_store(Arc::new(p.clone())), "PostgreSQL"),
             (None, None) => (Backend::from_store(Arc::new(sqlite.clone())), "SQLite"),
         };
+        // One instance alone keeps rate-limit state in memory: it is just as exact there, it
+        // only needs to outlive a window, and it spares every request a write transaction.
+        // Quotas and idempotency records must survive a restart and stay in SQLite.
+        let limits_name = if redis.is_none() && postgres.is_none() {
+            shared.rate_limits = Arc::new(rebuff_axum::store::memory::MemoryStore::new());
+            "memory"
+        } else {
+            shared_name
+        };
         let named = |given: bool| if given { "custom" } else { shared_name };
         let placement = Placement {
-            rate_limits: named(rate_limits.is_some()),
+            rate_limits: if rate_limits.is_some() { "custom" } else { limits_name },
             quotas: named(quotas.is_some()),
             idempotency: named(idempotency.is_some()),
             accounts: if postgres.is_some() { "PostgreSQL" } else { "SQLite" },
