@@ -1,20 +1,22 @@
 //! `rebuff docs CATALOG --format F`: the error reference, rendered from the catalog.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use rebuff_core::docs;
 
-use super::load_catalog;
+use super::{failure, load_catalog};
 
 /// Render a catalog's error reference.
 ///
-/// Markdown or a self-contained HTML page (one anchor per code), OpenAPI 3.1 components, or
-/// a JSON export.
+/// Markdown or a self-contained HTML page (one anchor per code), OpenAPI 3.1 components, a
+/// JSON export, or a Rust table of the codes for `rebuff-client`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// A catalog file, or a built-in catalog name (`standard`, `arize`, `dataxid`, ...).
+    /// A catalog file, or a built-in catalog name (`standard`, `arize`, `dataxid`, ...). With
+    /// `--format rust-client`, also a JSON export (a `.json` file such as an API's
+    /// `/errors.json`, or `-` for standard input).
     #[arg(value_name = "CATALOG")]
     catalog: String,
     /// What to render.
@@ -35,16 +37,49 @@ enum Format {
     Openapi,
     /// The catalog as JSON.
     Json,
+    /// A Rust source file for `rebuff-client`: a typed enum of the codes and a table from wire
+    /// code and status to it.
+    RustClient,
+}
+
+/// Whether `spec` names a JSON export rather than a catalog.
+fn is_json_export(spec: &str) -> bool {
+    spec == "-" || Path::new(spec).extension().is_some_and(|e| e.eq_ignore_ascii_case("json"))
+}
+
+/// Reads a JSON export from a file or, for `-`, standard input.
+fn read_export(spec: &str) -> anyhow::Result<serde_json::Value> {
+    let text = if spec == "-" {
+        std::io::read_to_string(std::io::stdin()).context("cannot read standard input")?
+    } else {
+        std::fs::read_to_string(spec).with_context(|| format!("cannot read {spec}"))?
+    };
+    serde_json::from_str(&text).map_err(|e| failure(format!("{spec}: not JSON: {e}")))
 }
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
+    if is_json_export(&args.catalog) {
+        if args.format != Format::RustClient {
+            return Err(anyhow::anyhow!(
+                "a JSON export is accepted only with `--format rust-client`; give the catalog file for other formats"
+            ));
+        }
+        let export = read_export(&args.catalog)?;
+        let text = docs::rust_client_json(&export).map_err(|e| failure(format!("{}: {e}", args.catalog)))?;
+        return write(args, text);
+    }
     let catalog = load_catalog(&args.catalog)?;
-    let mut text = match args.format {
+    let text = match args.format {
         Format::Md => docs::markdown(&catalog),
         Format::Html => docs::html(&catalog),
         Format::Openapi => serde_json::to_string_pretty(&docs::openapi_components(&catalog))?,
         Format::Json => serde_json::to_string_pretty(&docs::json(&catalog))?,
+        Format::RustClient => docs::rust_client(&catalog),
     };
+    write(args, text)
+}
+
+fn write(args: &Args, mut text: String) -> anyhow::Result<ExitCode> {
     if !text.ends_with('\n') {
         text.push('\n');
     }
