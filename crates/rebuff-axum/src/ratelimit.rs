@@ -141,7 +141,8 @@ fn nanos(n: u128) -> Duration {
 
 /// Whole seconds, rounded up: a client that waits this long is admitted.
 fn ceil_secs(d: Duration) -> u64 {
-    d.as_secs() + u64::from(d.subsec_nanos() > 0)
+    // Saturating: a period near `Duration::MAX` must not overflow (found by fuzzing).
+    d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
 }
 
 /// The current time in nanoseconds since the Unix epoch.

@@ -73,7 +73,8 @@ pub fn app(state: AppState) -> Router {
     let open = Router::new().route("/auth/login", post(routes::auth::login)).route(
         "/webhooks/incoming",
         post(routes::webhooks::incoming)
-            .layer(WebhookSignatureLayer::new(cfg.webhook_secret.clone(), cfg.webhook_tolerance)),
+            // route_layer: a method the route lacks is 405, not a signature check.
+            .route_layer(WebhookSignatureLayer::new(cfg.webhook_secret.clone(), cfg.webhook_tolerance)),
     );
     #[cfg(feature = "fault-routes")]
     let open = open

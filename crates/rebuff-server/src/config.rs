@@ -89,7 +89,8 @@ pub fn parse_rate(text: &str) -> Result<Quota, String> {
     if count == 0 {
         return Err("the period must be longer than zero".into());
     }
-    Ok(Quota { limit, period: Duration::from_secs(count * secs) })
+    let total = count.checked_mul(secs).ok_or_else(|| format!("`{period}`: the period is too long"))?;
+    Ok(Quota { limit, period: Duration::from_secs(total) })
 }
 
 #[cfg(test)]
@@ -104,5 +105,6 @@ mod tests {
         assert!(parse_rate("ten/s").is_err());
         assert!(parse_rate("10/fortnight").is_err());
         assert!(parse_rate("10").is_err());
+        assert!(parse_rate("1/999999999999999999day").is_err(), "overflow is an error, not a panic");
     }
 }

@@ -24,7 +24,7 @@ pub(crate) struct Login {
 impl Validate for Login {
     fn validate(&self, v: &mut Violations) {
         v.ensure(
-            self.email.contains('@') && self.email.len() <= 254,
+            self.email.contains('@') && self.email.chars().count() <= 254,
             "/email",
             "value is not a valid email address",
         );

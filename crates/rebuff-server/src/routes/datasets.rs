@@ -20,7 +20,7 @@ pub(crate) struct NewDataset {
     project_id: String,
     name: String,
     format: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::integer")]
     rows: i64,
 }
 

@@ -17,8 +17,9 @@ const MODEL_TYPES: &[&str] = &["ctgan", "copulagan", "tvae", "gaussian_copula"];
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ModelConfig {
+    #[serde(deserialize_with = "super::integer")]
     batch_size: i64,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::optional_integer")]
     epochs: Option<i64>,
     /// Makes training fail, to show the `failed` state.
     #[serde(default)]
@@ -51,6 +52,7 @@ impl Validate for NewModel {
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct Generate {
+    #[serde(deserialize_with = "super::integer")]
     n_samples: i64,
 }
 
