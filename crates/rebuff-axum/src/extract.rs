@@ -219,6 +219,12 @@ pub async fn read_body(
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde_json skips unknown members without checking their text; JSON is UTF-8 throughout,
+    // so the whole body is checked first (cheap next to parsing).
+    if let Err(e) = std::str::from_utf8(bytes) {
+        return Err(ApiError::new(Code::InvalidJson)
+            .detail(format!("JSON parse error: invalid UTF-8 (byte offset {})", e.valid_up_to())));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(value) => return de.end().map(|()| value).map_err(|e| syntax_error(bytes, &e)),
