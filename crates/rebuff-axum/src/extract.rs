@@ -610,6 +610,24 @@ mod tests {
         }
     }
 
+    /// Found by Schemathesis: serde_json's default float parsing is not correctly rounded, so
+    /// `4409696590477594.0` (an integer, exactly representable) came back as `...593.5` and
+    /// an integer field refused it. The workspace enables `float_roundtrip`.
+    #[test]
+    fn floats_are_read_exactly() {
+        #[derive(Debug, serde::Deserialize)]
+        struct Config {
+            config: Inner,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        struct Inner {
+            batch_size: f64,
+        }
+        let parsed =
+            Json::<Config>::from_bytes(br#"{"config": {"batch_size": 4409696590477594.0}}"#).expect("parses");
+        assert_eq!(parsed.0.config.batch_size.to_bits(), 4_409_696_590_477_594.0_f64.to_bits());
+    }
+
     #[test]
     fn syntax_errors_name_line_column_and_offset() {
         let p = err("{\n  \"name\": \"a\",\n  \"config\": }");

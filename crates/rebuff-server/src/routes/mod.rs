@@ -139,4 +139,12 @@ mod tests {
         assert!(n(r#"{"n": 9223372036854775808}"#).is_err_and(|e| e.starts_with("invalid value")));
         assert!(n(r#"{"n": 1e300}"#).is_err_and(|e| e.starts_with("invalid value")));
     }
+
+    /// Found by Schemathesis: without correctly rounded float parsing, `4409696590477594.0`
+    /// (an integer, exactly representable) was read as `...593.5` and refused as a fraction.
+    #[test]
+    fn large_integers_with_a_zero_fraction_are_read_exactly() {
+        assert_eq!(n(r#"{"n": 4409696590477594.0}"#).map(|v| v.n), Ok(4_409_696_590_477_594));
+        assert_eq!(n(r#"{"n": 9007199254740992.0}"#).map(|v| v.n), Ok(9_007_199_254_740_992));
+    }
 }
