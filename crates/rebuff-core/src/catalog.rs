@@ -279,8 +279,9 @@ impl Catalog {
     pub const PROFILES: [&'static str; 6] = ["rebuff", "arize", "dataxid", "mlops", "incidents", "apikeys"];
 }
 
-/// The codes `identify` prefers when only a status is known.
-const GENERIC_CODES: &[&str] = &[
+/// The codes [`Catalog::identify`] prefers when only a status is known (the generic code of
+/// each status); generated client tables fall back the same way.
+pub const GENERIC_CODES: &[&str] = &[
     "bad_request",
     "authentication_required",
     "forbidden",

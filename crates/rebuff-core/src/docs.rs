@@ -1219,26 +1219,6 @@ pub fn json(catalog: &Catalog) -> Value {
 
 // ---- Rust client table ---------------------------------------------------------------
 
-/// The codes [`Catalog::identify`] falls back to when only a status is known; mirrored here so
-/// that a table generated from a JSON export (no [`Catalog`] at hand) falls back the same way.
-const GENERIC_FALLBACK_CODES: &[&str] = &[
-    "bad_request",
-    "authentication_required",
-    "forbidden",
-    "resource_not_found",
-    "method_not_allowed",
-    "request_timeout",
-    "resource_conflict",
-    "payload_too_large",
-    "unsupported_media_type",
-    "unprocessable_entity",
-    "rate_limit_exceeded",
-    "internal_error",
-    "bad_gateway",
-    "service_unavailable",
-    "gateway_timeout",
-];
-
 /// A JSON export that [`rust_client_json`] cannot turn into a client table.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("not a rebuff catalog export: {0}")]
@@ -1365,7 +1345,7 @@ pub fn rust_client_json(export: &Value) -> Result<String, ExportError> {
 
 fn client_source(name: &str, dialect: Dialect, rows: &[ClientRow]) -> String {
     let variants = variant_names(rows.iter().map(|r| r.code.as_str()));
-    let name_text = doc_text(name);
+    let name_text = rustdoc_line(name);
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -1389,14 +1369,14 @@ fn client_source(name: &str, dialect: Dialect, rows: &[ClientRow]) -> String {
         let _ = writeln!(
             out,
             "    /// **{}** (HTTP {}, `{}`, retry: `{}`)",
-            doc_text(&row.title),
+            rustdoc_line(&row.title),
             row.status,
-            doc_text(&row.code).replace('`', "'"),
+            rustdoc_line(&row.code).replace('`', "'"),
             row.retry
         );
         if !row.when.trim().is_empty() {
             out.push_str("    ///\n");
-            let _ = writeln!(out, "    /// {}", doc_text(&row.when));
+            let _ = writeln!(out, "    /// {}", rustdoc_line(&row.when));
         }
         let _ = writeln!(out, "    {variant},");
     }
@@ -1508,7 +1488,7 @@ fn status_fallbacks(rows: &[ClientRow]) -> Vec<(u16, &str)> {
         .filter_map(|status| {
             let mut own = rows.iter().filter(|r| r.status == status && r.presented_as.is_none());
             let first = own.clone().next()?;
-            let generic = own.find(|r| GENERIC_FALLBACK_CODES.contains(&r.code.as_str()));
+            let generic = own.find(|r| crate::catalog::GENERIC_CODES.contains(&r.code.as_str()));
             Some((status, generic.unwrap_or(first).code.as_str()))
         })
         .collect()
@@ -1537,7 +1517,7 @@ fn dialect_variant(dialect: Dialect) -> &'static str {
 
 /// One line of doc text: no control characters (a newline or a bare CR would end the
 /// comment), nothing rustdoc reads as HTML or an intra-doc link.
-fn doc_text(text: &str) -> String {
+pub fn rustdoc_line(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut in_code = false;
     for c in text.chars() {

@@ -134,11 +134,11 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         .map(|e| {
             format!(
                 "**{}** (HTTP {}, `{}`, retry: `{}`)\n\n{}",
-                escape_markdown(&e.title),
+                rebuff_core::docs::rustdoc_line(&e.title),
                 e.status.as_u16(),
                 e.code,
                 e.retry,
-                escape_markdown(&e.when)
+                rebuff_core::docs::rustdoc_line(&e.when)
             )
         })
         .collect();
@@ -260,29 +260,6 @@ fn upper_camel(code: &str) -> String {
         if let Some(first) = chars.next() {
             out.extend(first.to_uppercase());
             out.push_str(chars.as_str());
-        }
-    }
-    out
-}
-
-/// Escapes, outside code spans, what rustdoc would read as HTML tags or intra-doc links, so
-/// that any catalog text makes warning-free docs.
-fn escape_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut in_code = false;
-    for c in text.chars() {
-        match c {
-            '`' => {
-                in_code = !in_code;
-                out.push(c);
-            }
-            '<' if !in_code => out.push_str("&lt;"),
-            '>' if !in_code => out.push_str("&gt;"),
-            '[' | ']' if !in_code => {
-                out.push('\\');
-                out.push(c);
-            }
-            _ => out.push(c),
         }
     }
     out
