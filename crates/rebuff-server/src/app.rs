@@ -1,7 +1,5 @@
 //! The router: routes, and the layers that give every error its catalog answer.
 
-use std::time::Duration;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{delete, get, post};
@@ -109,10 +107,5 @@ fn caller_scope(p: &Principal) -> String {
     match &p.subject {
         Subject::Key { id, .. } => format!("{}:key:{id}", p.org_id),
         Subject::Session { user_id } => format!("{}:user:{user_id}", p.org_id),
-        #[allow(unreachable_patterns)]
-        _ => format!("{}:other", p.org_id),
     }
 }
-
-/// How long the server waits for in-flight requests on shutdown.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
