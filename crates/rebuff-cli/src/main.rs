@@ -12,6 +12,12 @@ use clap::{Parser, Subcommand};
 
 mod cmd;
 
+/// The server allocates and frees small buffers on every request, from whichever worker
+/// thread polls it; mimalloc's per-thread free lists do this with less locking and
+/// consolidation than the system allocator (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Check, explain, render and document an HTTP API's error contract.
 #[derive(Debug, Parser)]
 #[command(name = "rebuff", version, propagate_version = true)]

@@ -69,11 +69,16 @@ const PROJECTS: usize = 3;
 /// The id of a project that does not exist.
 const MISSING: &str = "prj_000000000000";
 
+/// The allocator `rebuff serve` uses, so the benchmark measures what runs.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
     if std::env::var("REBUFF_BENCH_TRACING").as_deref() != Ok("off") {
         tracing_subscriber::fmt()
             .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_env_filter(
                 tracing_subscriber::EnvFilter::try_from_default_env()
                     .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),

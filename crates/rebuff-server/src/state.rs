@@ -291,6 +291,18 @@ impl Store {
         &self.backends
     }
 
+    /// [`SqliteStore::read_conn`] on the API's own tables: a short lookup on the calling
+    /// thread.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::read_conn`].
+    pub fn read<T>(
+        &self,
+        f: impl FnOnce(&rebuff_sqlite::rusqlite::Connection) -> rebuff_sqlite::rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
+        self.sqlite.read_conn(f)
+    }
+
     /// [`SqliteStore::with_conn`] on the API's own tables.
     ///
     /// # Errors

@@ -370,7 +370,8 @@ impl SessionStore for SqliteStore {
         token_hash: &'a [u8; 32],
     ) -> BoxFuture<'a, Result<Option<SessionRecord>, StoreError>> {
         let token_hash = *token_hash;
-        Box::pin(self.run(move |conn| {
+        // On the calling thread: see `SqliteStore::read`.
+        Box::pin(std::future::ready(self.read(|conn| {
             let found = conn
                 .prepare_cached(
                     "SELECT s.user_id, u.org_id, s.csrf_hash, s.expires_at, u.disabled \
@@ -394,7 +395,7 @@ impl SessionStore for SqliteStore {
             };
             let csrf_hash = <[u8; 32]>::try_from(csrf.as_slice()).map_err(|_| corrupt("csrf_hash"))?;
             Ok(Some(SessionRecord { token_hash, user_id, org_id, csrf_hash, expires_at, user_disabled }))
-        }))
+        })))
     }
 }
 

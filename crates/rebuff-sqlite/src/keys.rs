@@ -143,8 +143,9 @@ fn find(conn: &Connection, id: &str) -> Result<Option<RawKey>, StoreError> {
 
 impl KeyStore for SqliteStore {
     fn find_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>> {
-        let id = id.to_owned();
-        Box::pin(self.run(move |conn| find(conn, &id)?.map(RawKey::into_record).transpose()))
+        // On the calling thread: see `SqliteStore::read`.
+        let found = self.read(|conn| find(conn, id)?.map(RawKey::into_record).transpose());
+        Box::pin(std::future::ready(found))
     }
 }
 

@@ -73,20 +73,34 @@ pub use rusqlite;
 /// How long a statement waits for another connection's write lock before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// How long a read on the calling thread may wait for a lock ([`SqliteStore::read`]). In WAL
+/// mode a reader never waits for a writer; it can only meet a lock while another process
+/// recovers the WAL after a crash, and then it answers "busy" (a 503) rather than stall an
+/// async worker thread.
+const READ_BUSY_TIMEOUT: Duration = Duration::from_millis(100);
+
+/// Idle read connections kept for reuse ([`SqliteStore::read`]); one per worker thread is
+/// what a server uses, and more are closed when returned.
+const MAX_IDLE_READERS: usize = 16;
+
 /// An SQLite database holding every kind of rebuff state.
 ///
-/// Cloning is cheap (an [`Arc`]); all clones share one connection. Every operation runs on
-/// tokio's blocking pool, so a tokio runtime must be running when its futures are polled.
+/// Cloning is cheap (an [`Arc`]); all clones share one connection for writes. Writes run on
+/// tokio's blocking pool, so a tokio runtime must be running when their futures are polled.
+/// Lookups on the request path (keys, sessions, and [`read`](SqliteStore::read) for the
+/// server's own tables) run on the calling thread over a small pool of read connections:
+/// see [`read`](SqliteStore::read) for why.
 #[derive(Clone)]
 pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
 struct Inner {
-    // One connection behind a mutex: SQLite allows one writer at a time anyway, and nearly
-    // every operation here writes (BEGIN IMMEDIATE), so a pool would mostly queue on the
-    // file lock. Lookups (keys, sessions) could move to a read pool if they ever contend.
+    // One connection behind a mutex for writes: SQLite allows one writer at a time anyway,
+    // so a pool of writers would only queue on the file lock.
     conn: Mutex<Connection>,
+    // Idle read connections (file databases only; an in-memory database has one connection).
+    readers: Mutex<Vec<Connection>>,
     path: Option<PathBuf>,
     created: bool,
 }
@@ -141,7 +155,8 @@ impl SqliteStore {
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(map_err)?;
         conn.pragma_update(None, "foreign_keys", true).map_err(map_err)?;
         let created = migrate::migrate(&mut conn)?;
-        Ok(SqliteStore { inner: Arc::new(Inner { conn: Mutex::new(conn), path, created }) })
+        let readers = Mutex::new(Vec::new());
+        Ok(SqliteStore { inner: Arc::new(Inner { conn: Mutex::new(conn), readers, path, created }) })
     }
 
     /// The file this store was opened on (`None` in memory).
@@ -171,6 +186,55 @@ impl SqliteStore {
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T, StoreError> {
         self.run(move |conn| f(conn).map_err(map_err)).await
+    }
+
+    /// Runs the read-only `f` on the calling thread, over a read connection of its own.
+    ///
+    /// This is for the short indexed lookups on a request's path (a key, a session, a
+    /// resource by id, a page of a list). They run here rather than on tokio's blocking pool
+    /// because the hop costs more than the lookup: handing the closure to a blocking thread
+    /// and waking the async task again takes two thread wake-ups, tens of microseconds on a
+    /// busy machine, while an indexed read of pages in the cache takes a few. A reader in WAL
+    /// mode never waits for the writer; the only wait left (another process recovering the
+    /// WAL) is capped at 100 ms and then fails as `Unavailable`. Anything slow (a scan, a
+    /// write, a password hash) belongs in [`with_conn`](SqliteStore::with_conn).
+    ///
+    /// The connection is read-only (`PRAGMA query_only`): a write fails. An in-memory
+    /// database has a single connection, which `read` locks like a write does.
+    ///
+    /// # Errors
+    ///
+    /// What `f` returns; a read connection that cannot be opened (a file that became
+    /// unreadable) as [`StoreError`] `Unavailable`.
+    pub fn read<T, E>(&self, f: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let Some(path) = &self.inner.path else {
+            return f(&self.inner.lock());
+        };
+        let idle = self.inner.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_reader(path)?,
+        };
+        let result = f(&conn);
+        if conn.is_autocommit() {
+            let mut readers = self.inner.readers.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if readers.len() < MAX_IDLE_READERS {
+                readers.push(conn);
+            }
+        }
+        result
+    }
+
+    /// [`read`](SqliteStore::read) with rusqlite's errors, for the server's own tables.
+    ///
+    /// # Errors
+    ///
+    /// As [`read`](SqliteStore::read), SQLite's errors mapped as [`with_conn`](SqliteStore::with_conn) maps them.
+    pub fn read_conn<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        self.read(|conn| f(conn).map_err(map_err))
     }
 
     /// Deletes what has expired: sessions, idempotency records and locks, and rate-limit
@@ -246,6 +310,14 @@ impl Inner {
         }
         conn
     }
+}
+
+/// A read-only connection to the database at `path`, for [`SqliteStore::read`].
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(map_err)?;
+    conn.busy_timeout(READ_BUSY_TIMEOUT).map_err(map_err)?;
+    conn.pragma_update(None, "query_only", true).map_err(map_err)?;
+    Ok(conn)
 }
 
 /// Starts a write transaction: taking the write lock first means two connections never

@@ -17,7 +17,7 @@ use rebuff_sqlite::SqliteStore;
 async fn a_fresh_database_passes_the_conformance_suite() {
     let (_dir, store) = support::fresh("conformance");
     let store = Arc::new(store);
-    conformance::run_all(store.clone(), store.clone(), store).await;
+    conformance::run_all(store).await;
 }
 
 /// Two connections to one file, used in turn: what two server processes sharing the file
@@ -88,5 +88,5 @@ async fn two_connections_on_one_file_pass_the_conformance_suite() {
     let second = SqliteStore::open(dir.db()).expect("second connection");
     assert!(!second.was_created());
     let store = Arc::new(TwoConnections { stores: [first, second], next: AtomicUsize::new(0) });
-    conformance::run_all(store.clone(), store.clone(), store).await;
+    conformance::run_all(store).await;
 }

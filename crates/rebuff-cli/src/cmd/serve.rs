@@ -59,6 +59,8 @@ fn parse_rate(text: &str) -> Result<Quota, String> {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
+        // Colour codes only on a terminal, never in a log file or a pipe.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),

@@ -9,7 +9,7 @@ use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use serde::Deserialize;
 
-use super::{db, not_found, path_id};
+use super::{db, db_read, not_found, path_id};
 use crate::db as store;
 use crate::state::AppState;
 
@@ -58,8 +58,7 @@ pub(crate) async fn get(
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("dst", &raw, "dataset")?;
-    let (org, key) = (principal.org_id, id.clone());
-    match db(&state, move |c| store::get_dataset(c, &org, &key)).await? {
+    match db_read(&state, |c| store::get_dataset(c, &principal.org_id, &id))? {
         Some(d) => Ok(Json(d)),
         None => Err(not_found(Code::ResourceNotFound, "Dataset", &id)),
     }

@@ -19,6 +19,15 @@ use serde::de::{self, Unexpected, Visitor};
 
 use crate::state::AppState;
 
+/// Runs a short read-only lookup on the calling thread (see `SqliteStore::read`); a failure
+/// is a masked `database_error` (or `service_unavailable`).
+pub(crate) fn db_read<T>(
+    state: &AppState,
+    f: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+) -> Result<T, ApiError> {
+    state.store().read(f).map_err(ApiError::from)
+}
+
 /// Runs a query on the store; a failure is a masked `database_error`.
 pub(crate) async fn db<T, F>(state: &AppState, f: F) -> Result<T, ApiError>
 where

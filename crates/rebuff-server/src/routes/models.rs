@@ -9,7 +9,7 @@ use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use serde::Deserialize;
 
-use super::{db, not_found, path_id};
+use super::{db, db_read, not_found, path_id};
 use crate::db as store;
 use crate::state::AppState;
 
@@ -64,18 +64,14 @@ impl Validate for Generate {
 }
 
 /// The caller's model, or `model_not_found` (also for another organisation's model).
-async fn find_model(state: &AppState, org: &str, id: &str) -> Result<store::Model, ApiError> {
-    let (org, key) = (org.to_owned(), id.to_owned());
-    db(state, move |c| store::get_model(c, &org, &key))
-        .await?
+fn find_model(state: &AppState, org: &str, id: &str) -> Result<store::Model, ApiError> {
+    db_read(state, |c| store::get_model(c, org, id))?
         .ok_or_else(|| not_found(Code::ModelNotFound, "Model", id))
 }
 
 /// The caller's job, or `resource_not_found`.
-async fn find_job(state: &AppState, org: &str, id: &str) -> Result<store::Job, ApiError> {
-    let (org, key) = (org.to_owned(), id.to_owned());
-    db(state, move |c| store::get_job(c, &org, &key))
-        .await?
+fn find_job(state: &AppState, org: &str, id: &str) -> Result<store::Job, ApiError> {
+    db_read(state, |c| store::get_job(c, org, id))?
         .ok_or_else(|| not_found(Code::ResourceNotFound, "Job", id))
 }
 
@@ -101,7 +97,7 @@ pub(crate) async fn get(
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("mdl", &raw, "model")?;
-    Ok(Json(find_model(&state, &principal.org_id, &id).await?))
+    Ok(Json(find_model(&state, &principal.org_id, &id)?))
 }
 
 /// Starts training; a background step finishes it after the configured delay.
@@ -111,7 +107,7 @@ pub(crate) async fn train(
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("mdl", &raw, "model")?;
-    let model = find_model(&state, &principal.org_id, &id).await?;
+    let model = find_model(&state, &principal.org_id, &id)?;
     let (org, key) = (principal.org_id.clone(), id.clone());
     let started =
         db(&state, move |c| store::transition_model(c, &org, &key, &["created", "failed"], "training", None))
@@ -146,7 +142,7 @@ pub(crate) async fn generate(
     Valid(body): Valid<Generate>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("mdl", &raw, "model")?;
-    let model = find_model(&state, &principal.org_id, &id).await?;
+    let model = find_model(&state, &principal.org_id, &id)?;
     if model.status != "ready" {
         return Err(ApiError::new(Code::ModelNotReady)
             .detail(format!("Model {id} is in '{}' state, cannot generate", model.status)));
@@ -172,7 +168,7 @@ pub(crate) async fn job(
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("job", &raw, "job")?;
-    Ok(Json(find_job(&state, &principal.org_id, &id).await?))
+    Ok(Json(find_job(&state, &principal.org_id, &id)?))
 }
 
 /// The generated rows: 409 until the job is done.
@@ -182,7 +178,7 @@ pub(crate) async fn job_output(
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("job", &raw, "job")?;
-    let job = find_job(&state, &principal.org_id, &id).await?;
+    let job = find_job(&state, &principal.org_id, &id)?;
     if job.status != "done" {
         return Err(ApiError::new(Code::ResourceConflict).detail("Job output not available yet"));
     }

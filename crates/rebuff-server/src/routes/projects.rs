@@ -9,7 +9,7 @@ use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use serde::Deserialize;
 
-use super::{db, not_found, path_id};
+use super::{db, db_read, not_found, path_id};
 use crate::db::{self as store, Insert};
 use crate::state::AppState;
 
@@ -42,7 +42,7 @@ pub(crate) async fn list(
         return Err(err);
     }
     let org = principal.org_id;
-    let items = db(&state, move |c| store::list_projects(c, &org, limit)).await?;
+    let items = db_read(&state, |c| store::list_projects(c, &org, limit))?;
     Ok(Json(serde_json::json!({ "data": items })))
 }
 
@@ -67,8 +67,7 @@ pub(crate) async fn get(
     Path(raw): Path<String>,
 ) -> Result<impl IntoResponse, ApiError> {
     let id = path_id("prj", &raw, "project")?;
-    let (org, key) = (principal.org_id, id.clone());
-    match db(&state, move |c| store::get_project(c, &org, &key)).await? {
+    match db_read(&state, |c| store::get_project(c, &principal.org_id, &id))? {
         Some(p) => Ok(Json(p)),
         None => Err(not_found(Code::ResourceNotFound, "Project", &id)),
     }
