@@ -49,6 +49,13 @@
 //! the client goes away before the response (the future is dropped). If the whole process dies
 //! the lock expires after [`lock_ttl`](IdempotencyLayer::lock_ttl), which must therefore be
 //! longer than any request may run (bound it with a timeout layer).
+//!
+//! A completion is stored before the response leaves, so a response the client received is
+//! the one its retries replay. While the store is unavailable (a restart, a failover) the
+//! layer tries again for about 3 seconds; if it still cannot, it logs the failure, sends the
+//! response, and keeps the lock until it expires: a retry meanwhile gets
+//! `idempotency_key_in_use`, and one after the expiry runs again. Records that must survive
+//! anything belong in a store that commits them with the business write.
 
 use std::fmt;
 use std::future::Future;
@@ -59,7 +66,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, OriginalUri};
 use axum::response::{IntoResponse, Response};
 use http::header::{AUTHORIZATION, CONTENT_LANGUAGE, CONTENT_TYPE, ETAG, LAST_MODIFIED, LINK, LOCATION};
@@ -70,7 +77,7 @@ use sha2::{Digest, Sha256};
 use tower::{Layer, Service};
 
 use crate::render::Rendered;
-use crate::store::{Begin, IdempotencyStore, StoredResponse};
+use crate::store::{Begin, IdempotencyStore, StoreError, StoreErrorKind, StoredResponse};
 use crate::{ApiError, Code};
 
 /// `Idempotency-Key`: the client's key for one operation.
@@ -113,10 +120,10 @@ pub struct IdempotencyLayer {
 }
 
 #[derive(Clone)]
-struct Config {
-    store: Arc<dyn IdempotencyStore>,
+pub(crate) struct Config {
+    pub(crate) store: Arc<dyn IdempotencyStore>,
     ttl: Duration,
-    lock_ttl: Duration,
+    pub(crate) lock_ttl: Duration,
     max_body: usize,
     scope_fn: ScopeFn,
 }
@@ -189,6 +196,13 @@ impl<S> Layer<S> for IdempotencyLayer {
     }
 }
 
+impl IdempotencyLayer {
+    /// The configuration, for the rate-limit layer that begins records on this layer's behalf.
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+}
+
 /// The service of [`IdempotencyLayer`].
 #[derive(Clone)]
 pub struct Idempotency<S> {
@@ -217,54 +231,111 @@ where
     }
 
     fn call(&mut self, req: Request<Body>) -> Self::Future {
-        if !matches!(*req.method(), Method::POST | Method::PATCH) {
-            return Box::pin(self.inner.call(req));
+        match classify(&self.config, req) {
+            Classified::Pass(req) => Box::pin(self.inner.call(req)),
+            Classified::Reject(res) => Box::pin(async move { Ok(res) }),
+            Classified::Keyed(keyed) => {
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                let config = self.config.clone();
+                Box::pin(run(config, inner, keyed))
+            }
         }
-        let mut values = req.headers().get_all(IDEMPOTENCY_KEY).iter();
-        let Some(first) = values.next() else {
-            return Box::pin(self.inner.call(req));
-        };
-        if values.next().is_some() || !is_valid_key(first.as_bytes()) {
-            let detail =
-                "The Idempotency-Key header must appear once, with 1 to 255 visible ASCII characters.";
-            let err = ApiError::new(Code::BadRequest).detail(detail);
-            return Box::pin(async move { Ok(err.into_response()) });
-        }
-        // Checked above: visible ASCII only.
-        let key = String::from_utf8_lossy(first.as_bytes()).into_owned();
-        let (parts, body) = req.into_parts();
-        let Some(scope) = (self.config.scope_fn)(&parts) else {
-            tracing::debug!("no idempotency scope for this request: running it without idempotency");
-            return Box::pin(self.inner.call(Request::from_parts(parts, body)));
-        };
-        let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
-        let config = self.config.clone();
-        Box::pin(run(config, inner, parts, body, scope, key))
     }
 }
 
-async fn run<S>(
-    config: Arc<Config>,
-    mut inner: S,
+/// What a request is to this layer.
+pub(crate) enum Classified {
+    /// Not idempotent (no key, not POST or PATCH, no scope): runs untouched.
+    Pass(Request<Body>),
+    /// A malformed key: answered without running.
+    Reject(Response),
+    /// Carries a well-formed key.
+    Keyed(Keyed),
+}
+
+/// A request with a well-formed key, its body not read yet.
+pub(crate) struct Keyed {
     parts: Parts,
     body: Body,
-    scope: String,
-    key: String,
-) -> Result<Response, S::Error>
+    /// The key scoped to its caller, as stored.
+    store_key: String,
+}
+
+impl Keyed {
+    /// Reads the body (up to the configured limit) and fingerprints the payload.
+    pub(crate) async fn read(self, config: &Config) -> Result<Read, Response> {
+        let bytes = crate::extract::read_body(&self.parts.headers, self.body, config.max_body)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let fingerprint = fingerprint(&self.parts, &bytes);
+        Ok(Read { parts: self.parts, bytes, store_key: self.store_key, fingerprint })
+    }
+}
+
+/// A keyed request with its body read.
+pub(crate) struct Read {
+    pub(crate) parts: Parts,
+    pub(crate) bytes: Bytes,
+    pub(crate) store_key: String,
+    pub(crate) fingerprint: [u8; 32],
+}
+
+/// What the [`RateLimitLayer`](crate::ratelimit::RateLimitLayer) found for a key when it
+/// decided the limit and began the record in one store operation
+/// ([`RateLimitStore::check_and_begin`](crate::store::RateLimitStore::check_and_begin)); this
+/// layer takes it over instead of calling `begin` itself.
+#[derive(Clone)]
+pub(crate) struct Prefetched {
+    pub(crate) store_key: String,
+    pub(crate) begin: Begin,
+    /// Set when this layer takes the result over; a lock nobody took over is released.
+    pub(crate) claimed: Arc<AtomicBool>,
+}
+
+/// Sorts a request out by its `Idempotency-Key`.
+pub(crate) fn classify(config: &Config, req: Request<Body>) -> Classified {
+    if !matches!(*req.method(), Method::POST | Method::PATCH) {
+        return Classified::Pass(req);
+    }
+    let mut values = req.headers().get_all(IDEMPOTENCY_KEY).iter();
+    let Some(first) = values.next() else {
+        return Classified::Pass(req);
+    };
+    if values.next().is_some() || !is_valid_key(first.as_bytes()) {
+        let detail = "The Idempotency-Key header must appear once, with 1 to 255 visible ASCII characters.";
+        return Classified::Reject(ApiError::new(Code::BadRequest).detail(detail).into_response());
+    }
+    // Checked above: visible ASCII only.
+    let key = String::from_utf8_lossy(first.as_bytes()).into_owned();
+    let (parts, body) = req.into_parts();
+    let Some(scope) = (config.scope_fn)(&parts) else {
+        tracing::debug!("no idempotency scope for this request: running it without idempotency");
+        return Classified::Pass(Request::from_parts(parts, body));
+    };
+    // Length-prefixed so that no scope and key can spell another pair's store key.
+    let store_key = format!("{}:{scope}:{key}", scope.len());
+    Classified::Keyed(Keyed { parts, body, store_key })
+}
+
+async fn run<S>(config: Arc<Config>, mut inner: S, keyed: Keyed) -> Result<Response, S::Error>
 where
     S: Service<Request<Body>, Response = Response>,
 {
-    let bytes = match crate::extract::read_body(&parts.headers, body, config.max_body).await {
-        Ok(b) => b,
-        Err(err) => return Ok(err.into_response()),
+    let Read { mut parts, bytes, store_key, fingerprint } = match keyed.read(&config).await {
+        Ok(read) => read,
+        Err(res) => return Ok(res),
     };
-    let fingerprint = fingerprint(&parts, &bytes);
-    // Length-prefixed so that no scope and key can spell another pair's store key.
-    let store_key = format!("{}:{scope}:{key}", scope.len());
-    let begin = match config.store.begin(&store_key, &fingerprint, config.lock_ttl).await {
-        Ok(b) => b,
-        Err(e) => return Ok(ApiError::from(e).into_response()),
+    let prefetched = parts.extensions.remove::<Prefetched>().filter(|p| p.store_key == store_key);
+    let begin = match prefetched {
+        Some(p) => {
+            p.claimed.store(true, Ordering::Release);
+            p.begin
+        }
+        None => match config.store.begin(&store_key, &fingerprint, config.lock_ttl).await {
+            Ok(b) => b,
+            Err(e) => return Ok(ApiError::from(e).into_response()),
+        },
     };
     match begin {
         Begin::Started => {}
@@ -311,17 +382,40 @@ where
         .collect();
     let stored = StoredResponse { status: parts.status.as_u16(), headers, body: body.clone() };
     let key = guard.key.clone().unwrap_or_default();
-    let completed = config.store.complete(&key, &fingerprint, stored, config.ttl).await;
-    match completed {
-        Ok(()) => guard.disarm(),
-        Err(e) => {
-            // The operation happened; only its record is lost. Free the key rather than leave
-            // it locked until the lock expires.
-            tracing::error!(error = %e, "could not store an idempotent response");
-            guard.release_now().await;
-        }
+    // The operation happened: its record is stored before the client hears of it, so that a
+    // response the client got is always the one a retry replays.
+    let completed = complete(&config, &key, &fingerprint, stored).await;
+    // Stored or not, the lock stays: released, it would let a retry run the operation a
+    // second time at once; held, retries get `idempotency_key_in_use` until it expires.
+    guard.disarm();
+    if let Err(e) = completed {
+        tracing::error!(error = %e, "could not store an idempotent response; its lock expires by itself");
     }
     Ok(Response::from_parts(parts, Body::from(body)))
+}
+
+/// Waits between tries to store a completion while the store is unavailable: about 3 s in
+/// all, which covers a failover or a restart of the store.
+const COMPLETE_RETRY_DELAYS_MS: [u64; 6] = [50, 100, 200, 400, 800, 1600];
+
+/// Stores a completion; tries again while the store is unavailable (not when it answers
+/// with an error).
+async fn complete(
+    config: &Config,
+    key: &str,
+    fingerprint: &[u8; 32],
+    stored: StoredResponse,
+) -> Result<(), StoreError> {
+    let mut delays = COMPLETE_RETRY_DELAYS_MS.iter();
+    loop {
+        match config.store.complete(key, fingerprint, stored.clone(), config.ttl).await {
+            Err(e) if e.kind() == StoreErrorKind::Unavailable => match delays.next() {
+                Some(&ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+                None => return Err(e),
+            },
+            done => return done,
+        }
+    }
 }
 
 /// SHA-256 over method, path and query, and body: what makes a retry "the same request".

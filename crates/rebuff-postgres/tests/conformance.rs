@@ -74,7 +74,7 @@ impl Drop for Schema {
 async fn passes_the_conformance_suite() {
     let Some(schema) = Schema::new("conformance").await else { return };
     let store = Arc::new(schema.store.clone());
-    rebuff_axum::store::conformance::run_all(store.clone(), store.clone(), store).await;
+    rebuff_axum::store::conformance::run_all(store).await;
     schema.drop().await;
 }
 

@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | [`RateLimitStore::check`] | GCRA on the server's clock (`TIME`): read, decide, write | `{prefix}rl:{key}`, expires when the limit is whole again |
 //! | [`QuotaStore::consume`] | check and increment | `{prefix}quota:{len}:{org}:{period}`, expires [`quota_ttl`](Builder::quota_ttl) after its last change |
+//! | [`RateLimitStore::check_and_begin`] | both of the above scripts' steps in one: GCRA, then, if admitted, `begin` | both keys (one Redis: not for a cluster, where the two keys may live on different nodes) |
 //! | [`IdempotencyStore::begin`] | take the lock (`PX` lock lifetime), or answer the record, in flight, or mismatch | `{prefix}idem:{key}` |
 //! | [`IdempotencyStore::complete`] | a plain `SET` with `PX` | the same |
 //! | [`IdempotencyStore::release`] | delete if still a lock | the same |
@@ -55,8 +56,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rebuff_axum::store::{
-    Begin, BoxFuture, Decision, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoreError,
-    StoredResponse, Usage,
+    Admission, Begin, BeginRequest, BoxFuture, Decision, IdempotencyStore, Quota, QuotaStore, RateLimitStore,
+    StoreError, StoredResponse, Usage,
 };
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{FromRedisValue, RedisError, RedisResult, RetryMethod, Script, ScriptInvocation, Value};
@@ -187,21 +188,31 @@ struct Scripts {
     gcra: Script,
     quota: Script,
     begin: Script,
+    check_and_begin: Script,
     release: Script,
+}
+
+/// `gcra.lua` and `begin.lua` define one Lua function each, so that the combined script runs
+/// the very same code as the two single ones.
+macro_rules! script {
+    ($($file:literal),+; $body:literal) => {
+        Script::new(concat!($(include_str!(concat!("lua/", $file)), "\n",)+ $body))
+    };
 }
 
 impl Scripts {
     fn new() -> Self {
         Scripts {
-            gcra: Script::new(include_str!("lua/gcra.lua")),
+            gcra: script!("gcra.lua"; "return gcra(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"),
             quota: Script::new(include_str!("lua/quota.lua")),
-            begin: Script::new(include_str!("lua/begin.lua")),
+            begin: script!("begin.lua"; "return begin(KEYS[1], ARGV[1], ARGV[2])"),
+            check_and_begin: script!("gcra.lua", "begin.lua", "check_and_begin.lua"; ""),
             release: Script::new(include_str!("lua/release.lua")),
         }
     }
 
-    fn all(&self) -> [&Script; 4] {
-        [&self.gcra, &self.quota, &self.begin, &self.release]
+    fn all(&self) -> [&Script; 5] {
+        [&self.gcra, &self.quota, &self.begin, &self.check_and_begin, &self.release]
     }
 }
 
@@ -361,24 +372,84 @@ impl RateLimitStore for RedisStore {
                 // Nothing to store: the same answer as the in-memory GCRA.
                 return Ok(rebuff_axum::ratelimit::gcra(None, now_nanos, quota).1);
             }
-            let now = match self.inner.clock {
-                Clock::Redis => String::new(),
-                Clock::Caller => (now_nanos / 1000).to_string(),
-            };
             let mut invocation = self.inner.scripts.gcra.key(self.key("rl", key));
-            invocation.arg(quota.limit).arg(period_us.min(u128::from(MAX_EXACT)).to_string()).arg(now);
+            self.gcra_args(&mut invocation, quota, now_nanos);
             let reply: Vec<i64> = self.invoke(invocation).await?;
-            let [allowed, remaining, reset_after, retry_after] = reply[..] else {
-                return Err(malformed("rate-limit"));
-            };
-            Ok(Decision {
-                allowed: allowed == 1,
-                limit: quota.limit,
-                remaining: u32_of(remaining),
-                reset_after: micros(reset_after),
-                retry_after: (retry_after >= 0).then(|| micros(retry_after)),
-            })
+            decision(&reply, quota)
         })
+    }
+
+    fn check_and_begin<'a>(
+        &'a self,
+        key: &'a str,
+        quota: Quota,
+        now_nanos: u128,
+        begin: BeginRequest<'a>,
+    ) -> Option<BoxFuture<'a, Result<Admission, StoreError>>> {
+        if quota.limit == 0 || quota.period.as_micros() == 0 {
+            return None;
+        }
+        Some(Box::pin(async move {
+            let mut invocation = self.inner.scripts.check_and_begin.key(self.key("rl", key));
+            invocation.key(self.key("idem", begin.key));
+            self.gcra_args(&mut invocation, quota, now_nanos);
+            invocation.arg(&begin.fingerprint[..]).arg(millis(begin.lock_ttl));
+            let reply: Vec<Value> = self.invoke(invocation).await?;
+            let (decided, begun) = match reply.as_slice() {
+                [decided] => (decided, None),
+                [decided, begun] => (decided, Some(begun)),
+                _ => return Err(malformed("rate-limit and idempotency")),
+            };
+            let decision = decision(
+                &Vec::<i64>::from_redis_value(decided.clone()).map_err(|_| malformed("rate-limit"))?,
+                quota,
+            )?;
+            let begin = match begun {
+                Some(Value::Array(begun)) if decision.allowed => Some(decode_begin(begun)?),
+                None if !decision.allowed => None,
+                _ => return Err(malformed("rate-limit and idempotency")),
+            };
+            Ok(Admission { decision, begin })
+        }))
+    }
+}
+
+impl RedisStore {
+    /// The GCRA script's arguments: limit, period and the time (empty: Redis's clock).
+    fn gcra_args(&self, invocation: &mut ScriptInvocation<'_>, quota: Quota, now_nanos: u128) {
+        let period_us = quota.period.as_micros();
+        let now = match self.inner.clock {
+            Clock::Redis => String::new(),
+            Clock::Caller => (now_nanos / 1000).to_string(),
+        };
+        invocation.arg(quota.limit).arg(period_us.min(u128::from(MAX_EXACT)).to_string()).arg(now);
+    }
+}
+
+/// The GCRA script's answer.
+fn decision(reply: &[i64], quota: Quota) -> Result<Decision, StoreError> {
+    let [allowed, remaining, reset_after, retry_after] = reply[..] else {
+        return Err(malformed("rate-limit"));
+    };
+    Ok(Decision {
+        allowed: allowed == 1,
+        limit: quota.limit,
+        remaining: u32_of(remaining),
+        reset_after: micros(reset_after),
+        retry_after: (retry_after >= 0).then(|| micros(retry_after)),
+    })
+}
+
+/// The idempotency script's answer.
+fn decode_begin(reply: &[Value]) -> Result<Begin, StoreError> {
+    match reply {
+        [Value::Int(0)] => Ok(Begin::Started),
+        [Value::Int(1)] => Ok(Begin::InFlight),
+        [Value::Int(3)] => Ok(Begin::Mismatch),
+        [Value::Int(2), Value::BulkString(bytes)] => codec::decode(bytes)
+            .map(Begin::Completed)
+            .ok_or_else(|| StoreError::backend("Redis: a stored idempotent response does not parse")),
+        _ => Err(malformed("idempotency")),
     }
 }
 
@@ -425,15 +496,7 @@ impl IdempotencyStore for RedisStore {
             let mut invocation = self.inner.scripts.begin.key(self.key("idem", key));
             invocation.arg(&fingerprint[..]).arg(millis(lock_ttl));
             let reply: Vec<Value> = self.invoke(invocation).await?;
-            match reply.as_slice() {
-                [Value::Int(0)] => Ok(Begin::Started),
-                [Value::Int(1)] => Ok(Begin::InFlight),
-                [Value::Int(3)] => Ok(Begin::Mismatch),
-                [Value::Int(2), Value::BulkString(bytes)] => codec::decode(bytes)
-                    .map(Begin::Completed)
-                    .ok_or_else(|| StoreError::backend("Redis: a stored idempotent response does not parse")),
-                _ => Err(malformed("idempotency")),
-            }
+            decode_begin(&reply)
         })
     }
 

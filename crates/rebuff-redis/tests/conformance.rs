@@ -20,7 +20,7 @@ async fn passes_the_conformance_suite_on_the_callers_clock() {
     let builder = RedisStore::builder(redis_url()).prefix(&prefix).clock(Clock::Caller);
     let Some(store) = connect_or_skip(builder).await else { return };
     let store = Arc::new(store);
-    rebuff_axum::store::conformance::run_all(store.clone(), store.clone(), store).await;
+    rebuff_axum::store::conformance::run_all(store).await;
     cleanup(&prefix).await;
 }
 

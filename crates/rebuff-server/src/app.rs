@@ -13,6 +13,9 @@ use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use crate::routes;
 use crate::state::AppState;
 
+/// How much longer than the request timeout an idempotency lock lasts when its holder dies.
+const IDEMPOTENCY_LOCK_MARGIN: std::time::Duration = std::time::Duration::from_secs(5);
+
 fn scope(name: &'static str) -> RequireScopeLayer {
     RequireScopeLayer::new(name)
 }
@@ -28,6 +31,11 @@ pub fn app(state: AppState) -> Router {
     let catalog = cfg.catalog.clone();
     let backends = state.backends().clone();
 
+    let idempotency = IdempotencyLayer::new(backends.idempotency.clone())
+        .max_body(cfg.body_limit)
+        // A lock must outlive the longest a request may run, or a retry could run beside it.
+        .lock_ttl(cfg.request_timeout + IDEMPOTENCY_LOCK_MARGIN)
+        .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope));
     let authed = Router::new()
         .route(
             "/projects",
@@ -54,17 +62,20 @@ pub fn app(state: AppState) -> Router {
             get(routes::keys::list).merge(post(routes::keys::create)).route_layer(scope("admin")),
         )
         .route("/api-keys/{id}", delete(routes::keys::revoke).route_layer(scope("admin")))
-        .route("/auth/logout", post(routes::auth::logout))
+        .route("/auth/logout", post(routes::auth::logout));
+    #[cfg(feature = "fault-routes")]
+    let authed =
+        authed.route("/_fault/slow-project", post(routes::faults::slow_project).route_layer(scope("write")));
+    let authed = authed
         .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
-        .layer(
-            IdempotencyLayer::new(backends.idempotency.clone())
-                .max_body(cfg.body_limit)
-                .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope)),
-        )
+        .layer(idempotency.clone())
         .layer(
             RateLimitLayer::new(backends.rate_limits.clone(), cfg.rate_limit)
                 .fail_open(cfg.rate_limit_fail_open)
-                .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id))),
+                .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id)))
+                // One store operation for the limit and the idempotency lookup, where the two
+                // share a store that can (Redis: one round trip).
+                .idempotency(&idempotency),
         )
         .layer(AuthLayer::new(backends.keys.clone()).sessions(backends.sessions.clone()));
 

@@ -9,7 +9,7 @@
 //! #[tokio::test(flavor = "multi_thread")]
 //! async fn redis_conforms() {
 //!     let store = Arc::new(RedisStore::connect(URL).await?);
-//!     rebuff_axum::store::conformance::run_all(store.clone(), store.clone(), store).await;
+//!     rebuff_axum::store::conformance::run_all(store).await;
 //! }
 //! ```
 
@@ -20,7 +20,7 @@ use bytes::Bytes;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use super::{Begin, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoredResponse};
+use super::{Begin, BeginRequest, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoredResponse};
 use crate::ratelimit::now_nanos;
 
 /// Lock and record lifetimes in the expiry checks: long enough for a backend that stores
@@ -234,15 +234,78 @@ pub async fn idempotency_record_expires(store: Arc<dyn IdempotencyStore>) {
     );
 }
 
-/// Runs the whole suite (the two expiry checks concurrently, as they mostly wait).
-pub async fn run_all(
-    rate_limits: Arc<dyn RateLimitStore>,
-    quotas: Arc<dyn QuotaStore>,
-    idempotency: Arc<dyn IdempotencyStore>,
-) {
-    rate_limit_exact(rate_limits.clone()).await;
-    rate_limit_recovers(rate_limits).await;
-    quota_exact(quotas).await;
-    idempotency_lifecycle(idempotency.clone()).await;
-    tokio::join!(idempotency_lock_expires(idempotency.clone()), idempotency_record_expires(idempotency));
+/// For a store with [`RateLimitStore::check_and_begin`] (`store` is both the rate-limit and
+/// the idempotency store): the decision is the one `check` makes, and the idempotency record
+/// begins exactly when the request is admitted, as `begin` would begin it. 100 concurrent
+/// calls with one idempotency key against a limit of 50 admit exactly 50, of which exactly
+/// one starts. A store without the operation passes trivially.
+pub async fn limit_and_begin<S: RateLimitStore + IdempotencyStore>(store: Arc<S>) {
+    let quota = Quota { limit: 3, period: Duration::from_secs(60) };
+    let lock_ttl = Duration::from_secs(60);
+    let (fp, other) = ([11u8; 32], [12u8; 32]);
+    let (limit_key, idem_key) = (unique("lb-limit"), unique("lb-idem"));
+    let now = now_nanos();
+    let begin = |key, fingerprint| BeginRequest { key, fingerprint, lock_ttl };
+    let Some(first) = store.check_and_begin(&limit_key, quota, now, begin(&idem_key, &fp)) else {
+        return;
+    };
+    let first = first.await.expect("check_and_begin");
+    assert!(first.decision.allowed && first.decision.remaining == 2, "{first:?}");
+    assert_eq!(first.begin, Some(Begin::Started));
+    // The record is the one `begin` sees.
+    assert_eq!(store.begin(&idem_key, &fp, lock_ttl).await.expect("begin"), Begin::InFlight);
+    let second = store.check_and_begin(&limit_key, quota, now, begin(&idem_key, &other));
+    let second = second.expect("supported once").await.expect("check_and_begin");
+    assert!(second.decision.allowed && second.decision.remaining == 1);
+    assert_eq!(second.begin, Some(Begin::Mismatch));
+    let res = response(r#"{"id":"lb"}"#);
+    store.complete(&idem_key, &fp, res.clone(), Duration::from_secs(3600)).await.expect("complete");
+    let third = store.check_and_begin(&limit_key, quota, now, begin(&idem_key, &fp));
+    let third = third.expect("supported once").await.expect("check_and_begin");
+    assert!(third.decision.allowed && third.decision.remaining == 0);
+    assert_eq!(third.begin, Some(Begin::Completed(res)));
+    // Refused: nothing is written for the idempotency key.
+    let fresh = unique("lb-refused");
+    let refused = store.check_and_begin(&limit_key, quota, now, begin(&fresh, &fp));
+    let refused = refused.expect("supported once").await.expect("check_and_begin");
+    assert!(!refused.decision.allowed && refused.decision.retry_after.is_some(), "{refused:?}");
+    assert_eq!(refused.begin, None);
+    assert_eq!(store.begin(&fresh, &fp, lock_ttl).await.expect("begin"), Begin::Started, "refused yet begun");
+
+    let quota = Quota { limit: 50, period: Duration::from_secs(3600) };
+    let (limit_key, idem_key) = (Arc::new(unique("lb-concurrent")), Arc::new(unique("lb-concurrent-idem")));
+    let now = now_nanos();
+    let tasks: Vec<_> = (0..100)
+        .map(|_| {
+            let (store, limit_key, idem_key) = (store.clone(), limit_key.clone(), idem_key.clone());
+            tokio::spawn(async move {
+                let request = BeginRequest { key: &idem_key, fingerprint: &fp, lock_ttl };
+                store.check_and_begin(&limit_key, quota, now, request).expect("supported").await
+            })
+        })
+        .collect();
+    let (mut admitted, mut started) = (0, 0);
+    for task in tasks {
+        let a = task.await.expect("task").expect("check_and_begin");
+        admitted += usize::from(a.decision.allowed);
+        match a.begin {
+            Some(Begin::Started) => started += 1,
+            Some(Begin::InFlight) => {}
+            None => assert!(!a.decision.allowed),
+            Some(other) => panic!("concurrent check_and_begin answered {other:?}"),
+        }
+    }
+    assert_eq!(admitted, 50, "100 concurrent calls with a limit of 50");
+    assert_eq!(started, 1, "100 concurrent calls with one idempotency key");
+}
+
+/// Runs the whole suite on a store that keeps all three concerns (the two expiry checks
+/// concurrently, as they mostly wait).
+pub async fn run_all<S: RateLimitStore + QuotaStore + IdempotencyStore>(store: Arc<S>) {
+    rate_limit_exact(store.clone()).await;
+    rate_limit_recovers(store.clone()).await;
+    quota_exact(store.clone()).await;
+    idempotency_lifecycle(store.clone()).await;
+    limit_and_begin(store.clone()).await;
+    tokio::join!(idempotency_lock_expires(store.clone()), idempotency_record_expires(store));
 }

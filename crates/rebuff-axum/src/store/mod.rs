@@ -178,6 +178,47 @@ pub trait RateLimitStore: Send + Sync + 'static {
         quota: Quota,
         now_nanos: u128,
     ) -> BoxFuture<'a, Result<Decision, StoreError>>;
+
+    /// For a store that also keeps idempotency records: decides one request as
+    /// [`check`](Self::check) does and, only if it is admitted, begins its idempotency record
+    /// as [`IdempotencyStore::begin`] on this same store would, in one atomic operation (on
+    /// Redis, one script and one round trip instead of two).
+    ///
+    /// `None` (the default) when the store has no such operation; the
+    /// [`RateLimitLayer`](crate::ratelimit::RateLimitLayer) then leaves the idempotency
+    /// record to the [`IdempotencyLayer`](crate::idempotency::IdempotencyLayer).
+    fn check_and_begin<'a>(
+        &'a self,
+        key: &'a str,
+        quota: Quota,
+        now_nanos: u128,
+        begin: BeginRequest<'a>,
+    ) -> Option<BoxFuture<'a, Result<Admission, StoreError>>> {
+        let _ = (key, quota, now_nanos, begin);
+        None
+    }
+}
+
+/// The idempotency half of [`RateLimitStore::check_and_begin`]: the arguments of
+/// [`IdempotencyStore::begin`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BeginRequest<'a> {
+    /// The idempotency key, already scoped to the caller.
+    pub key: &'a str,
+    /// The payload's fingerprint.
+    pub fingerprint: &'a [u8; 32],
+    /// How long the lock outlives a holder that died.
+    pub lock_ttl: Duration,
+}
+
+/// What [`RateLimitStore::check_and_begin`] decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admission {
+    /// The rate-limit decision.
+    pub decision: Decision,
+    /// What began for the idempotency key: `None` exactly when the request was refused, in
+    /// which case nothing was written for the key.
+    pub begin: Option<Begin>,
 }
 
 // ---- quotas -----------------------------------------------------------------------------

@@ -1,8 +1,14 @@
 //! Routes that fail on purpose, compiled only with the `fault-routes` feature, to test that
 //! failures are masked.
 
+use std::time::Duration;
+
 use axum::extract::State;
-use rebuff_axum::ApiError;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use rebuff_axum::auth::Principal;
+use rebuff_axum::extract::Json;
+use rebuff_axum::{ApiError, Code};
 
 use crate::state::AppState;
 
@@ -16,4 +22,24 @@ pub(crate) async fn database(State(state): State<AppState>) -> Result<&'static s
     })
     .await?;
     Ok("unreachable")
+}
+
+/// Creates a project named by the body's `name` after waiting the milliseconds that the
+/// `X-Fault-Delay-Ms` header asks for: a request still running when its instance is killed.
+/// The header is not part of an idempotent request's fingerprint, so a retry without it is
+/// the same request and runs at once.
+pub(crate) async fn slow_project(
+    State(state): State<AppState>,
+    principal: Principal,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    let delay = headers.get("x-fault-delay-ms").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    let name = body.get("name").and_then(serde_json::Value::as_str).unwrap_or("slow").to_owned();
+    let org = principal.org_id;
+    match super::db(&state, move |c| crate::db::insert_project(c, &org, &name)).await? {
+        crate::db::Insert::Created(p) => Ok((StatusCode::CREATED, Json(p))),
+        crate::db::Insert::Duplicate => Err(ApiError::new(Code::ResourceAlreadyExists)),
+    }
 }
