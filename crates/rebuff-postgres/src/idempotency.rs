@@ -8,7 +8,7 @@ use rebuff_axum::store::{Begin, BoxFuture, IdempotencyStore, StoreError, StoredR
 
 use crate::{PgStore, corrupt, pg};
 
-fn millis(d: Duration) -> i64 {
+pub(crate) fn millis(d: Duration) -> i64 {
     // At least 1: a lifetime below a millisecond is one.
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4).max(1)
 }
@@ -22,6 +22,28 @@ fn headers(
         return Err(corrupt("idempotent response headers"));
     }
     Ok(names.into_iter().zip(values).collect())
+}
+
+/// What `rebuff_idempotency_begin` answered, read from its five columns starting at `at`.
+pub(crate) fn begin_from_row(row: &tokio_postgres::Row, at: usize) -> Result<Begin, StoreError> {
+    let outcome: i32 = row.try_get(at).map_err(pg)?;
+    Ok(match outcome {
+        0 => Begin::Started,
+        1 => Begin::InFlight,
+        3 => Begin::Mismatch,
+        2 => {
+            let status: Option<i32> = row.try_get(at + 1).map_err(pg)?;
+            let status =
+                status.and_then(|s| u16::try_from(s).ok()).ok_or_else(|| corrupt("idempotent status"))?;
+            let body: Option<Vec<u8>> = row.try_get(at + 4).map_err(pg)?;
+            Begin::Completed(StoredResponse {
+                status,
+                headers: headers(row.try_get(at + 2).map_err(pg)?, row.try_get(at + 3).map_err(pg)?)?,
+                body: Bytes::from(body.unwrap_or_default()),
+            })
+        }
+        _ => return Err(corrupt("idempotency outcome")),
+    })
 }
 
 impl IdempotencyStore for PgStore {
@@ -42,25 +64,7 @@ impl IdempotencyStore for PgStore {
                 .map_err(pg)?;
             let row =
                 client.query_one(&stmt, &[&key, &&fingerprint[..], &millis(lock_ttl)]).await.map_err(pg)?;
-            let outcome: i32 = row.try_get(0).map_err(pg)?;
-            Ok(match outcome {
-                0 => Begin::Started,
-                1 => Begin::InFlight,
-                3 => Begin::Mismatch,
-                2 => {
-                    let status: Option<i32> = row.try_get(1).map_err(pg)?;
-                    let status = status
-                        .and_then(|s| u16::try_from(s).ok())
-                        .ok_or_else(|| corrupt("idempotent status"))?;
-                    let body: Option<Vec<u8>> = row.try_get(4).map_err(pg)?;
-                    Begin::Completed(StoredResponse {
-                        status,
-                        headers: headers(row.try_get(2).map_err(pg)?, row.try_get(3).map_err(pg)?)?,
-                        body: Bytes::from(body.unwrap_or_default()),
-                    })
-                }
-                _ => return Err(corrupt("idempotency outcome")),
-            })
+            begin_from_row(&row, 0)
         }))
     }
 

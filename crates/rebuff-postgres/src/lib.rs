@@ -10,6 +10,7 @@
 //! | trait | how |
 //! |---|---|
 //! | [`RateLimitStore`] | `rebuff_gcra()`: GCRA under a row lock, on the caller's clock (microseconds) |
+//! | [`RateLimitStore::check_and_begin`] | `rebuff_check_and_begin()`: `rebuff_gcra()`, then, if admitted, `rebuff_idempotency_begin()`, in one call |
 //! | [`QuotaStore`] | one conditional upsert (`used <= limit - amount`) |
 //! | [`IdempotencyStore`] | `rebuff_idempotency_begin()`: take the lock or read the record; expiry on the database's clock |
 //! | [`KeyStore`], [`SessionStore`] | one indexed lookup |
@@ -19,6 +20,7 @@
 //! [`IdempotencyStore`]: rebuff_axum::store::IdempotencyStore
 //! [`QuotaStore`]: rebuff_axum::store::QuotaStore
 //! [`RateLimitStore`]: rebuff_axum::store::RateLimitStore
+//! [`RateLimitStore::check_and_begin`]: rebuff_axum::store::RateLimitStore::check_and_begin
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rebuff_postgres::Error> {

@@ -1,6 +1,8 @@
 //! [`RateLimitStore`] and [`QuotaStore`]: one round trip per decision.
 
-use rebuff_axum::store::{BoxFuture, Decision, Quota, QuotaStore, RateLimitStore, StoreError, Usage};
+use rebuff_axum::store::{
+    Admission, BeginRequest, BoxFuture, Decision, Quota, QuotaStore, RateLimitStore, StoreError, Usage,
+};
 
 use crate::{PgStore, corrupt, pg};
 
@@ -29,21 +31,60 @@ impl RateLimitStore for PgStore {
                     .await
                     .map_err(pg)?;
                 let row = client.query_one(&stmt, &[&key, &limit, &period, &now]).await.map_err(pg)?;
-                let allowed: bool = row.try_get(0).map_err(pg)?;
-                let remaining: i64 = row.try_get(1).map_err(pg)?;
-                let reset_after: i64 = row.try_get(2).map_err(pg)?;
-                let retry_after: i64 = row.try_get(3).map_err(pg)?;
-                Ok(Decision {
-                    allowed,
-                    limit: quota.limit,
-                    remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
-                    reset_after: micros(reset_after),
-                    retry_after: (retry_after >= 0).then(|| micros(retry_after)),
-                })
+                decision_from_row(&row, quota)
             })
             .await
         })
     }
+
+    fn check_and_begin<'a>(
+        &'a self,
+        key: &'a str,
+        quota: Quota,
+        now_nanos: u128,
+        begin: BeginRequest<'a>,
+    ) -> Option<BoxFuture<'a, Result<Admission, StoreError>>> {
+        let period = i64::try_from(quota.period.as_micros()).unwrap_or(i64::MAX / 4);
+        if quota.limit == 0 || period == 0 {
+            return None;
+        }
+        let now = i64::try_from(now_nanos / 1000).unwrap_or(i64::MAX / 4);
+        let limit = i64::from(quota.limit);
+        Some(Box::pin(self.timed(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(
+                    "SELECT allowed, remaining, reset_after, retry_after, \
+                     outcome, status, header_names, header_values, body \
+                     FROM rebuff_check_and_begin($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .await
+                .map_err(pg)?;
+            let lock_ms = crate::idempotency::millis(begin.lock_ttl);
+            let args: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
+                [&key, &limit, &period, &now, &begin.key, &&begin.fingerprint[..], &lock_ms];
+            let row = client.query_one(&stmt, &args).await.map_err(pg)?;
+            let decision = decision_from_row(&row, quota)?;
+            let begin =
+                if decision.allowed { Some(crate::idempotency::begin_from_row(&row, 4)?) } else { None };
+            Ok(Admission { decision, begin })
+        })))
+    }
+}
+
+/// What `rebuff_gcra` answered, from its first four columns.
+fn decision_from_row(row: &tokio_postgres::Row, quota: Quota) -> Result<Decision, StoreError> {
+    let allowed: bool = row.try_get(0).map_err(pg)?;
+    let remaining: i64 = row.try_get(1).map_err(pg)?;
+    let reset_after: i64 = row.try_get(2).map_err(pg)?;
+    let retry_after: i64 = row.try_get(3).map_err(pg)?;
+    Ok(Decision {
+        allowed,
+        limit: quota.limit,
+        remaining: u32::try_from(remaining.max(0)).unwrap_or(u32::MAX),
+        reset_after: micros(reset_after),
+        retry_after: (retry_after >= 0).then(|| micros(retry_after)),
+    })
 }
 
 impl QuotaStore for PgStore {

@@ -146,6 +146,27 @@ const MIGRATIONS: &[&str] = &[
         END IF;
     END $$;
     "#,
+    // 2: the rate-limit decision and the idempotency lookup in one call.
+    r#"
+    -- rebuff_gcra, then, only when admitted, rebuff_idempotency_begin: one round trip. The
+    -- idempotency columns are NULL when the request is refused.
+    CREATE FUNCTION rebuff_check_and_begin(p_key TEXT, p_limit BIGINT, p_period BIGINT,
+        p_now BIGINT, p_idem_key TEXT, p_fingerprint BYTEA, p_lock_ms BIGINT,
+        OUT allowed BOOLEAN, OUT remaining BIGINT, OUT reset_after BIGINT, OUT retry_after BIGINT,
+        OUT outcome INTEGER, OUT status INTEGER, OUT header_names TEXT[],
+        OUT header_values TEXT[], OUT body BYTEA)
+    LANGUAGE plpgsql AS $$
+    BEGIN
+        SELECT g.allowed, g.remaining, g.reset_after, g.retry_after
+            INTO allowed, remaining, reset_after, retry_after
+            FROM rebuff_gcra(p_key, p_limit, p_period, p_now) g;
+        IF allowed THEN
+            SELECT b.outcome, b.status, b.header_names, b.header_values, b.body
+                INTO outcome, status, header_names, header_values, body
+                FROM rebuff_idempotency_begin(p_idem_key, p_fingerprint, p_lock_ms) b;
+        END IF;
+    END $$;
+    "#,
 ];
 
 /// Creates `schema` if missing and brings it up to date, under an advisory lock so that

@@ -53,6 +53,8 @@ async fn command_calls(
 /// (`INFO stats` and `INFO commandstats` count a script's own commands too.)
 struct Monitor {
     sent: Arc<AtomicU64>,
+    /// Commands sent by name (lower case).
+    by_name: Arc<std::sync::Mutex<BTreeMap<String, u64>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -70,22 +72,33 @@ impl Monitor {
         lines.next_line().await?;
         let sent = Arc::new(AtomicU64::new(0));
         let counter = sent.clone();
+        let by_name = Arc::new(std::sync::Mutex::new(BTreeMap::new()));
+        let names = by_name.clone();
         let task = tokio::spawn(async move {
             while let Ok(Some(line)) = lines.next_line().await {
                 let source = line.split_once('[').and_then(|(_, r)| r.split_once(']')).map_or("", |(s, _)| s);
                 let command = line.split_once("] \"").map_or("", |(_, r)| r).to_ascii_lowercase();
                 if !source.contains("lua") && !command.starts_with("info") {
                     counter.fetch_add(1, Ordering::Relaxed);
+                    let name = command.split('"').next().unwrap_or("").to_owned();
+                    if let Ok(mut names) = names.lock() {
+                        *names.entry(name).or_insert(0) += 1;
+                    }
                 }
             }
         });
-        Ok(Monitor { sent, task })
+        Ok(Monitor { sent, by_name, task })
     }
 
     async fn count(&self) -> u64 {
         // MONITOR lags the commands by a little.
         tokio::time::sleep(Duration::from_millis(300)).await;
         self.sent.load(Ordering::Relaxed)
+    }
+
+    /// Commands sent so far, by name; and resets the tally.
+    fn take_names(&self) -> BTreeMap<String, u64> {
+        self.by_name.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default()
     }
 }
 
@@ -196,6 +209,7 @@ async fn main() -> Result<(), BoxError> {
         assert_eq!(res.status(), 200);
     }
     let get_trips = monitor.count().await;
+    let get_names = monitor.take_names();
 
     // Idempotent POSTs: 200, each with a key of its own.
     let before = command_calls(&mut stats).await?;
@@ -211,6 +225,7 @@ async fn main() -> Result<(), BoxError> {
         assert_eq!(res.status(), 201, "project creation");
     }
     let post_trips = monitor.count().await - get_trips;
+    let post_names = monitor.take_names();
     monitor.task.abort();
     let post_calls = delta(&before, &command_calls(&mut stats).await?);
 
@@ -224,7 +239,7 @@ async fn main() -> Result<(), BoxError> {
         with_redis / in_memory
     );
     println!(
-        "Redis round trips per GET: {:.3} ({get_trips} commands sent for {get_count} requests, by MONITOR)",
+        "Redis round trips per GET: {:.3} ({get_trips} commands sent for {get_count} requests, by MONITOR: {get_names:?})",
         get_trips as f64 / get_count as f64
     );
     println!(
@@ -232,8 +247,14 @@ async fn main() -> Result<(), BoxError> {
         get_total as f64 / requests
     );
     println!(
-        "Redis round trips per idempotent POST: {:.3} ({post_trips} commands sent for {posts} requests, by MONITOR)",
+        "Redis round trips per idempotent POST: {:.3} ({post_trips} commands sent for {posts} requests, by MONITOR: {post_names:?})",
         post_trips as f64 / posts as f64
+    );
+    println!(
+        "  before the handler: {:.3} per POST (EVALSHA: the limit and the idempotency lookup in one script); \
+         after it: {:.3} (SET: the stored response)",
+        post_names.get("evalsha").copied().unwrap_or(0) as f64 / posts as f64,
+        post_names.get("set").copied().unwrap_or(0) as f64 / posts as f64
     );
     println!(
         "  commands Redis ran, scripts' own included: {:.3} per POST {post_calls:?}",

@@ -1,13 +1,12 @@
-//! `rebuff keys create|list|revoke`: API keys in a server's database. Secrets are printed once,
-//! at creation, and never again.
+//! `rebuff keys create|list|revoke`: API keys in a server's database (SQLite, or PostgreSQL
+//! with `--postgres`). Secrets are printed once, at creation, and never again.
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use rebuff_server::IpNet;
-use rebuff_sqlite::{KeyInfo, NewKey, SqliteStore};
+use rebuff_sqlite::{KeyInfo, NewKey};
 
 /// Manage API keys.
 #[derive(Debug, clap::Subcommand)]
@@ -22,9 +21,8 @@ pub(crate) enum Command {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Db {
-    /// The server's SQLite database.
-    #[arg(long, env = "REBUFF_DB", default_value = "./rebuff.db")]
-    db: PathBuf,
+    #[command(flatten)]
+    accounts: super::AccountsArgs,
     /// The organisation (created if it does not exist, for `create`).
     #[arg(long)]
     org: String,
@@ -79,10 +77,6 @@ fn parse_net(text: &str) -> Result<IpNet, String> {
     rebuff_server::parse_net(text).ok_or_else(|| format!("`{text}` is not an IP address or CIDR range"))
 }
 
-fn open(db: &Db) -> anyhow::Result<SqliteStore> {
-    SqliteStore::open(&db.db).map_err(|e| anyhow::anyhow!("{e}"))
-}
-
 fn view(k: &KeyInfo) -> serde_json::Value {
     serde_json::json!({
         "id": k.id, "prefix": k.prefix(), "name": k.name, "scopes": k.scopes,
@@ -98,7 +92,7 @@ pub(crate) fn run(command: &Command) -> anyhow::Result<ExitCode> {
     rt.block_on(async {
         match command {
             Command::Create(a) => {
-                let store = open(&a.db)?;
+                let store = a.db.accounts.open().await?;
                 let org = store.get_or_create_org(&a.db.org).await.map_err(|e| anyhow::anyhow!("{e}"))?;
                 let scopes = if a.scopes.is_empty() { vec!["read".to_owned()] } else { a.scopes.clone() };
                 let (info, text) = store
@@ -128,7 +122,7 @@ pub(crate) fn run(command: &Command) -> anyhow::Result<ExitCode> {
                 }
             }
             Command::List(a) => {
-                let store = open(&a.db)?;
+                let store = a.db.accounts.open().await?;
                 let Some(org) = store.find_org(&a.db.org).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
                     return Err(super::failure(format!("no organisation named `{}`", a.db.org)));
                 };
@@ -152,7 +146,7 @@ pub(crate) fn run(command: &Command) -> anyhow::Result<ExitCode> {
                 }
             }
             Command::Revoke(a) => {
-                let store = open(&a.db)?;
+                let store = a.db.accounts.open().await?;
                 let Some(org) = store.find_org(&a.db.org).await.map_err(|e| anyhow::anyhow!("{e}"))? else {
                     return Err(super::failure(format!("no organisation named `{}`", a.db.org)));
                 };

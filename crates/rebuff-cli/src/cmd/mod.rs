@@ -21,6 +21,36 @@ pub(crate) mod render;
 pub(crate) mod serve;
 pub(crate) mod users;
 
+/// Where a server keeps its accounts (organisations, users, API keys): the SQLite file, or
+/// PostgreSQL when the server runs with `--postgres`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct AccountsArgs {
+    /// The server's SQLite database.
+    #[arg(long, env = "REBUFF_DB", default_value = "./rebuff.db")]
+    pub(crate) db: PathBuf,
+    /// The server's PostgreSQL, when it keeps accounts there (`rebuff serve --postgres`):
+    /// postgres://user@host:port/database.
+    #[arg(long, env = "REBUFF_POSTGRES_URL")]
+    pub(crate) postgres: Option<String>,
+}
+
+impl AccountsArgs {
+    /// The accounts as the server with these options sees them.
+    pub(crate) async fn open(&self) -> anyhow::Result<rebuff_server::Store> {
+        let sqlite = rebuff_sqlite::SqliteStore::open(&self.db)
+            .map_err(|e| anyhow!("cannot open the database {}: {e}", self.db.display()))?;
+        let catalog = Catalog::builtin("rebuff").ok_or_else(|| anyhow!("no built-in rebuff catalog"))?;
+        let config = rebuff_server::Config::new(std::sync::Arc::new(catalog.clone()));
+        let mut builder = rebuff_server::AppState::builder(config, sqlite);
+        if let Some(url) = &self.postgres {
+            let pg = rebuff_server::PgStore::connect(url.as_str()).await.map_err(|e| anyhow!("{e}"))?;
+            builder = builder.postgres(pg);
+        }
+        let state = builder.build().await.map_err(|e| anyhow!("{e}"))?;
+        Ok(state.store().clone())
+    }
+}
+
 /// The thing checked failed (exit 1), as opposed to a usage or I/O problem (exit 2).
 #[derive(Debug)]
 pub(crate) struct Failure(pub(crate) String);

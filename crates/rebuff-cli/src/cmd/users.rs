@@ -2,11 +2,9 @@
 //! from standard input so it never appears in the shell history or the process list.
 
 use std::io::BufRead;
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use rebuff_sqlite::SqliteStore;
 
 /// Manage users.
 #[derive(Debug, clap::Subcommand)]
@@ -17,9 +15,8 @@ pub(crate) enum Command {
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct CreateArgs {
-    /// The server's SQLite database.
-    #[arg(long, env = "REBUFF_DB", default_value = "./rebuff.db")]
-    db: PathBuf,
+    #[command(flatten)]
+    accounts: super::AccountsArgs,
     /// The organisation (created if it does not exist).
     #[arg(long)]
     org: String,
@@ -50,7 +47,7 @@ pub(crate) fn run(command: &Command) -> anyhow::Result<ExitCode> {
     let rt =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
     rt.block_on(async {
-        let store = SqliteStore::open(&a.db).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let store = a.accounts.open().await?;
         let org = store.get_or_create_org(&a.org).await.map_err(|e| anyhow::anyhow!("{e}"))?;
         match store.create_user(&org.id, &a.email, password, a.disabled).await {
             Ok(user) => {
