@@ -263,10 +263,8 @@ impl RateLimitLayer {
     /// store operation, for the `idempotency` layer placed inside this one.
     ///
     /// It takes effect when both layers keep their state in the very same store object and
-    /// the store implements
-    /// [`RateLimitStore::check_and_begin`](crate::store::RateLimitStore::check_and_begin)
-    /// (Redis does it in one script: one round trip instead of two); otherwise nothing
-    /// changes. For a POST or PATCH with a key, this layer then reads the body (up to the
+    /// the store implements [`RateLimitStore::check_and_begin`] (Redis does it in one
+    /// script: one round trip instead of two); otherwise nothing changes. For a POST or PATCH with a key, this layer then reads the body (up to the
     /// idempotency layer's limit) before deciding, and the idempotency layer takes over what
     /// began instead of asking the store again. A lock begun for an idempotency layer that
     /// turns out not to be inside is released, and a warning logged.
