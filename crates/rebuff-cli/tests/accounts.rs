@@ -7,25 +7,13 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and makes a database of its own: in CI a
 //! missing server fails it; elsewhere it prints a notice and passes without running.
 
-use std::io::{BufRead, BufReader, Write as _};
-use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
 
 use serde_json::Value;
-
-fn rebuff<S: AsRef<std::ffi::OsStr>>(args: &[S], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rebuff"))
-        .args(args)
-        .env_remove("REBUFF_DB")
-        .env_remove("REBUFF_POSTGRES_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run rebuff");
-    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
-    child.wait_with_output().expect("wait for rebuff")
-}
+use support::{get, rebuff_stdin, serve};
 
 #[track_caller]
 fn ok(o: &Output) -> String {
@@ -67,59 +55,16 @@ impl Drop for Scratch {
     }
 }
 
-/// `rebuff serve` on an ephemeral port over `db`; killed when dropped.
-struct Server(Child, String);
-
-impl Server {
-    fn start(db: &str, extra: &[&str]) -> Server {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_rebuff"))
-            .args(["serve", "--addr", "127.0.0.1:0", "--db", db])
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn rebuff serve");
-        let stdout = child.stdout.take().expect("stdout");
-        let mut addr = String::new();
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("a line");
-            if let Some(rest) = line.split("on http://").nth(1) {
-                addr = rest.split_whitespace().next().unwrap_or_default().to_owned();
-                break;
-            }
-        }
-        assert!(!addr.is_empty(), "rebuff serve did not start");
-        Server(child, addr)
-    }
-
-    /// The status line of `GET /v1/projects` with `key`.
-    fn status(&self, key: &str) -> String {
-        use std::io::Read;
-        let mut s = std::net::TcpStream::connect(&self.1).expect("connect");
-        write!(
-            s,
-            "GET /v1/projects HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\nConnection: close\r\n\r\n"
-        )
-        .expect("write");
-        let mut out = String::new();
-        s.read_to_string(&mut out).expect("read");
-        out.lines().next().unwrap_or_default().to_owned()
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// The status line of `GET /v1/projects` with `key` from the server at `addr`.
+fn status(addr: &str, key: &str) -> String {
+    get(addr, "/v1/projects", Some(key)).lines().next().unwrap_or_default().to_owned()
 }
 
 /// Creates, lists and revokes keys and creates users with the store options `store`; returns
 /// the ids of a key left active and of one revoked, and their texts.
 fn exercise(store: &[&str]) -> [(String, String); 2] {
     let with = |args: &[&str]| -> Vec<String> { args.iter().chain(store).map(|a| (*a).to_owned()).collect() };
-    let created = ok(&rebuff(
+    let created = ok(&rebuff_stdin(
         &with(&[
             "keys",
             "create",
@@ -150,14 +95,14 @@ fn exercise(store: &[&str]) -> [(String, String); 2] {
     assert_eq!(created["expires_at"], 4_073_500_800_i64);
     assert_eq!(created["name"], "ci");
 
-    let plain = ok(&rebuff(&with(&["keys", "create", "--org", "acme", "--live"]), b""));
+    let plain = ok(&rebuff_stdin(&with(&["keys", "create", "--org", "acme", "--live"]), b""));
     let live = plain.lines().next().expect("the key on the first line").to_owned();
     assert!(live.starts_with("rb_live_"), "{plain}");
     assert!(plain.contains("shown once"), "{plain}");
     let live_id = live["rb_live_".len()..].split('_').next().unwrap_or_default().to_owned();
 
     // Listing never shows a secret again.
-    let listed = ok(&rebuff(&with(&["keys", "list", "--org", "acme", "--json"]), b""));
+    let listed = ok(&rebuff_stdin(&with(&["keys", "list", "--org", "acme", "--json"]), b""));
     for secret in [&key, &live] {
         let tail = &secret[secret.len() - 32..];
         assert!(!listed.contains(tail), "a secret was listed:\n{listed}");
@@ -166,52 +111,59 @@ fn exercise(store: &[&str]) -> [(String, String); 2] {
     let ids: Vec<&str> = listed.as_array().expect("a list").iter().filter_map(|k| k["id"].as_str()).collect();
     assert_eq!(ids, [id.as_str(), live_id.as_str()]);
     assert!(listed.as_array().expect("a list").iter().all(|k| k.get("key").is_none()));
-    let listed = ok(&rebuff(&with(&["keys", "list", "--org", "acme"]), b""));
+    let listed = ok(&rebuff_stdin(&with(&["keys", "list", "--org", "acme"]), b""));
     assert!(listed.contains("active") && !listed.contains(&key[key.len() - 32..]), "{listed}");
 
-    ok(&rebuff(&with(&["keys", "revoke", "--org", "acme", &live_id]), b""));
+    ok(&rebuff_stdin(&with(&["keys", "revoke", "--org", "acme", &live_id]), b""));
     let listed: Value =
-        serde_json::from_str(&ok(&rebuff(&with(&["keys", "list", "--org", "acme", "--json"]), b"")))
+        serde_json::from_str(&ok(&rebuff_stdin(&with(&["keys", "list", "--org", "acme", "--json"]), b"")))
             .expect("JSON");
     assert!(listed[1]["revoked_at"].is_i64() && listed[0]["revoked_at"].is_null(), "{listed}");
 
     // Bad input: usage errors (2) name the argument; missing things (1) say what is missing.
-    fails(&rebuff(&with(&["keys", "create", "--org", "acme", "--scope", "root"]), b""), 2, "root");
+    fails(&rebuff_stdin(&with(&["keys", "create", "--org", "acme", "--scope", "root"]), b""), 2, "root");
     fails(
-        &rebuff(&with(&["keys", "create", "--org", "acme", "--expires-at", "tomorrow"]), b""),
+        &rebuff_stdin(&with(&["keys", "create", "--org", "acme", "--expires-at", "tomorrow"]), b""),
         2,
         "RFC 3339",
     );
     fails(
-        &rebuff(&with(&["keys", "create", "--org", "acme", "--allow-ip", "300.1.1.1"]), b""),
+        &rebuff_stdin(&with(&["keys", "create", "--org", "acme", "--allow-ip", "300.1.1.1"]), b""),
         2,
         "300.1.1.1",
     );
-    fails(&rebuff(&with(&["keys", "list", "--org", "nobody"]), b""), 1, "no organisation named `nobody`");
     fails(
-        &rebuff(&with(&["keys", "revoke", "--org", "acme", "AAAAAAAAAAAA"]), b""),
+        &rebuff_stdin(&with(&["keys", "list", "--org", "nobody"]), b""),
+        1,
+        "no organisation named `nobody`",
+    );
+    fails(
+        &rebuff_stdin(&with(&["keys", "revoke", "--org", "acme", "AAAAAAAAAAAA"]), b""),
         1,
         "no key `AAAAAAAAAAAA`",
     );
     fails(
-        &rebuff(&with(&["keys", "revoke", "--org", "nobody", &id]), b""),
+        &rebuff_stdin(&with(&["keys", "revoke", "--org", "nobody", &id]), b""),
         1,
         "no organisation named `nobody`",
     );
 
     let user = ["users", "create", "--org", "acme", "--email", "ada@acme.test"];
-    let made = ok(&rebuff(&with(&user), b"correct horse battery\n"));
+    let made = ok(&rebuff_stdin(&with(&user), b"correct horse battery\n"));
     assert!(made.contains("created user ada@acme.test"), "{made}");
-    fails(&rebuff(&with(&user), b"correct horse battery\n"), 1, "already exists");
+    fails(&rebuff_stdin(&with(&user), b"correct horse battery\n"), 1, "already exists");
     let other = ["users", "create", "--org", "acme", "--email", "bob@acme.test"];
-    fails(&rebuff(&with(&other), b"short\n"), 2, "at least 8 characters");
+    fails(&rebuff_stdin(&with(&other), b"short\n"), 2, "at least 8 characters");
     fails(
-        &rebuff(&with(&["users", "create", "--org", "acme", "--email", "not-an-email"]), b"long enough\n"),
+        &rebuff_stdin(
+            &with(&["users", "create", "--org", "acme", "--email", "not-an-email"]),
+            b"long enough\n",
+        ),
         2,
         "not an email",
     );
     let disabled = ["users", "create", "--org", "acme", "--email", "eve@acme.test", "--disabled"];
-    assert!(ok(&rebuff(&with(&disabled), b"long enough pw\n")).contains("disabled"));
+    assert!(ok(&rebuff_stdin(&with(&disabled), b"long enough pw\n")).contains("disabled"));
 
     [(id, key), (live_id, live)]
 }
@@ -221,9 +173,9 @@ fn keys_and_users_on_the_sqlite_file_are_honoured_by_the_server() {
     let scratch = Scratch::new("sqlite");
     let db = scratch.db();
     let [(_, active), (_, revoked)] = exercise(&["--db", &db]);
-    let server = Server::start(&db, &[]);
-    assert!(server.status(&active).contains("200"), "{}", server.status(&active));
-    assert!(server.status(&revoked).contains("401"), "{}", server.status(&revoked));
+    let (_server, _, addr) = serve(Path::new(&db), &[]);
+    assert!(status(&addr, &active).contains("200"), "{}", status(&addr, &active));
+    assert!(status(&addr, &revoked).contains("401"), "{}", status(&addr, &revoked));
 }
 
 fn postgres_url() -> String {
@@ -310,8 +262,8 @@ async fn keys_and_users_go_to_postgres_with_the_postgres_option() {
     // A server on the same PostgreSQL honours them.
     let url = pg.url.clone();
     let statuses = tokio::task::spawn_blocking(move || {
-        let server = Server::start(&db, &["--postgres", &url]);
-        (server.status(&active), server.status(&revoked))
+        let (_server, _, addr) = serve(Path::new(&db), &["--postgres", &url]);
+        (status(&addr, &active), status(&addr, &revoked))
     })
     .await
     .expect("server");

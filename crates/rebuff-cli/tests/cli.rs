@@ -1,27 +1,18 @@
 //! The `rebuff` binary as a user runs it: real catalogs, real files, exit statuses.
 
-use std::io::Write as _;
+mod support;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use support::rebuff_stdin;
 
 const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../catalog/standard.toml");
 const PROFILES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../catalog/profiles");
 
 fn rebuff(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rebuff")).args(args).output().expect("run rebuff")
-}
-
-fn rebuff_stdin(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rebuff"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run rebuff");
-    child.stdin.take().expect("stdin").write_all(stdin).expect("write stdin");
-    child.wait_with_output().expect("wait for rebuff")
 }
 
 fn stdout(o: &Output) -> String {
