@@ -382,13 +382,13 @@ where
         .collect();
     let stored = StoredResponse { status: parts.status.as_u16(), headers, body: body.clone() };
     let key = guard.key.clone().unwrap_or_default();
-    // The operation happened: its record is stored before the client hears of it, so that a
-    // response the client got is always the one a retry replays.
-    let completed = complete(&config, &key, &fingerprint, stored).await;
-    // Stored or not, the lock stays: released, it would let a retry run the operation a
-    // second time at once; held, retries get `idempotency_key_in_use` until it expires.
+    // The operation happened. From here the lock stays, stored or not, even if the client
+    // goes away: released, it would let a retry run the operation a second time at once;
+    // held, retries get `idempotency_key_in_use` until it expires.
     guard.disarm();
-    if let Err(e) = completed {
+    // The record is stored before the client hears of it, so that a response the client got
+    // is always the one a retry replays.
+    if let Err(e) = complete(&config, &key, &fingerprint, stored).await {
         tracing::error!(error = %e, "could not store an idempotent response; its lock expires by itself");
     }
     Ok(Response::from_parts(parts, Body::from(body)))
