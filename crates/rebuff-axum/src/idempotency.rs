@@ -263,12 +263,13 @@ pub(crate) struct Keyed {
 }
 
 impl Keyed {
-    /// Reads the body (up to the configured limit) and fingerprints the payload.
-    pub(crate) async fn read(self, config: &Config) -> Result<Read, Response> {
+    /// Reads the body (up to the configured limit) and fingerprints the payload, unless its
+    /// fingerprint is `known` already.
+    pub(crate) async fn read(self, config: &Config, known: Option<[u8; 32]>) -> Result<Read, Response> {
         let bytes = crate::extract::read_body(&self.parts.headers, self.body, config.max_body)
             .await
             .map_err(IntoResponse::into_response)?;
-        let fingerprint = fingerprint(&self.parts, &bytes);
+        let fingerprint = known.unwrap_or_else(|| fingerprint(&self.parts, &bytes));
         Ok(Read { parts: self.parts, bytes, store_key: self.store_key, fingerprint })
     }
 }
@@ -288,6 +289,8 @@ pub(crate) struct Read {
 #[derive(Clone)]
 pub(crate) struct Prefetched {
     pub(crate) store_key: String,
+    /// The payload's, as the rate-limit layer computed it from the same body.
+    pub(crate) fingerprint: [u8; 32],
     pub(crate) begin: Begin,
     /// Set when this layer takes the result over; a lock nobody took over is released.
     pub(crate) claimed: Arc<AtomicBool>,
@@ -318,15 +321,16 @@ pub(crate) fn classify(config: &Config, req: Request<Body>) -> Classified {
     Classified::Keyed(Keyed { parts, body, store_key })
 }
 
-async fn run<S>(config: Arc<Config>, mut inner: S, keyed: Keyed) -> Result<Response, S::Error>
+async fn run<S>(config: Arc<Config>, mut inner: S, mut keyed: Keyed) -> Result<Response, S::Error>
 where
     S: Service<Request<Body>, Response = Response>,
 {
-    let Read { mut parts, bytes, store_key, fingerprint } = match keyed.read(&config).await {
+    let prefetched = keyed.parts.extensions.remove::<Prefetched>().filter(|p| p.store_key == keyed.store_key);
+    let known = prefetched.as_ref().map(|p| p.fingerprint);
+    let Read { parts, bytes, store_key, fingerprint } = match keyed.read(&config, known).await {
         Ok(read) => read,
         Err(res) => return Ok(res),
     };
-    let prefetched = parts.extensions.remove::<Prefetched>().filter(|p| p.store_key == store_key);
     let begin = match prefetched {
         Some(p) => {
             p.claimed.store(true, Ordering::Release);

@@ -19,6 +19,7 @@
 //! a code outside the catalog does not compile) and what is specific to the occurrence.
 //! [`ProblemLayer`] decides everything else from the profile in use.
 
+pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod extract;

@@ -335,14 +335,19 @@ where
             let now = now_nanos();
             let (req, decided) = match &config.idempotency {
                 Some(idem) => decide_with_idempotency(&config, idem, &key, now, req).await,
-                None => {
-                    let decided = config.store.check(&key, config.quota, now).await.map(|d| (d, None));
-                    (Ok(req), decided)
-                }
+                None => (Ok(req), plain(&config, &key, now).await),
             };
             respond(&config, inner, req, decided, now).await
         })
     }
+}
+
+/// A decision, and what began for the idempotency layer when it was made together with one.
+type Decided = Result<(Decision, Option<Prefetched>), StoreError>;
+
+/// A decision alone.
+async fn plain(config: &Config, key: &str, now: u128) -> Decided {
+    config.store.check(key, config.quota, now).await.map(|d| (d, None))
 }
 
 /// For a request carrying an `Idempotency-Key`, decides the limit and begins the idempotency
@@ -358,25 +363,17 @@ async fn decide_with_idempotency(
     key: &str,
     now: u128,
     req: Request<Body>,
-) -> (Result<Request<Body>, Response>, Result<(Decision, Option<Prefetched>), StoreError>) {
-    let keyed = match idempotency::classify(idem, req) {
-        Classified::Keyed(keyed) => keyed,
-        Classified::Pass(req) => {
-            let decided = config.store.check(key, config.quota, now).await.map(|d| (d, None));
-            return (Ok(req), decided);
-        }
+) -> (Result<Request<Body>, Response>, Decided) {
+    let read = match idempotency::classify(idem, req) {
+        Classified::Keyed(keyed) => keyed.read(idem, None).await,
+        Classified::Pass(req) => return (Ok(req), plain(config, key, now).await),
         // Malformed keys are the idempotency layer's to answer, after the limit.
-        Classified::Reject(res) => {
-            let decided = config.store.check(key, config.quota, now).await.map(|d| (d, None));
-            return (Err(res), decided);
-        }
+        Classified::Reject(res) => Err(res),
     };
-    let read = match keyed.read(idem).await {
+    let read = match read {
         Ok(read) => read,
-        Err(res) => {
-            let decided = config.store.check(key, config.quota, now).await.map(|d| (d, None));
-            return (Err(res), decided);
-        }
+        // So is a body it would refuse.
+        Err(res) => return (Err(res), plain(config, key, now).await),
     };
     let begin =
         BeginRequest { key: &read.store_key, fingerprint: &read.fingerprint, lock_ttl: idem.lock_ttl };
@@ -384,12 +381,13 @@ async fn decide_with_idempotency(
         Some(both) => both.await.map(|Admission { decision, begin }| {
             let prefetched = begin.map(|begin| Prefetched {
                 store_key: read.store_key.clone(),
+                fingerprint: read.fingerprint,
                 begin,
                 claimed: Arc::new(AtomicBool::new(false)),
             });
             (decision, prefetched)
         }),
-        None => config.store.check(key, config.quota, now).await.map(|d| (d, None)),
+        None => plain(config, key, now).await,
     };
     let mut parts = read.parts;
     if let Ok((_, Some(prefetched))) = &decided {
@@ -404,7 +402,7 @@ async fn respond<S>(
     config: &Config,
     mut inner: S,
     req: Result<Request<Body>, Response>,
-    decided: Result<(Decision, Option<Prefetched>), StoreError>,
+    decided: Decided,
     now: u128,
 ) -> Result<Response, S::Error>
 where

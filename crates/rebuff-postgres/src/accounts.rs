@@ -2,76 +2,14 @@
 
 use std::time::Duration;
 
-use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use rebuff_axum::accounts::{
+    DUMMY_HASH, LoginOutcome, Org, UserInfo, email_key, hash_password, verify_password,
+};
 use rebuff_axum::auth::key::{hash_secret, token};
 use rebuff_axum::store::{BoxFuture, SessionRecord, SessionStore, StoreError};
 use tokio_postgres::Row;
 
 use crate::{Client, Error, PgStore, corrupt, is_unique_violation, pg, random_alnum, unix_secs};
-
-/// An organisation: the tenant that keys, users and resources belong to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Org {
-    /// `org_` and 12 base62 characters.
-    pub id: String,
-    /// Its unique name.
-    pub name: String,
-}
-
-/// A user, short of the password hash.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserInfo {
-    /// `usr_` and 12 base62 characters.
-    pub id: String,
-    /// The user's organisation.
-    pub org_id: String,
-    /// The email as given at creation.
-    pub email: String,
-    /// The account is disabled: its logins and sessions are refused.
-    pub disabled: bool,
-    /// Unix seconds of creation.
-    pub created_at: i64,
-}
-
-/// The result of a password login.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoginOutcome {
-    /// Right email and password, account enabled.
-    Ok(UserInfo),
-    /// No such email, or the wrong password: the two are not told apart, not even by the
-    /// time taken.
-    UnknownOrWrongPassword,
-    /// Right email and password, but the account is disabled.
-    Disabled(UserInfo),
-}
-
-/// An Argon2id hash (of a random password nobody knows) with the same parameters as
-/// [`Argon2::default`], verified against when the email is unknown so that an unknown
-/// account costs as much time as a wrong password.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$Gw5Ycg6y+9hSw2quG79dtg$+f2GDoXD+8uomvIXslF9+4Gt+v2fPYPOLGBfxL+w3uY";
-
-/// The email as compared: uniqueness and login ignore case and surrounding space.
-fn email_key(email: &str) -> String {
-    email.trim().to_lowercase()
-}
-
-fn hash_password(password: &str) -> Result<String, Error> {
-    let mut salt = [0u8; 16];
-    rand::fill(&mut salt);
-    let salt = SaltString::encode_b64(&salt).map_err(|e| StoreError::backend(format!("argon2 salt: {e}")))?;
-    let hash = Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| StoreError::backend(format!("argon2: {e}")))?;
-    Ok(hash.to_string())
-}
-
-/// Whether `password` matches the PHC string `hash` (whose parameters it uses).
-fn verify_password(password: &str, hash: &str) -> Result<bool, StoreError> {
-    let parsed = PasswordHash::new(hash).map_err(|_| corrupt("password_hash"))?;
-    Ok(Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-}
 
 pub(crate) async fn org_exists(client: &Client, id: &str) -> Result<bool, StoreError> {
     let stmt = client.prepare_cached("SELECT 1 FROM orgs WHERE id = $1").await.map_err(pg)?;
@@ -191,7 +129,7 @@ impl PgStore {
         }
         // Hashing is slow on purpose: off the async workers, and outside the deadline.
         let password = password.to_owned();
-        let hash = Self::blocking(move || hash_password(&password)).await?;
+        let hash = Self::blocking(move || hash_password(&password).map_err(Error::from)).await?;
         self.timed(async {
             let client = self.client().await?;
             if !org_exists(&client, org_id).await? {
@@ -290,7 +228,7 @@ impl PgStore {
                 let _ = verify_password(&password, DUMMY_HASH);
                 return Ok(LoginOutcome::UnknownOrWrongPassword);
             };
-            Ok(match verify_password(&password, &hash)? {
+            Ok(match verify_password(&password, &hash).ok_or_else(|| corrupt("password_hash"))? {
                 false => LoginOutcome::UnknownOrWrongPassword,
                 true if user.disabled => LoginOutcome::Disabled(user),
                 true => LoginOutcome::Ok(user),
@@ -376,15 +314,5 @@ impl SessionStore for PgStore {
                 user_disabled: row.try_get(4).map_err(pg)?,
             }))
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn emails_compare_without_case() {
-        assert_eq!(email_key(" Ann@Example.COM "), "ann@example.com");
     }
 }

@@ -57,7 +57,6 @@
 //! database comes back; the outage is logged once when it starts and once when it ends.
 
 mod accounts;
-mod error;
 mod idempotency;
 mod keys;
 mod limits;
@@ -74,9 +73,7 @@ use rebuff_axum::store::{StoreError, StoreErrorKind};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
-pub use accounts::{LoginOutcome, Org, UserInfo};
-pub use error::Error;
-pub use keys::{KeyInfo, NewKey};
+pub use rebuff_axum::accounts::{Error, KeyInfo, LoginOutcome, NewKey, Org, UserInfo};
 /// The `tokio-postgres` this crate is built with.
 pub use tokio_postgres;
 

@@ -64,16 +64,7 @@ pub async fn open(
         return Ok((store, None));
     }
     let org = store.get_or_create_org("demo").await?;
-    let (_, key) = store
-        .create_key(rebuff_sqlite::NewKey {
-            org_id: org.id,
-            name: "demo admin".into(),
-            scopes: vec!["read".into(), "write".into(), "admin".into()],
-            expires_at: None,
-            allowed_ips: Vec::new(),
-            live: false,
-        })
-        .await?;
+    let (_, key) = store.create_key(demo_key(org.id)).await?;
     Ok((store, Some(Demo { org: org.name, key })))
 }
 
@@ -95,17 +86,20 @@ pub async fn open_with(
         return Ok((store, None));
     }
     let org = pg.get_or_create_org("demo").await?;
-    let (_, key) = pg
-        .create_key(rebuff_postgres::NewKey {
-            org_id: org.id,
-            name: "demo admin".into(),
-            scopes: vec!["read".into(), "write".into(), "admin".into()],
-            expires_at: None,
-            allowed_ips: Vec::new(),
-            live: false,
-        })
-        .await?;
+    let (_, key) = pg.create_key(demo_key(org.id)).await?;
     Ok((store, Some(Demo { org: org.name, key })))
+}
+
+/// The demo organisation's admin key, as created on a fresh database.
+fn demo_key(org_id: String) -> rebuff_sqlite::NewKey {
+    rebuff_sqlite::NewKey {
+        org_id,
+        name: "demo admin".into(),
+        scopes: vec!["read".into(), "write".into(), "admin".into()],
+        expires_at: None,
+        allowed_ips: Vec::new(),
+        live: false,
+    }
 }
 
 /// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish

@@ -323,7 +323,7 @@ impl Store {
     pub async fn create_org(&self, name: &str) -> Result<Org, Error> {
         match &self.accounts {
             Accounts::Sqlite(s) => s.create_org(name).await,
-            Accounts::Postgres(p) => p.create_org(name).await.map(org).map_err(error),
+            Accounts::Postgres(p) => p.create_org(name).await,
         }
     }
 
@@ -334,7 +334,7 @@ impl Store {
     pub async fn get_or_create_org(&self, name: &str) -> Result<Org, Error> {
         match &self.accounts {
             Accounts::Sqlite(s) => s.get_or_create_org(name).await,
-            Accounts::Postgres(p) => p.get_or_create_org(name).await.map(org).map_err(error),
+            Accounts::Postgres(p) => p.get_or_create_org(name).await,
         }
     }
 
@@ -345,7 +345,7 @@ impl Store {
     pub async fn find_org(&self, name: &str) -> Result<Option<Org>, StoreError> {
         match &self.accounts {
             Accounts::Sqlite(s) => s.find_org(name).await,
-            Accounts::Postgres(p) => Ok(p.find_org(name).await?.map(org)),
+            Accounts::Postgres(p) => p.find_org(name).await,
         }
     }
 
@@ -356,7 +356,7 @@ impl Store {
     pub async fn get_org(&self, id: &str) -> Result<Option<Org>, StoreError> {
         match &self.accounts {
             Accounts::Sqlite(s) => s.get_org(id).await,
-            Accounts::Postgres(p) => Ok(p.get_org(id).await?.map(org)),
+            Accounts::Postgres(p) => p.get_org(id).await,
         }
     }
 
@@ -373,9 +373,7 @@ impl Store {
     ) -> Result<UserInfo, Error> {
         match &self.accounts {
             Accounts::Sqlite(s) => s.create_user(org_id, email, password, disabled).await,
-            Accounts::Postgres(p) => {
-                p.create_user(org_id, email, password, disabled).await.map(user).map_err(error)
-            }
+            Accounts::Postgres(p) => p.create_user(org_id, email, password, disabled).await,
         }
     }
 
@@ -386,7 +384,7 @@ impl Store {
     pub async fn get_user(&self, user_id: &str) -> Result<Option<UserInfo>, StoreError> {
         match &self.accounts {
             Accounts::Sqlite(s) => s.get_user(user_id).await,
-            Accounts::Postgres(p) => Ok(p.get_user(user_id).await?.map(user)),
+            Accounts::Postgres(p) => p.get_user(user_id).await,
         }
     }
 
@@ -408,11 +406,7 @@ impl Store {
     pub async fn verify_login(&self, email: &str, password: &str) -> Result<LoginOutcome, Error> {
         match &self.accounts {
             Accounts::Sqlite(s) => s.verify_login(email, password).await,
-            Accounts::Postgres(p) => Ok(match p.verify_login(email, password).await.map_err(error)? {
-                rebuff_postgres::LoginOutcome::Ok(u) => LoginOutcome::Ok(user(u)),
-                rebuff_postgres::LoginOutcome::Disabled(u) => LoginOutcome::Disabled(user(u)),
-                rebuff_postgres::LoginOutcome::UnknownOrWrongPassword => LoginOutcome::UnknownOrWrongPassword,
-            }),
+            Accounts::Postgres(p) => p.verify_login(email, password).await,
         }
     }
 
@@ -423,7 +417,7 @@ impl Store {
     pub async fn create_session(&self, user_id: &str, ttl: Duration) -> Result<(String, String), Error> {
         match &self.accounts {
             Accounts::Sqlite(s) => s.create_session(user_id, ttl).await,
-            Accounts::Postgres(p) => p.create_session(user_id, ttl).await.map_err(error),
+            Accounts::Postgres(p) => p.create_session(user_id, ttl).await,
         }
     }
 
@@ -445,18 +439,7 @@ impl Store {
     pub async fn create_key(&self, new: NewKey) -> Result<(KeyInfo, String), Error> {
         match &self.accounts {
             Accounts::Sqlite(s) => s.create_key(new).await,
-            Accounts::Postgres(p) => {
-                let new = rebuff_postgres::NewKey {
-                    org_id: new.org_id,
-                    name: new.name,
-                    scopes: new.scopes,
-                    expires_at: new.expires_at,
-                    allowed_ips: new.allowed_ips,
-                    live: new.live,
-                };
-                let (info, text) = p.create_key(new).await.map_err(error)?;
-                Ok((key_info(info), text))
-            }
+            Accounts::Postgres(p) => p.create_key(new).await,
         }
     }
 
@@ -467,7 +450,7 @@ impl Store {
     pub async fn list_keys(&self, org_id: &str) -> Result<Vec<KeyInfo>, StoreError> {
         match &self.accounts {
             Accounts::Sqlite(s) => s.list_keys(org_id).await,
-            Accounts::Postgres(p) => Ok(p.list_keys(org_id).await?.into_iter().map(key_info).collect()),
+            Accounts::Postgres(p) => p.list_keys(org_id).await,
         }
     }
 
@@ -478,7 +461,7 @@ impl Store {
     pub async fn get_key(&self, org_id: &str, key_id: &str) -> Result<Option<KeyInfo>, StoreError> {
         match &self.accounts {
             Accounts::Sqlite(s) => s.get_key(org_id, key_id).await,
-            Accounts::Postgres(p) => Ok(p.get_key(org_id, key_id).await?.map(key_info)),
+            Accounts::Postgres(p) => p.get_key(org_id, key_id).await,
         }
     }
 
@@ -514,41 +497,5 @@ impl RateLimitStore for Store {
         now_nanos: u128,
     ) -> BoxFuture<'a, Result<Decision, StoreError>> {
         self.backends.rate_limits.check(key, quota, now_nanos)
-    }
-}
-
-fn org(o: rebuff_postgres::Org) -> Org {
-    Org { id: o.id, name: o.name }
-}
-
-fn user(u: rebuff_postgres::UserInfo) -> UserInfo {
-    UserInfo { id: u.id, org_id: u.org_id, email: u.email, disabled: u.disabled, created_at: u.created_at }
-}
-
-fn key_info(k: rebuff_postgres::KeyInfo) -> KeyInfo {
-    KeyInfo {
-        id: k.id,
-        org_id: k.org_id,
-        name: k.name,
-        scopes: k.scopes,
-        expires_at: k.expires_at,
-        revoked_at: k.revoked_at,
-        allowed_ips: k.allowed_ips,
-        live: k.live,
-        created_at: k.created_at,
-        last_used_at: k.last_used_at,
-    }
-}
-
-fn error(e: rebuff_postgres::Error) -> Error {
-    match e {
-        rebuff_postgres::Error::EmailTaken => Error::EmailTaken,
-        rebuff_postgres::Error::OrgNameTaken => Error::OrgNameTaken,
-        rebuff_postgres::Error::OrgNotFound => Error::OrgNotFound,
-        rebuff_postgres::Error::UserNotFound => Error::UserNotFound,
-        rebuff_postgres::Error::Invalid(what) => Error::Invalid(what),
-        rebuff_postgres::Error::Store(e) => Error::Store(e),
-        // A variant added later: what it says, as a backend failure.
-        other => Error::Store(StoreError::backend(other)),
     }
 }

@@ -2,61 +2,12 @@
 //! stored; the key text is returned once, by [`SqliteStore::create_key`].
 
 use ipnet::IpNet;
-use rebuff_axum::auth::key::{self, LIVE_PREFIX, TEST_PREFIX};
+use rebuff_axum::accounts::{KeyInfo, NewKey};
+use rebuff_axum::auth::key;
 use rebuff_axum::store::{BoxFuture, KeyRecord, KeyStore, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::{Error, SqliteStore, corrupt, immediate, map_err, now_nanos, unix_secs};
-
-/// A key to create.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewKey {
-    /// The organisation the key acts for.
-    pub org_id: String,
-    /// A label for its owner (`ci`, `dashboard`...).
-    pub name: String,
-    /// Granted scopes (`read`, `write`, `admin`); no whitespace in a scope.
-    pub scopes: Vec<String>,
-    /// Unix seconds after which the key is expired.
-    pub expires_at: Option<i64>,
-    /// Client networks allowed to use the key; empty allows any.
-    pub allowed_ips: Vec<IpNet>,
-    /// A live key (`rb_live_`) rather than a test key (`rb_test_`).
-    pub live: bool,
-}
-
-/// What is known about a key, short of its secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyInfo {
-    /// The public id (the part after the prefix).
-    pub id: String,
-    /// The organisation the key acts for.
-    pub org_id: String,
-    /// Its label.
-    pub name: String,
-    /// Granted scopes.
-    pub scopes: Vec<String>,
-    /// Unix seconds after which the key is expired.
-    pub expires_at: Option<i64>,
-    /// Unix seconds at which the key was revoked.
-    pub revoked_at: Option<i64>,
-    /// Client networks allowed to use the key; empty allows any.
-    pub allowed_ips: Vec<IpNet>,
-    /// A live key.
-    pub live: bool,
-    /// Unix seconds of creation.
-    pub created_at: i64,
-    /// Unix seconds of the last use recorded with [`SqliteStore::record_key_use`].
-    pub last_used_at: Option<i64>,
-}
-
-impl KeyInfo {
-    /// The key's visible beginning, safe to show: `rb_test_` or `rb_live_` and the id.
-    pub fn prefix(&self) -> String {
-        let prefix = if self.live { LIVE_PREFIX } else { TEST_PREFIX };
-        format!("{prefix}{}", self.id)
-    }
-}
 
 const COLUMNS: &str = "id, org_id, name, secret_hash, scopes, expires_at, revoked_at, allowed_ips, \
                        live, created_at, last_used_at";

@@ -48,7 +48,6 @@
 //! every request.
 
 mod accounts;
-mod error;
 mod idempotency;
 mod keys;
 mod migrate;
@@ -64,9 +63,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rebuff_axum::store::{StoreError, StoreErrorKind};
 use rusqlite::{Connection, ErrorCode};
 
-pub use accounts::{LoginOutcome, Org, UserInfo};
-pub use error::Error;
-pub use keys::{KeyInfo, NewKey};
+pub use rebuff_axum::accounts::{Error, KeyInfo, LoginOutcome, NewKey, Org, UserInfo};
 /// The `rusqlite` this crate is built with, for [`SqliteStore::with_conn`] callers.
 pub use rusqlite;
 
