@@ -178,7 +178,7 @@ pub fn body_error(rejection: BytesRejection) -> ApiError {
 fn read_failure(err: &(dyn std::error::Error + 'static)) -> ApiError {
     let mut source = Some(err);
     while let Some(e) = source {
-        if e.is::<tower_http::timeout::TimeoutError>() {
+        if e.is::<crate::timeout::BodyTimeoutError>() {
             return ApiError::new(Code::RequestTimeout).cause(err);
         }
         if e.is::<http_body_util::LengthLimitError>() {

@@ -1,4 +1,5 @@
-//! Panics and timeouts as catalog errors, on tower-http's catch-panic and timeout layers.
+//! Panics and timeouts as catalog errors, on tower-http's catch-panic layer and this crate's
+//! [`timeout`](crate::timeout) layers.
 //!
 //! * [`catch_panic`]: a panicking handler answers `internal_error` (500). The panic message
 //!   becomes the error's cause, which [`ProblemLayer`](crate::ProblemLayer) logs with the
@@ -34,8 +35,8 @@ use axum::body::Body;
 use axum::response::IntoResponse;
 use http::{Response, StatusCode};
 use tower_http::catch_panic::{CatchPanicLayer, ResponseForPanic};
-use tower_http::timeout::{RequestBodyTimeoutLayer, TimeoutLayer};
 
+use crate::timeout::{BodyTimeoutLayer, TimeoutLayer};
 use crate::{ApiError, Code};
 
 /// Turns a panic into a pending `internal_error` whose cause is the panic message.
@@ -66,22 +67,23 @@ pub fn catch_panic() -> CatchPanicLayer<PanicToProblem> {
 /// handler's future is dropped.
 ///
 /// The layer answers a bare 504, which [`ProblemLayer`](crate::ProblemLayer) renders as
-/// `gateway_timeout`.
+/// `gateway_timeout`. Its timer is armed only if the handler does not answer at once (see
+/// [`timeout`](crate::timeout)).
 pub fn timeout(d: Duration) -> TimeoutLayer {
-    TimeoutLayer::with_status_code(StatusCode::GATEWAY_TIMEOUT, d)
+    TimeoutLayer::new(StatusCode::GATEWAY_TIMEOUT, d)
 }
 
 /// Fails the reading of a request body that sends nothing for `d`.
 ///
-/// tower-http's layer only makes the body yield a
-/// [`TimeoutError`](tower_http::timeout::TimeoutError); what the client sees depends on the
+/// The layer only makes the body yield a
+/// [`BodyTimeoutError`](crate::timeout::BodyTimeoutError); what the client sees depends on the
 /// extractor reading it. This crate's [`Json`](crate::extract::Json) and
 /// [`Valid`](crate::validate::Valid), and any handler that maps a
 /// [`BytesRejection`](axum::extract::rejection::BytesRejection) with
 /// [`body_error`](crate::extract::body_error), answer `request_timeout` (408). (axum's own
 /// extractors would answer 400.)
-pub fn body_timeout(d: Duration) -> RequestBodyTimeoutLayer {
-    RequestBodyTimeoutLayer::new(d)
+pub fn body_timeout(d: Duration) -> BodyTimeoutLayer {
+    BodyTimeoutLayer::new(d)
 }
 
 #[cfg(test)]
