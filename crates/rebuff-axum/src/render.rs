@@ -103,11 +103,15 @@ pub struct ProblemService<S> {
     config: Arc<Config>,
 }
 
-impl<S, B> Service<Request<B>> for ProblemService<S>
+impl<S, B, ResBody> Service<Request<B>> for ProblemService<S>
 where
-    S: Service<Request<B>, Response = Response> + Send + 'static,
+    S: Service<Request<B>, Response = http::Response<ResBody>> + Send + 'static,
     S::Future: Send + 'static,
     B: Send + 'static,
+    // Any body the inner service answers with (tower-http's catch-panic boxes its own);
+    // `Body::new` does not box an axum `Body` again.
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
 {
     type Response = Response;
     type Error = S::Error;
@@ -122,7 +126,7 @@ where
         let config = self.config.clone();
         let fut = self.inner.call(req);
         Box::pin(async move {
-            let res = fut.await?;
+            let res = fut.await?.map(Body::new);
             Ok(finish(&config, request_id, res))
         })
     }

@@ -8,6 +8,7 @@ use rebuff_axum::RequestIdLayer;
 use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
 use rebuff_axum::idempotency::IdempotencyLayer;
 use rebuff_axum::ratelimit::RateLimitLayer;
+use tower::ServiceBuilder;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::routes;
@@ -38,79 +39,94 @@ pub fn app(state: AppState) -> Router {
         .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope));
     let authed = Router::new()
         .route(
-            "/projects",
+            "/v1/projects",
             get(routes::projects::list)
                 .route_layer(scope("read"))
                 .merge(post(routes::projects::create).route_layer(scope("write"))),
         )
         .route(
-            "/projects/{id}",
+            "/v1/projects/{id}",
             get(routes::projects::get)
                 .route_layer(scope("read"))
                 .merge(delete(routes::projects::delete).route_layer(scope("write"))),
         )
-        .route("/datasets", post(routes::datasets::create).route_layer(scope("write")))
-        .route("/datasets/{id}", get(routes::datasets::get).route_layer(scope("read")))
-        .route("/models", post(routes::models::create).route_layer(scope("write")))
-        .route("/models/{id}", get(routes::models::get).route_layer(scope("read")))
-        .route("/models/{id}/train", post(routes::models::train).route_layer(scope("write")))
-        .route("/models/{id}/generate", post(routes::models::generate).route_layer(scope("write")))
-        .route("/jobs/{id}", get(routes::models::job).route_layer(scope("read")))
-        .route("/jobs/{id}/output", get(routes::models::job_output).route_layer(scope("read")))
+        .route("/v1/datasets", post(routes::datasets::create).route_layer(scope("write")))
+        .route("/v1/datasets/{id}", get(routes::datasets::get).route_layer(scope("read")))
+        .route("/v1/models", post(routes::models::create).route_layer(scope("write")))
+        .route("/v1/models/{id}", get(routes::models::get).route_layer(scope("read")))
+        .route("/v1/models/{id}/train", post(routes::models::train).route_layer(scope("write")))
+        .route("/v1/models/{id}/generate", post(routes::models::generate).route_layer(scope("write")))
+        .route("/v1/jobs/{id}", get(routes::models::job).route_layer(scope("read")))
+        .route("/v1/jobs/{id}/output", get(routes::models::job_output).route_layer(scope("read")))
         .route(
-            "/api-keys",
+            "/v1/api-keys",
             get(routes::keys::list).merge(post(routes::keys::create)).route_layer(scope("admin")),
         )
-        .route("/api-keys/{id}", delete(routes::keys::revoke).route_layer(scope("admin")))
-        .route("/auth/logout", post(routes::auth::logout));
+        .route("/v1/api-keys/{id}", delete(routes::keys::revoke).route_layer(scope("admin")))
+        .route("/v1/auth/logout", post(routes::auth::logout));
     #[cfg(feature = "fault-routes")]
-    let authed =
-        authed.route("/_fault/slow-project", post(routes::faults::slow_project).route_layer(scope("write")));
     let authed = authed
-        .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
-        .layer(idempotency.clone())
-        .layer(
-            RateLimitLayer::new(backends.rate_limits.clone(), cfg.rate_limit)
-                .fail_open(cfg.rate_limit_fail_open)
-                .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id)))
-                // One store operation for the limit and the idempotency lookup, where the two
-                // share a store that can (Redis: one round trip).
-                .idempotency(&idempotency),
-        )
-        .layer(AuthLayer::new(backends.keys.clone()).sessions(backends.sessions.clone()));
+        .route("/v1/_fault/slow-project", post(routes::faults::slow_project).route_layer(scope("write")));
+    // One `ServiceBuilder` per stack, outermost first: `Router::layer` boxes every layer of
+    // every route separately, and a request then clones each box (an allocation apiece).
+    let authed = authed.layer(
+        ServiceBuilder::new()
+            .layer(AuthLayer::new(backends.keys.clone()).sessions(backends.sessions.clone()))
+            .layer(
+                RateLimitLayer::new(backends.rate_limits.clone(), cfg.rate_limit)
+                    .fail_open(cfg.rate_limit_fail_open)
+                    .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id)))
+                    // One store operation for the limit and the idempotency lookup, where the two
+                    // share a store that can (Redis: one round trip).
+                    .idempotency(&idempotency),
+            )
+            .layer(idempotency.clone())
+            .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug)),
+    );
 
-    let open = Router::new().route("/auth/login", post(routes::auth::login)).route(
-        "/webhooks/incoming",
+    let open = Router::new().route("/v1/auth/login", post(routes::auth::login)).route(
+        "/v1/webhooks/incoming",
         post(routes::webhooks::incoming)
             // route_layer: a method the route lacks is 405, not a signature check.
             .route_layer(WebhookSignatureLayer::new(cfg.webhook_secret.clone(), cfg.webhook_tolerance)),
     );
     #[cfg(feature = "fault-routes")]
     let open = open
-        .route("/_fault/panic", get(routes::faults::panic))
-        .route("/_fault/database", get(routes::faults::database));
+        .route("/v1/_fault/panic", get(routes::faults::panic))
+        .route("/v1/_fault/database", get(routes::faults::database));
 
     Router::new()
         .route("/healthz", get(routes::meta::healthz))
         .route("/openapi.json", get(routes::meta::openapi))
         .route("/errors", get(routes::meta::errors_html))
         .route("/errors.json", get(routes::meta::errors_json))
-        .nest("/v1", open.merge(authed))
+        .merge(open)
+        .merge(authed)
         .fallback(rebuff_axum::extract::fallback)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(cfg.body_limit))
-        .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
-        .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
-        .layer(rebuff_axum::panic::catch_panic())
-        .layer(ProblemLayer::new(catalog).debug(cfg.debug))
-        // The ProblemLayer logs failures (a repeated one once per interval); the trace layer's
-        // own per-response error line would log every 503 of an outage.
-        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)).make_span_with(|req: &http::Request<_>| {
-            let id = rebuff_axum::request_id::current(req);
-            let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
-        .layer(RequestIdLayer::new())
+        .layer(
+            ServiceBuilder::new()
+                .layer(RequestIdLayer::new())
+                // The ProblemLayer logs failures (a repeated one once per interval); the trace
+                // layer's own per-response error line would log every 503 of an outage.
+                .layer(
+                    TraceLayer::new_for_http()
+                        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG))
+                        .make_span_with(request_span),
+                )
+                .layer(ProblemLayer::new(catalog).debug(cfg.debug))
+                .layer(rebuff_axum::panic::catch_panic())
+                .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
+                .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
+                .layer(DefaultBodyLimit::max(cfg.body_limit)),
+        )
+}
+
+/// The span every request's log lines carry.
+fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
+    let id = rebuff_axum::request_id::current(req);
+    let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 /// Idempotency keys are scoped to the organisation and the credential.
