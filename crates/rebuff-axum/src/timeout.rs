@@ -252,9 +252,9 @@ mod tests {
                     }),
                 )
             };
-            let res = tower::ServiceExt::oneshot(svc(999), Request::new(())).await.unwrap();
+            let res = tower::ServiceExt::oneshot(svc(999), Request::new(())).await.expect("the service answers");
             assert_eq!((res.status(), res.body().as_str()), (StatusCode::OK, "done"));
-            let res = tower::ServiceExt::oneshot(svc(1001), Request::new(())).await.unwrap();
+            let res = tower::ServiceExt::oneshot(svc(1001), Request::new(())).await.expect("the service answers");
             assert_eq!((res.status(), res.body().as_str()), (StatusCode::GATEWAY_TIMEOUT, ""));
         })
         .await;
@@ -272,7 +272,7 @@ mod tests {
             let fut = tower::Service::call(&mut svc, Request::new(()));
             // Not polled for 600 ms: the handler's 600 ms then run past the deadline.
             tokio::time::sleep(Duration::from_millis(600)).await;
-            assert_eq!(fut.await.unwrap().status(), StatusCode::GATEWAY_TIMEOUT);
+            assert_eq!(fut.await.expect("the service answers").status(), StatusCode::GATEWAY_TIMEOUT);
         })
         .await;
     }
@@ -295,9 +295,9 @@ mod tests {
                 }
             };
             // Each gap is under the timeout, the whole read over it.
-            let bytes = trickle(900).collect().await.unwrap().to_bytes();
+            let bytes = trickle(900).collect().await.expect("the trickle is read").to_bytes();
             assert_eq!(&bytes[..], b"ababab");
-            let err = trickle(1100).collect().await.unwrap_err();
+            let err = trickle(1100).collect().await.expect_err("the stalled body fails");
             assert!(err.is::<BodyTimeoutError>(), "{err}");
         })
         .await;
