@@ -11,7 +11,7 @@ use rebuff_axum::{ApiError, Code};
 use rebuff_sqlite::{KeyInfo, NewKey};
 use serde::Deserialize;
 
-use super::not_found;
+use super::{Page, not_found};
 use crate::state::AppState;
 
 const SCOPES: &[&str] = &["read", "write", "admin"];
@@ -105,7 +105,7 @@ pub(crate) async fn list(
     principal: Principal,
 ) -> Result<impl IntoResponse, ApiError> {
     let keys = state.store().list_keys(&principal.org_id).await?;
-    Ok(Json(serde_json::json!({ "data": keys.iter().map(view).collect::<Vec<_>>() })))
+    Ok(Json(Page { data: keys.iter().map(view).collect::<Vec<_>>() }))
 }
 
 pub(crate) async fn revoke(

@@ -9,7 +9,7 @@ use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use serde::Deserialize;
 
-use super::{db, db_read, not_found, path_id};
+use super::{Page, db, db_read, not_found, path_id};
 use crate::db::{self as store, Insert};
 use crate::state::AppState;
 
@@ -43,7 +43,7 @@ pub(crate) async fn list(
     }
     let org = principal.org_id;
     let items = db_read(&state, |c| store::list_projects(c, &org, limit))?;
-    Ok(Json(serde_json::json!({ "data": items })))
+    Ok(Json(Page { data: items }))
 }
 
 pub(crate) async fn create(
