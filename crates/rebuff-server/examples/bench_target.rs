@@ -14,12 +14,18 @@
 //!    IdempotencyLayer and an inner ProblemLayer) around trivial handlers and no database,
 //!    to separate the layers' cost from SQLite's.
 //! 5. `layers_limited`: the stack of 4 with a 1-an-hour limit, already exhausted.
+//! 6. `floor`: a bare axum router whose `GET /v1/projects` does the reference API's two
+//!    SQLite reads on that route (the key, the page of projects) on the `api` store, and
+//!    nothing else: what any axum server reading its database per request can reach here.
 //!
 //! Before printing anything it sends every benchmarked request once and checks the status
 //! (200, 401, 404, 422, 429), so a benchmark never measures the wrong answer. Then it prints
 //! the URLs and keys as shell `export` lines on standard output, ending with
 //! `export BENCH_READY=1`, and serves until SIGINT or SIGTERM, after which it removes its
 //! SQLite files.
+//!
+//! `BENCH_IN_PROCESS=STACK[:ROUTE]` instead calls one route of one router in-process, without a socket,
+//! and prints the time per request (see [`in_process`]).
 //!
 //! Like `rebuff serve`, it logs through a `tracing-subscriber` with the filter
 //! `info,tower_http=warn` (or `RUST_LOG`), so the per-request span is really recorded;
@@ -56,6 +62,7 @@ use rebuff_server::config::Quota;
 use rebuff_server::{AppState, Config};
 use rebuff_sqlite::{NewKey, SqliteStore};
 use serde::Deserialize;
+use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 
 type BoxError = Box<dyn Error + Send + Sync>;
@@ -88,13 +95,17 @@ async fn main() -> Result<(), BoxError> {
     let catalog = Arc::new(Catalog::builtin("rebuff").ok_or("no built-in rebuff profile")?.clone());
 
     let hello = listen(Router::new().route("/hello", get(|| async { "Hello, World!" })), false).await?;
-    let (api, api_key, api_db) = reference_api(&catalog, UNLIMITED, "api").await?;
-    let (limited, limited_key, limited_db) = reference_api(&catalog, ONE_AN_HOUR, "limited").await?;
+    let (api, api_key, api_db, api_store) = reference_api(&catalog, UNLIMITED, "api").await?;
+    let floor = listen(floor_app(api_store), false).await?;
+    let (limited, limited_key, limited_db, _) = reference_api(&catalog, ONE_AN_HOUR, "limited").await?;
     let (layers_app, layers_key) = layer_stack(&catalog, UNLIMITED);
     let layers = listen(layers_app, true).await?;
     let (layers_limited_app, layers_limited_key) = layer_stack(&catalog, ONE_AN_HOUR);
     let layers_limited = listen(layers_limited_app, true).await?;
 
+    if let Ok(which) = std::env::var("BENCH_IN_PROCESS") {
+        return in_process(&catalog, &which).await;
+    }
     let http = reqwest::Client::new();
     for i in 0..PROJECTS {
         let res = http
@@ -108,6 +119,9 @@ async fn main() -> Result<(), BoxError> {
     for (base, key) in [(&api, &api_key), (&layers, &layers_key)] {
         check(&http, base, key).await?;
     }
+    let projects = format!("{floor}/v1/projects");
+    expect(http.get(&projects).bearer_auth(&api_key).send().await?, 200, "floor GET /v1/projects").await?;
+    expect(http.get(&projects).send().await?, 401, "floor GET /v1/projects without a key").await?;
     for (base, key) in [(&limited, &limited_key), (&layers_limited, &layers_limited_key)] {
         // The first request takes the hour's only slot; every later one is refused.
         let projects = format!("{base}/v1/projects");
@@ -119,6 +133,7 @@ async fn main() -> Result<(), BoxError> {
     for (name, value) in [
         ("BENCH_HELLO_URL", &hello),
         ("BENCH_API_URL", &api),
+        ("BENCH_FLOOR_URL", &floor),
         ("BENCH_API_KEY", &api_key),
         ("BENCH_LIMITED_URL", &limited),
         ("BENCH_LIMITED_KEY", &limited_key),
@@ -143,6 +158,77 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
+/// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers` or `api`; route `200` (the
+/// default), `404` or `422`): calls that route of that router in this task, without a
+/// socket, `BENCH_REQUESTS` times (200,000), and prints the time per request. With no network,
+/// kernel or second thread in the way, it shows the stack's own cost more steadily than the
+/// loopback runs.
+async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError> {
+    use tower::ServiceExt;
+
+    let (stack, route) = which.split_once(':').unwrap_or((which, "200"));
+    let mut db = None;
+    let (app, key) = match stack {
+        "hello" => (Router::new().route("/hello", get(|| async { "Hello, World!" })), String::new()),
+        "layers" => layer_stack(catalog, UNLIMITED),
+        "api" => {
+            let path = std::env::temp_dir().join(format!("rebuff-bench-inproc-{}.db", std::process::id()));
+            let store = SqliteStore::open(&path)?;
+            db = Some(path);
+            let key = seeded_admin_key(&store).await?;
+            let mut config = Config::new(catalog.clone());
+            config.rate_limit = UNLIMITED;
+            let app = rebuff_server::app(AppState::new(config, store).await?);
+            for i in 0..PROJECTS {
+                let req = http::Request::post("/v1/projects")
+                    .header(http::header::AUTHORIZATION, format!("Bearer {key}"))
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(axum::body::Body::from(format!("{{\"name\": \"bench-{i}\"}}")))?;
+                app.clone().oneshot(req).await?;
+            }
+            (app, key)
+        }
+        other => return Err(format!("BENCH_IN_PROCESS: no stack {other:?} (hello, layers, api)").into()),
+    };
+    let (method, uri, body, status) = match (stack, route) {
+        ("hello", "200") => ("GET", "/hello".to_owned(), "", StatusCode::OK),
+        (_, "200") => ("GET", "/v1/projects".to_owned(), "", StatusCode::OK),
+        (_, "404") => ("GET", format!("/v1/projects/{MISSING}"), "", StatusCode::NOT_FOUND),
+        (_, "422") => {
+            ("POST", "/v1/projects".to_owned(), r#"{"name": ""}"#, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        _ => return Err(format!("BENCH_IN_PROCESS: no route {route:?} for {stack} (200, 404, 422)").into()),
+    };
+    let n: u32 = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let peer: SocketAddr = "127.0.0.1:40000".parse()?;
+    let bearer = format!("Bearer {key}");
+    let start = std::time::Instant::now();
+    for _ in 0..n {
+        let mut req = http::Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header(http::header::AUTHORIZATION, &bearer)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::from(body))?;
+        req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
+        let res = app.clone().oneshot(req).await?;
+        if res.status() != status {
+            return Err(format!("{which}: expected {status}, got {}", res.status()).into());
+        }
+        axum::body::to_bytes(res.into_body(), usize::MAX).await?;
+    }
+    println!(
+        "{which}: {:.2} us per request ({n} requests)",
+        start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
+    );
+    for ext in ["db", "db-wal", "db-shm"] {
+        if let Some(path) = &db {
+            let _ = std::fs::remove_file(path.with_extension(ext));
+        }
+    }
+    Ok(())
+}
+
 /// Serves `app` on 127.0.0.1:0 in the background; returns its base URL.
 async fn listen(app: Router, connect_info: bool) -> Result<String, BoxError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -158,17 +244,29 @@ async fn listen(app: Router, connect_info: bool) -> Result<String, BoxError> {
 }
 
 /// The reference API over a fresh SQLite file, as `tests/support` starts it; returns its base
-/// URL, an admin key and the database path.
+/// URL, an admin key, the database path and the store.
 async fn reference_api(
     catalog: &Arc<Catalog>,
     rate: Quota,
     tag: &str,
-) -> Result<(String, String, PathBuf), BoxError> {
+) -> Result<(String, String, PathBuf, SqliteStore), BoxError> {
     let db = std::env::temp_dir().join(format!("rebuff-bench-{tag}-{}.db", std::process::id()));
     for ext in ["db", "db-wal", "db-shm"] {
         let _ = std::fs::remove_file(db.with_extension(ext));
     }
     let store = SqliteStore::open(&db)?;
+    let admin = seeded_admin_key(&store).await?;
+    let mut config = Config::new(catalog.clone());
+    config.rate_limit = rate;
+    let state = AppState::new(config, store.clone()).await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(rebuff_server::serve(listener, state, std::future::pending()));
+    Ok((format!("http://{addr}"), admin, db, store))
+}
+
+/// Creates the organisation `acme` and an admin key for it; returns the key.
+async fn seeded_admin_key(store: &SqliteStore) -> Result<String, BoxError> {
     let org = store.get_or_create_org("acme").await?.id;
     let (_, admin) = store
         .create_key(NewKey {
@@ -180,13 +278,55 @@ async fn reference_api(
             live: false,
         })
         .await?;
-    let mut config = Config::new(catalog.clone());
-    config.rate_limit = rate;
-    let state = AppState::new(config, store).await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    tokio::spawn(rebuff_server::serve(listener, state, std::future::pending()));
-    Ok((format!("http://{addr}"), admin, db))
+    Ok(admin)
+}
+
+// ---- the floor: bare axum and the same two SQLite reads, no rebuff layer ------------------
+
+/// A bare axum router whose `GET /v1/projects` does what the reference API's database work
+/// is on that route, and nothing else: it looks the bearer key up in the same store (the same
+/// statement, on the same read connections), checks its hash, and lists the organisation's
+/// projects with the same statement. No request id, span, rate limit, timeouts or catalog
+/// errors (a bad key is a bare 401). What the full stack reaches relative to this is the cost
+/// of rebuff's layers; what this reaches relative to hello is the cost of the reads.
+fn floor_app(store: SqliteStore) -> Router {
+    use rebuff_axum::store::KeyStore;
+
+    async fn list(
+        axum::extract::State(store): axum::extract::State<SqliteStore>,
+        headers: http::HeaderMap,
+    ) -> axum::response::Response {
+        let bearer = headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(key::parse);
+        let Some(parsed) = bearer else { return StatusCode::UNAUTHORIZED.into_response() };
+        let record = match store.find_key(&parsed.id).await {
+            Ok(Some(r))
+                if key::hashes_match(&parsed.secret_hash, &r.secret_hash) && r.revoked_at.is_none() =>
+            {
+                r
+            }
+            Ok(_) => return StatusCode::UNAUTHORIZED.into_response(),
+            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        };
+        let items = store.read_conn(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id",
+            )?;
+            st.query_map([&record.org_id], |r| {
+                Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? })
+            })?
+            .take(20)
+            .collect::<Result<Vec<_>, _>>()
+        });
+        match items {
+            Ok(data) => axum::Json(Page { data }).into_response(),
+            Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        }
+    }
+    Router::new().route("/v1/projects", get(list)).with_state(store)
 }
 
 /// Sends each benchmarked request once and checks its status.
@@ -223,18 +363,28 @@ impl Validate for NewProject {
     }
 }
 
+#[derive(serde::Serialize)]
+struct Project {
+    id: String,
+    name: String,
+    created_at: i64,
+}
+
+#[derive(serde::Serialize)]
+struct Page {
+    data: Vec<Project>,
+}
+
 /// What `GET /v1/projects` answers on the seeded reference API, from memory.
 async fn list(_: Principal) -> impl IntoResponse {
-    let items: Vec<_> = (0..PROJECTS)
-        .map(|i| {
-            serde_json::json!({
-                "id": format!("prj_{i:012x}"),
-                "name": format!("bench-{i}"),
-                "created_at": 1_735_689_600,
-            })
+    let data = (0..PROJECTS)
+        .map(|i| Project {
+            id: format!("prj_{i:012x}"),
+            name: format!("bench-{i}"),
+            created_at: 1_735_689_600,
         })
         .collect();
-    Json(serde_json::json!({ "data": items }))
+    Json(Page { data })
 }
 
 async fn create(_: Principal, Valid(body): Valid<NewProject>) -> impl IntoResponse {
@@ -274,39 +424,42 @@ fn layer_stack(catalog: &Arc<Catalog>, rate: Quota) -> (Router, String) {
         live: false,
     });
     let store = Arc::new(MemoryStore::new());
-    let authed = Router::new()
-        .route(
-            "/projects",
-            get(list)
-                .route_layer(RequireScopeLayer::new("read"))
-                .merge(axum::routing::post(create).route_layer(RequireScopeLayer::new("write"))),
-        )
-        .route("/projects/{id}", get(get_one).route_layer(RequireScopeLayer::new("read")))
-        .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
-        .layer(
-            IdempotencyLayer::new(store.clone())
-                .max_body(cfg.body_limit)
-                .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope)),
-        )
-        .layer(
-            RateLimitLayer::new(store, rate)
-                .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id))),
-        )
-        .layer(AuthLayer::new(auth.clone()).sessions(auth));
-    let app = Router::new()
-        .nest("/v1", authed)
-        .fallback(rebuff_axum::extract::fallback)
-        .layer(DefaultBodyLimit::max(cfg.body_limit))
-        .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
-        .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
-        .layer(rebuff_axum::panic::catch_panic())
-        .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
-            let id = rebuff_axum::request_id::current(req);
-            let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        }))
-        .layer(RequestIdLayer::new());
+    let authed =
+        Router::new()
+            .route(
+                "/v1/projects",
+                get(list)
+                    .route_layer(RequireScopeLayer::new("read"))
+                    .merge(axum::routing::post(create).route_layer(RequireScopeLayer::new("write"))),
+            )
+            .route("/v1/projects/{id}", get(get_one).route_layer(RequireScopeLayer::new("read")))
+            .layer(
+                ServiceBuilder::new()
+                    .layer(AuthLayer::new(auth.clone()).sessions(auth))
+                    .layer(RateLimitLayer::new(store.clone(), rate).key_fn(|parts| {
+                        parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id))
+                    }))
+                    .layer(
+                        IdempotencyLayer::new(store)
+                            .max_body(cfg.body_limit)
+                            .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope)),
+                    )
+                    .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug)),
+            );
+    let app = Router::new().merge(authed).fallback(rebuff_axum::extract::fallback).layer(
+        ServiceBuilder::new()
+            .layer(RequestIdLayer::new())
+            .layer(TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
+                let id = rebuff_axum::request_id::current(req);
+                let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }))
+            .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
+            .layer(rebuff_axum::panic::catch_panic())
+            .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
+            .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
+            .layer(DefaultBodyLimit::max(cfg.body_limit)),
+    );
     (app, generated.text)
 }
 
