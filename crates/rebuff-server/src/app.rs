@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{delete, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use rebuff_axum::ProblemLayer;
 use rebuff_axum::RequestIdLayer;
 use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
@@ -37,51 +37,58 @@ pub fn app(state: AppState) -> Router {
         // A lock must outlive the longest a request may run, or a retry could run beside it.
         .lock_ttl(cfg.request_timeout + IDEMPOTENCY_LOCK_MARGIN)
         .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope));
+    // One `ServiceBuilder` per stack, outermost first: `Router::layer` boxes every layer of
+    // every route separately, and a request then clones each box (an allocation apiece).
+    let stack = ServiceBuilder::new()
+        .layer(AuthLayer::new(backends.keys.clone()).sessions(backends.sessions.clone()))
+        .layer(
+            RateLimitLayer::new(backends.rate_limits.clone(), cfg.rate_limit)
+                .fail_open(cfg.rate_limit_fail_open)
+                .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id)))
+                // One store operation for the limit and the idempotency lookup, where the two
+                // share a store that can (Redis: one round trip).
+                .idempotency(&idempotency),
+        )
+        .layer(idempotency.clone())
+        .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug));
+    // Around each route's methods, not the route (`MethodRouter::route_layer`): a method the
+    // route lacks is 405 before the credentials are looked at.
+    let guard = |methods: MethodRouter<AppState>| methods.route_layer(stack.clone());
     let authed = Router::new()
         .route(
             "/v1/projects",
-            get(routes::projects::list)
-                .route_layer(scope("read"))
-                .merge(post(routes::projects::create).route_layer(scope("write"))),
+            guard(
+                get(routes::projects::list)
+                    .route_layer(scope("read"))
+                    .merge(post(routes::projects::create).route_layer(scope("write"))),
+            ),
         )
         .route(
             "/v1/projects/{id}",
-            get(routes::projects::get)
-                .route_layer(scope("read"))
-                .merge(delete(routes::projects::delete).route_layer(scope("write"))),
+            guard(
+                get(routes::projects::get)
+                    .route_layer(scope("read"))
+                    .merge(delete(routes::projects::delete).route_layer(scope("write"))),
+            ),
         )
-        .route("/v1/datasets", post(routes::datasets::create).route_layer(scope("write")))
-        .route("/v1/datasets/{id}", get(routes::datasets::get).route_layer(scope("read")))
-        .route("/v1/models", post(routes::models::create).route_layer(scope("write")))
-        .route("/v1/models/{id}", get(routes::models::get).route_layer(scope("read")))
-        .route("/v1/models/{id}/train", post(routes::models::train).route_layer(scope("write")))
-        .route("/v1/models/{id}/generate", post(routes::models::generate).route_layer(scope("write")))
-        .route("/v1/jobs/{id}", get(routes::models::job).route_layer(scope("read")))
-        .route("/v1/jobs/{id}/output", get(routes::models::job_output).route_layer(scope("read")))
+        .route("/v1/datasets", guard(post(routes::datasets::create).route_layer(scope("write"))))
+        .route("/v1/datasets/{id}", guard(get(routes::datasets::get).route_layer(scope("read"))))
+        .route("/v1/models", guard(post(routes::models::create).route_layer(scope("write"))))
+        .route("/v1/models/{id}", guard(get(routes::models::get).route_layer(scope("read"))))
+        .route("/v1/models/{id}/train", guard(post(routes::models::train).route_layer(scope("write"))))
+        .route("/v1/models/{id}/generate", guard(post(routes::models::generate).route_layer(scope("write"))))
+        .route("/v1/jobs/{id}", guard(get(routes::models::job).route_layer(scope("read"))))
+        .route("/v1/jobs/{id}/output", guard(get(routes::models::job_output).route_layer(scope("read"))))
         .route(
             "/v1/api-keys",
-            get(routes::keys::list).merge(post(routes::keys::create)).route_layer(scope("admin")),
+            guard(get(routes::keys::list).merge(post(routes::keys::create)).route_layer(scope("admin"))),
         )
-        .route("/v1/api-keys/{id}", delete(routes::keys::revoke).route_layer(scope("admin")))
-        .route("/v1/auth/logout", post(routes::auth::logout));
+        .route("/v1/api-keys/{id}", guard(delete(routes::keys::revoke).route_layer(scope("admin"))))
+        .route("/v1/auth/logout", guard(post(routes::auth::logout)));
     #[cfg(feature = "fault-routes")]
-    let authed = authed
-        .route("/v1/_fault/slow-project", post(routes::faults::slow_project).route_layer(scope("write")));
-    // One `ServiceBuilder` per stack, outermost first: `Router::layer` boxes every layer of
-    // every route separately, and a request then clones each box (an allocation apiece).
-    let authed = authed.layer(
-        ServiceBuilder::new()
-            .layer(AuthLayer::new(backends.keys.clone()).sessions(backends.sessions.clone()))
-            .layer(
-                RateLimitLayer::new(backends.rate_limits.clone(), cfg.rate_limit)
-                    .fail_open(cfg.rate_limit_fail_open)
-                    .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id)))
-                    // One store operation for the limit and the idempotency lookup, where the two
-                    // share a store that can (Redis: one round trip).
-                    .idempotency(&idempotency),
-            )
-            .layer(idempotency.clone())
-            .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug)),
+    let authed = authed.route(
+        "/v1/_fault/slow-project",
+        guard(post(routes::faults::slow_project).route_layer(scope("write"))),
     );
 
     let open = Router::new().route("/v1/auth/login", post(routes::auth::login)).route(

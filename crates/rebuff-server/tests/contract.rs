@@ -165,6 +165,11 @@ async fn table(profile: &str) {
     );
     let put = s.http.put(s.url("/v1/projects")).bearer_auth(&admin);
     expect(&s, "wrong method", &answer(put).await, "method_not_allowed");
+    // The method is checked before the credentials: no key, or a bad one, is still 405.
+    let put = s.http.put(s.url("/v1/projects"));
+    expect(&s, "wrong method without a key", &answer(put).await, "method_not_allowed");
+    let put = s.http.delete(s.url("/v1/api-keys")).bearer_auth("rb_test_nope_nope");
+    expect(&s, "wrong method with a bad key", &answer(put).await, "method_not_allowed");
     expect(&s, "unknown route", &answer(s.get("/v1/nothing-here", &admin)).await, "resource_not_found");
 
     // Resources and their states.
