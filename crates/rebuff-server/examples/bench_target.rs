@@ -424,28 +424,30 @@ fn layer_stack(catalog: &Arc<Catalog>, rate: Quota) -> (Router, String) {
         live: false,
     });
     let store = Arc::new(MemoryStore::new());
-    let authed =
-        Router::new()
-            .route(
-                "/v1/projects",
-                get(list)
-                    .route_layer(RequireScopeLayer::new("read"))
-                    .merge(axum::routing::post(create).route_layer(RequireScopeLayer::new("write"))),
-            )
-            .route("/v1/projects/{id}", get(get_one).route_layer(RequireScopeLayer::new("read")))
-            .layer(
-                ServiceBuilder::new()
-                    .layer(AuthLayer::new(auth.clone()).sessions(auth))
-                    .layer(RateLimitLayer::new(store.clone(), rate).key_fn(|parts| {
-                        parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id))
-                    }))
-                    .layer(
-                        IdempotencyLayer::new(store)
-                            .max_body(cfg.body_limit)
-                            .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope)),
-                    )
-                    .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug)),
-            );
+    let stack = ServiceBuilder::new()
+        .layer(AuthLayer::new(auth.clone()).sessions(auth))
+        .layer(
+            RateLimitLayer::new(store.clone(), rate)
+                .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id))),
+        )
+        .layer(
+            IdempotencyLayer::new(store)
+                .max_body(cfg.body_limit)
+                .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope)),
+        )
+        .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug));
+    let authed = Router::new()
+        .route(
+            "/v1/projects",
+            get(list)
+                .route_layer(RequireScopeLayer::new("read"))
+                .merge(axum::routing::post(create).route_layer(RequireScopeLayer::new("write")))
+                .route_layer(stack.clone()),
+        )
+        .route(
+            "/v1/projects/{id}",
+            get(get_one).route_layer(RequireScopeLayer::new("read")).route_layer(stack),
+        );
     let app = Router::new().merge(authed).fallback(rebuff_axum::extract::fallback).layer(
         ServiceBuilder::new()
             .layer(RequestIdLayer::new())
