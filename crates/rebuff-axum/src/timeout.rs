@@ -252,9 +252,11 @@ mod tests {
                     }),
                 )
             };
-            let res = tower::ServiceExt::oneshot(svc(999), Request::new(())).await.expect("the service answers");
+            let res =
+                tower::ServiceExt::oneshot(svc(999), Request::new(())).await.expect("the service answers");
             assert_eq!((res.status(), res.body().as_str()), (StatusCode::OK, "done"));
-            let res = tower::ServiceExt::oneshot(svc(1001), Request::new(())).await.expect("the service answers");
+            let res =
+                tower::ServiceExt::oneshot(svc(1001), Request::new(())).await.expect("the service answers");
             assert_eq!((res.status(), res.body().as_str()), (StatusCode::GATEWAY_TIMEOUT, ""));
         })
         .await;
