@@ -236,72 +236,56 @@ mod tests {
 
     use super::*;
 
-    async fn run<F: Future<Output = ()>>(f: F) {
-        tokio::time::pause();
-        f.await;
-    }
-
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn an_answer_in_time_passes_and_a_late_one_is_replaced() {
-        run(async {
-            let svc = |delay: u64| {
-                TimeoutLayer::new(StatusCode::GATEWAY_TIMEOUT, Duration::from_secs(1)).layer(
-                    tower::service_fn(move |_: Request<()>| async move {
-                        tokio::time::sleep(Duration::from_millis(delay)).await;
-                        Ok::<_, Infallible>(Response::new(String::from("done")))
-                    }),
-                )
-            };
-            let res =
-                tower::ServiceExt::oneshot(svc(999), Request::new(())).await.expect("the service answers");
-            assert_eq!((res.status(), res.body().as_str()), (StatusCode::OK, "done"));
-            let res =
-                tower::ServiceExt::oneshot(svc(1001), Request::new(())).await.expect("the service answers");
-            assert_eq!((res.status(), res.body().as_str()), (StatusCode::GATEWAY_TIMEOUT, ""));
-        })
-        .await;
+        let svc = |delay: u64| {
+            TimeoutLayer::new(StatusCode::GATEWAY_TIMEOUT, Duration::from_secs(1)).layer(tower::service_fn(
+                move |_: Request<()>| async move {
+                    tokio::time::sleep(Duration::from_millis(delay)).await;
+                    Ok::<_, Infallible>(Response::new(String::from("done")))
+                },
+            ))
+        };
+        let res = tower::ServiceExt::oneshot(svc(999), Request::new(())).await.expect("the service answers");
+        assert_eq!((res.status(), res.body().as_str()), (StatusCode::OK, "done"));
+        let res = tower::ServiceExt::oneshot(svc(1001), Request::new(())).await.expect("the service answers");
+        assert_eq!((res.status(), res.body().as_str()), (StatusCode::GATEWAY_TIMEOUT, ""));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_request_deadline_counts_from_the_call() {
-        run(async {
-            let mut svc = TimeoutLayer::new(StatusCode::GATEWAY_TIMEOUT, Duration::from_secs(1)).layer(
-                tower::service_fn(|_: Request<()>| async {
-                    tokio::time::sleep(Duration::from_millis(600)).await;
-                    Ok::<_, Infallible>(Response::new(String::new()))
-                }),
-            );
-            let fut = tower::Service::call(&mut svc, Request::new(()));
-            // Not polled for 600 ms: the handler's 600 ms then run past the deadline.
-            tokio::time::sleep(Duration::from_millis(600)).await;
-            assert_eq!(fut.await.expect("the service answers").status(), StatusCode::GATEWAY_TIMEOUT);
-        })
-        .await;
+        let mut svc = TimeoutLayer::new(StatusCode::GATEWAY_TIMEOUT, Duration::from_secs(1)).layer(
+            tower::service_fn(|_: Request<()>| async {
+                tokio::time::sleep(Duration::from_millis(600)).await;
+                Ok::<_, Infallible>(Response::new(String::new()))
+            }),
+        );
+        let fut = tower::Service::call(&mut svc, Request::new(()));
+        // Not polled for 600 ms: the handler's 600 ms then run past the deadline.
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        assert_eq!(fut.await.expect("the service answers").status(), StatusCode::GATEWAY_TIMEOUT);
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_body_that_stalls_fails_and_one_that_trickles_does_not() {
-        run(async {
-            let trickle = |gap: u64| {
-                let frames = futures_util::stream::unfold(0u8, move |n| async move {
-                    if n == 3 {
-                        return None;
-                    }
-                    tokio::time::sleep(Duration::from_millis(gap)).await;
-                    Some((Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"ab"))), n + 1))
-                });
-                TimeoutBody {
-                    body: http_body_util::StreamBody::new(frames),
-                    sleep: None,
-                    timeout: Duration::from_secs(1),
+        let trickle = |gap: u64| {
+            let frames = futures_util::stream::unfold(0u8, move |n| async move {
+                if n == 3 {
+                    return None;
                 }
-            };
-            // Each gap is under the timeout, the whole read over it.
-            let bytes = trickle(900).collect().await.expect("the trickle is read").to_bytes();
-            assert_eq!(&bytes[..], b"ababab");
-            let err = trickle(1100).collect().await.expect_err("the stalled body fails");
-            assert!(err.is::<BodyTimeoutError>(), "{err}");
-        })
-        .await;
+                tokio::time::sleep(Duration::from_millis(gap)).await;
+                Some((Ok::<_, Infallible>(Frame::data(Bytes::from_static(b"ab"))), n + 1))
+            });
+            TimeoutBody {
+                body: http_body_util::StreamBody::new(frames),
+                sleep: None,
+                timeout: Duration::from_secs(1),
+            }
+        };
+        // Each gap is under the timeout, the whole read over it.
+        let bytes = trickle(900).collect().await.expect("the trickle is read").to_bytes();
+        assert_eq!(&bytes[..], b"ababab");
+        let err = trickle(1100).collect().await.expect_err("the stalled body fails");
+        assert!(err.is::<BodyTimeoutError>(), "{err}");
     }
 }
