@@ -14,13 +14,13 @@
 //! | [`ratelimit`] | [`RateLimitLayer`](ratelimit::RateLimitLayer): GCRA per organisation or address, `X-RateLimit-*`, `RateLimit`, `RateLimit-Policy`, 429 with `Retry-After` |
 //! | [`quota`] | [`Quotas`](quota::Quotas): monthly usage per organisation, 402 past the limit |
 //! | [`idempotency`] | [`IdempotencyLayer`](idempotency::IdempotencyLayer): `Idempotency-Key` on POST, first completion replayed, 409 in flight, 422 on another payload |
-//! | [`store`] | storage traits, [`MemoryStore`](store::memory::MemoryStore) and the backend conformance suite |
+//! | [`store`] | the storage traits, [`MemoryStore`](store::MemoryStore), [`MemoryAuthStore`](store::MemoryAuthStore) and the conformance suite: the crate `rebuff-store`, re-exported |
+//! | [`accounts`] | organisations, users, keys and sessions ([`AccountStore`](store::AccountStore)), re-exported from `rebuff-store` |
 //!
 //! Handlers return `Result<T, ApiError>`; an [`ApiError`] only names a catalog code (typed, so
 //! a code outside the catalog does not compile) and what is specific to the occurrence.
 //! [`ProblemLayer`] decides everything else from the profile in use.
 
-pub mod accounts;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -30,9 +30,17 @@ pub mod quota;
 pub mod ratelimit;
 pub mod render;
 pub mod request_id;
-pub mod store;
 pub mod timeout;
 pub mod validate;
+
+/// The storage traits, in-memory backends and conformance suite: the crate
+/// [`rebuff_store`], which knows no HTTP, so that backends compile without axum. A
+/// [`StoreError`](store::StoreError) becomes an [`ApiError`] (masked 503 or 500) through
+/// `From`.
+pub use rebuff_store as store;
+/// Organisations, users, API keys and sessions: [`rebuff_store::accounts`]. An
+/// [`accounts::Error`] becomes an [`ApiError`] (409, 404, 422 or masked) through `From`.
+pub use rebuff_store::accounts;
 
 pub use auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
 pub use error::ApiError;

@@ -30,7 +30,7 @@
 //!   would.
 //!
 //! [`gcra`] is the pure decision; stores call it (or its equivalent in a script) under their
-//! own atomicity.
+//! own atomicity. It lives in `rebuff-store`, beside the stores, and is re-exported here.
 
 use std::fmt;
 use std::future::Future;
@@ -39,7 +39,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -51,6 +51,8 @@ use tower::{Layer, Service};
 use crate::idempotency::{self, Classified, IdempotencyLayer, Prefetched};
 use crate::store::{Admission, Begin, BeginRequest, Decision, Quota, RateLimitStore, StoreError};
 use crate::{ApiError, Code};
+
+pub use rebuff_store::ratelimit::{gcra, now_nanos};
 
 /// `X-RateLimit-Limit`: requests allowed per period.
 pub const X_RATELIMIT_LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -65,91 +67,10 @@ pub const RATELIMIT_POLICY: HeaderName = HeaderName::from_static("ratelimit-poli
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
-/// Decides one request with GCRA.
-///
-/// `tat_nanos` is the key's stored theoretical arrival time (`None` for a key never seen or
-/// expired), `now_nanos` the current time, both in nanoseconds since the Unix epoch. Returns
-/// the TAT to store (`None`: the request was refused and the stored TAT stays as it was) and
-/// the decision.
-///
-/// The burst is `limit` and the emission interval `period / limit` (rounded down to a whole
-/// nanosecond, so that a burst of exactly `limit` always fits in `period`). A stored TAT in
-/// the past is the same as none: once it has passed, the key can be forgotten. A `limit` of
-/// zero refuses everything.
-///
-/// ```
-/// use std::time::Duration;
-/// use rebuff_axum::ratelimit::gcra;
-/// use rebuff_axum::store::Quota;
-///
-/// let quota = Quota { limit: 2, period: Duration::from_secs(10) };
-/// let now = 1_000_000_000_000;
-/// let (tat, first) = gcra(None, now, quota);
-/// assert!(first.allowed && first.remaining == 1);
-/// let (tat, second) = gcra(tat, now, quota);
-/// assert!(second.allowed && second.remaining == 0);
-/// let (unchanged, third) = gcra(tat, now, quota);
-/// assert!(!third.allowed && unchanged.is_none());
-/// assert_eq!(third.retry_after, Some(Duration::from_secs(5)));
-/// ```
-pub fn gcra(tat_nanos: Option<u128>, now_nanos: u128, quota: Quota) -> (Option<u128>, Decision) {
-    let period = quota.period.as_nanos();
-    let limit = quota.limit;
-    let tat = tat_nanos.map_or(now_nanos, |t| t.max(now_nanos));
-    if limit == 0 || period == 0 {
-        let decision = Decision {
-            allowed: false,
-            limit,
-            remaining: 0,
-            reset_after: quota.period,
-            retry_after: Some(quota.period),
-        };
-        return (None, decision);
-    }
-    let interval = (period / u128::from(limit)).max(1);
-    let horizon = now_nanos.saturating_add(period);
-    let new_tat = tat.saturating_add(interval);
-    let remaining = |tat: u128| -> u32 {
-        let n = horizon.saturating_sub(tat) / interval;
-        u32::try_from(n).unwrap_or(u32::MAX).min(limit)
-    };
-    if new_tat <= horizon {
-        let decision = Decision {
-            allowed: true,
-            limit,
-            remaining: remaining(new_tat),
-            reset_after: nanos(new_tat - now_nanos),
-            retry_after: None,
-        };
-        (Some(new_tat), decision)
-    } else {
-        let decision = Decision {
-            allowed: false,
-            limit,
-            remaining: remaining(tat),
-            reset_after: nanos(tat - now_nanos),
-            retry_after: Some(nanos(new_tat - horizon)),
-        };
-        (None, decision)
-    }
-}
-
-fn nanos(n: u128) -> Duration {
-    let secs = u64::try_from(n / NANOS_PER_SEC).unwrap_or(u64::MAX);
-    // The remainder is below 10^9 and fits.
-    let sub = u32::try_from(n % NANOS_PER_SEC).unwrap_or(0);
-    Duration::new(secs, sub)
-}
-
 /// Whole seconds, rounded up: a client that waits this long is admitted.
 fn ceil_secs(d: Duration) -> u64 {
     // Saturating: a period near `Duration::MAX` must not overflow (found by fuzzing).
     d.as_secs().saturating_add(u64::from(d.subsec_nanos() > 0))
-}
-
-/// The current time in nanoseconds since the Unix epoch.
-pub fn now_nanos() -> u128 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos())
 }
 
 /// Writes the rate-limit fields of `decision`, taken at `now_nanos` under `quota`, into
@@ -485,85 +406,6 @@ mod tests {
 
     fn quota(limit: u32, secs: u64) -> Quota {
         Quota { limit, period: Duration::from_secs(secs) }
-    }
-
-    /// Runs `times` (nanoseconds) through GCRA; returns which were admitted.
-    fn run(q: Quota, times: &[u128]) -> Vec<bool> {
-        let mut tat = None;
-        times
-            .iter()
-            .map(|&t| {
-                let (new, d) = gcra(tat, t, q);
-                if let Some(n) = new {
-                    tat = Some(n);
-                }
-                d.allowed
-            })
-            .collect()
-    }
-
-    #[test]
-    fn a_burst_admits_exactly_the_limit() {
-        let q = quota(5, 60);
-        let t0 = 1_700_000_000 * S;
-        let admitted = run(q, &[t0; 20]);
-        assert_eq!(admitted.iter().filter(|a| **a).count(), 5);
-        assert!(admitted[..5].iter().all(|a| *a));
-    }
-
-    #[test]
-    fn remaining_reset_and_retry_come_from_the_tat() {
-        let q = quota(5, 60);
-        let t0 = 1_700_000_000 * S;
-        let (tat, d) = gcra(None, t0, q);
-        assert_eq!((d.allowed, d.limit, d.remaining), (true, 5, 4));
-        assert_eq!(d.reset_after, Duration::from_secs(12));
-        assert_eq!(d.retry_after, None);
-        let mut tat = tat;
-        for expected in (0..4).rev() {
-            let (t, d) = gcra(tat, t0, q);
-            tat = t;
-            assert_eq!(d.remaining, expected);
-        }
-        let (none, d) = gcra(tat, t0 + S, q);
-        assert_eq!(none, None);
-        assert!(!d.allowed);
-        assert_eq!(d.remaining, 0);
-        assert_eq!(d.reset_after, Duration::from_secs(59));
-        assert_eq!(d.retry_after, Some(Duration::from_secs(11)));
-        // Once the retry delay has passed, exactly one more is admitted.
-        let (t, d) = gcra(tat, t0 + 12 * S, q);
-        assert!(d.allowed && d.remaining == 0 && t.is_some());
-    }
-
-    #[test]
-    fn recovers_fully_after_the_period() {
-        let q = quota(3, 30);
-        let t0 = 5 * S;
-        let mut tat = None;
-        for _ in 0..3 {
-            tat = gcra(tat, t0, q).0;
-        }
-        let (_, d) = gcra(tat, t0 + 30 * S, q);
-        assert!(d.allowed);
-        assert_eq!(d.remaining, 2);
-    }
-
-    #[test]
-    fn steady_rate_admits_one_per_interval() {
-        let q = quota(10, 10);
-        // A request every 100 ms for 10 s after the burst: one admitted per second.
-        let t0 = 100 * S;
-        let mut times = vec![t0; 10];
-        times.extend((1..=100).map(|i| t0 + i * S / 10));
-        let admitted = run(q, &times).iter().filter(|a| **a).count();
-        assert_eq!(admitted, 20);
-    }
-
-    #[test]
-    fn zero_limit_refuses() {
-        let (tat, d) = gcra(None, S, quota(0, 60));
-        assert!(tat.is_none() && !d.allowed && d.retry_after.is_some());
     }
 
     struct DownStore;

@@ -238,7 +238,7 @@ async fn a_revoked_key_is_api_key_revoked() {
     let key = s.key(&["read"], |_| {});
     assert_eq!(send(s.get("/v1/me").header("authorization", bearer(&key))).await.status, 200);
     let id = key::parse(&key).expect("parses").id;
-    assert!(s.store.revoke_key(&id, now()));
+    assert!(s.store.revoke_key_at(&id, now()));
     let seen = send(s.get("/v1/me").header("authorization", bearer(&key))).await;
     assert_error(&seen, 401, "api_key_revoked", Some(INVALID_TOKEN));
 }

@@ -248,6 +248,7 @@ async fn keys_and_users_go_to_postgres_with_the_postgres_option() {
             .expect("exercise");
 
     // The keys and the user are in PostgreSQL, and not in the SQLite file.
+    use rebuff_sqlite::AccountStore as _;
     let store = rebuff_server::PgStore::connect(pg.url.as_str()).await.expect("connect");
     let org = store.find_org("acme").await.expect("find").expect("acme in PostgreSQL");
     let keys = store.list_keys(&org.id).await.expect("keys");

@@ -11,7 +11,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use rebuff_core::Catalog;
 use rebuff_server::{AppState, Config};
-use rebuff_sqlite::{NewKey, SqliteStore};
+use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
 
 /// Runs the binary off the async runtime, which keeps serving meanwhile.
 async fn rebuff(args: Vec<String>) -> Output {

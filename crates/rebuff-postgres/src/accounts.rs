@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use rebuff_axum::accounts::{
+use rebuff_store::accounts::{
     DUMMY_HASH, LoginOutcome, Org, UserInfo, email_key, hash_password, verify_password,
 };
-use rebuff_axum::auth::key::{hash_secret, token};
-use rebuff_axum::store::{BoxFuture, SessionRecord, SessionStore, StoreError};
+use rebuff_store::key::{hash_secret, token};
+use rebuff_store::{AccountStore, BoxFuture, KeyInfo, NewKey, SessionRecord, SessionStore, StoreError};
 use tokio_postgres::Row;
 
 use crate::{Client, Error, PgStore, corrupt, is_unique_violation, pg, random_alnum, unix_secs};
@@ -52,7 +52,7 @@ impl PgStore {
     ///
     /// [`Error::OrgNameTaken`] when the name is in use, [`Error::Invalid`]`("name")` for an
     /// empty name, [`Error::Store`] when the database fails.
-    pub async fn create_org(&self, name: &str) -> Result<Org, Error> {
+    pub(crate) async fn create_org(&self, name: &str) -> Result<Org, Error> {
         if name.trim().is_empty() {
             return Err(Error::Invalid("name"));
         }
@@ -80,7 +80,7 @@ impl PgStore {
     ///
     /// [`Error::Invalid`]`("name")` for an empty name, [`Error::Store`] when the database
     /// fails.
-    pub async fn get_or_create_org(&self, name: &str) -> Result<Org, Error> {
+    pub(crate) async fn get_or_create_org(&self, name: &str) -> Result<Org, Error> {
         if let Some(org) = self.find_org(name).await? {
             return Ok(org);
         }
@@ -96,7 +96,7 @@ impl PgStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn find_org(&self, name: &str) -> Result<Option<Org>, StoreError> {
+    pub(crate) async fn find_org(&self, name: &str) -> Result<Option<Org>, StoreError> {
         self.org_by("name", name).await
     }
 
@@ -105,7 +105,7 @@ impl PgStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn get_org(&self, id: &str) -> Result<Option<Org>, StoreError> {
+    pub(crate) async fn get_org(&self, id: &str) -> Result<Option<Org>, StoreError> {
         self.org_by("id", id).await
     }
 
@@ -116,7 +116,7 @@ impl PgStore {
     /// [`Error::EmailTaken`] when a user has this email already, ignoring case;
     /// [`Error::OrgNotFound`] for an unknown organisation; [`Error::Invalid`]`("email")`
     /// for an empty email; [`Error::Store`] when the database fails.
-    pub async fn create_user(
+    pub(crate) async fn create_user(
         &self,
         org_id: &str,
         email: &str,
@@ -166,7 +166,7 @@ impl PgStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn get_user(&self, user_id: &str) -> Result<Option<UserInfo>, StoreError> {
+    pub(crate) async fn get_user(&self, user_id: &str) -> Result<Option<UserInfo>, StoreError> {
         self.timed(async {
             let client = self.client().await?;
             let stmt = client
@@ -183,7 +183,7 @@ impl PgStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<bool, StoreError> {
+    pub(crate) async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<bool, StoreError> {
         self.timed(async {
             let client = self.client().await?;
             let n = client
@@ -202,7 +202,7 @@ impl PgStore {
     /// # Errors
     ///
     /// [`Error::Store`] when the database fails or the stored hash does not parse.
-    pub async fn verify_login(&self, email: &str, password: &str) -> Result<LoginOutcome, Error> {
+    pub(crate) async fn verify_login(&self, email: &str, password: &str) -> Result<LoginOutcome, Error> {
         let key = email_key(email);
         let found = self
             .timed(async {
@@ -244,7 +244,11 @@ impl PgStore {
     ///
     /// [`Error::UserNotFound`] for an unknown user, [`Error::Store`] when the database
     /// fails.
-    pub async fn create_session(&self, user_id: &str, ttl: Duration) -> Result<(String, String), Error> {
+    pub(crate) async fn create_session(
+        &self,
+        user_id: &str,
+        ttl: Duration,
+    ) -> Result<(String, String), Error> {
         let (session, csrf) = (token(), token());
         let now = unix_secs();
         let expires_at = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
@@ -273,7 +277,7 @@ impl PgStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
         self.timed(async {
             let client = self.client().await?;
             let n = client
@@ -314,5 +318,90 @@ impl SessionStore for PgStore {
                 user_disabled: row.try_get(4).map_err(pg)?,
             }))
         }))
+    }
+}
+
+/// The account operations of [`PgStore`]; see [`AccountStore`] for their contract.
+impl AccountStore for PgStore {
+    fn create_org<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Org, Error>> {
+        Box::pin(PgStore::create_org(self, name))
+    }
+
+    fn get_or_create_org<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Org, Error>> {
+        Box::pin(PgStore::get_or_create_org(self, name))
+    }
+
+    fn find_org<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Org>, StoreError>> {
+        Box::pin(PgStore::find_org(self, name))
+    }
+
+    fn get_org<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Org>, StoreError>> {
+        Box::pin(PgStore::get_org(self, id))
+    }
+
+    fn create_user<'a>(
+        &'a self,
+        org_id: &'a str,
+        email: &'a str,
+        password: &'a str,
+        disabled: bool,
+    ) -> BoxFuture<'a, Result<UserInfo, Error>> {
+        Box::pin(PgStore::create_user(self, org_id, email, password, disabled))
+    }
+
+    fn get_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Option<UserInfo>, StoreError>> {
+        Box::pin(PgStore::get_user(self, user_id))
+    }
+
+    fn set_user_disabled<'a>(
+        &'a self,
+        user_id: &'a str,
+        disabled: bool,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(PgStore::set_user_disabled(self, user_id, disabled))
+    }
+
+    fn verify_login<'a>(
+        &'a self,
+        email: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<LoginOutcome, Error>> {
+        Box::pin(PgStore::verify_login(self, email, password))
+    }
+
+    fn create_session<'a>(
+        &'a self,
+        user_id: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(String, String), Error>> {
+        Box::pin(PgStore::create_session(self, user_id, ttl))
+    }
+
+    fn delete_session<'a>(&'a self, token_hash: &'a [u8; 32]) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(PgStore::delete_session(self, token_hash))
+    }
+
+    fn create_key(&self, new: NewKey) -> BoxFuture<'_, Result<(KeyInfo, String), Error>> {
+        Box::pin(PgStore::create_key(self, new))
+    }
+
+    fn list_keys<'a>(&'a self, org_id: &'a str) -> BoxFuture<'a, Result<Vec<KeyInfo>, StoreError>> {
+        Box::pin(PgStore::list_keys(self, org_id))
+    }
+
+    fn get_key<'a>(
+        &'a self,
+        org_id: &'a str,
+        key_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyInfo>, StoreError>> {
+        Box::pin(PgStore::get_key(self, org_id, key_id))
+    }
+
+    fn revoke_key<'a>(&'a self, org_id: &'a str, key_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(PgStore::revoke_key(self, org_id, key_id))
+    }
+
+    fn record_key_use<'a>(&'a self, key_id: &'a str, at: i64) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(PgStore::record_key_use(self, key_id, at))
     }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use rebuff_axum::store::{Begin, BoxFuture, IdempotencyStore, StoreError, StoredResponse};
+use rebuff_store::{Begin, BoxFuture, IdempotencyStore, StoreError, StoredResponse};
 
 use crate::{PgStore, corrupt, pg};
 

@@ -2,9 +2,9 @@
 //! stored; the key text is returned once, by [`PgStore::create_key`].
 
 use ipnet::IpNet;
-use rebuff_axum::accounts::{KeyInfo, NewKey};
-use rebuff_axum::auth::key;
-use rebuff_axum::store::{BoxFuture, KeyRecord, KeyStore, StoreError};
+use rebuff_store::accounts::{KeyInfo, NewKey};
+use rebuff_store::key;
+use rebuff_store::{BoxFuture, KeyRecord, KeyStore, StoreError};
 use tokio_postgres::Row;
 
 use crate::{Client, Error, PgStore, corrupt, is_unique_violation, pg, unix_secs};
@@ -65,7 +65,7 @@ impl PgStore {
     ///
     /// [`Error::OrgNotFound`] for an unknown organisation, [`Error::Invalid`]`("scope")`
     /// for an empty scope or one with whitespace, [`Error::Store`] when the database fails.
-    pub async fn create_key(&self, new: NewKey) -> Result<(KeyInfo, String), Error> {
+    pub(crate) async fn create_key(&self, new: NewKey) -> Result<(KeyInfo, String), Error> {
         if new.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
             return Err(Error::Invalid("scope"));
         }
@@ -135,7 +135,7 @@ impl PgStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn list_keys(&self, org_id: &str) -> Result<Vec<KeyInfo>, StoreError> {
+    pub(crate) async fn list_keys(&self, org_id: &str) -> Result<Vec<KeyInfo>, StoreError> {
         self.timed(async {
             let client = self.client().await?;
             let stmt = client
@@ -154,7 +154,7 @@ impl PgStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn get_key(&self, org_id: &str, key_id: &str) -> Result<Option<KeyInfo>, StoreError> {
+    pub(crate) async fn get_key(&self, org_id: &str, key_id: &str) -> Result<Option<KeyInfo>, StoreError> {
         self.timed(async {
             let client = self.client().await?;
             Ok(find(&client, key_id).await?.map(|(info, _)| info).filter(|info| info.org_id == org_id))
@@ -169,7 +169,7 @@ impl PgStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn revoke_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn revoke_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
         self.timed(async {
             let client = self.client().await?;
             let n = client
@@ -189,7 +189,7 @@ impl PgStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn record_key_use(&self, key_id: &str, at: i64) -> Result<(), StoreError> {
+    pub(crate) async fn record_key_use(&self, key_id: &str, at: i64) -> Result<(), StoreError> {
         self.timed(async {
             let client = self.client().await?;
             client

@@ -2,7 +2,7 @@
 //! the request state (idempotency records, quotas, rate limits) that several server instances
 //! share.
 //!
-//! [`PgStore`] implements every storage trait of [`rebuff_axum::store`] ([`KeyStore`],
+//! [`PgStore`] implements every storage trait of [`rebuff_store`] ([`KeyStore`],
 //! [`SessionStore`], [`IdempotencyStore`], [`QuotaStore`], [`RateLimitStore`]) and the same
 //! account management as the SQLite backend. Each decision is one statement or one server-side
 //! function, so it takes one round trip and is atomic under concurrency:
@@ -15,12 +15,12 @@
 //! | [`IdempotencyStore`] | `rebuff_idempotency_begin()`: take the lock or read the record; expiry on the database's clock |
 //! | [`KeyStore`], [`SessionStore`] | one indexed lookup |
 //!
-//! [`KeyStore`]: rebuff_axum::store::KeyStore
-//! [`SessionStore`]: rebuff_axum::store::SessionStore
-//! [`IdempotencyStore`]: rebuff_axum::store::IdempotencyStore
-//! [`QuotaStore`]: rebuff_axum::store::QuotaStore
-//! [`RateLimitStore`]: rebuff_axum::store::RateLimitStore
-//! [`RateLimitStore::check_and_begin`]: rebuff_axum::store::RateLimitStore::check_and_begin
+//! [`KeyStore`]: rebuff_store::KeyStore
+//! [`SessionStore`]: rebuff_store::SessionStore
+//! [`IdempotencyStore`]: rebuff_store::IdempotencyStore
+//! [`QuotaStore`]: rebuff_store::QuotaStore
+//! [`RateLimitStore`]: rebuff_store::RateLimitStore
+//! [`RateLimitStore::check_and_begin`]: rebuff_store::RateLimitStore::check_and_begin
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rebuff_postgres::Error> {
@@ -69,11 +69,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
-use rebuff_axum::store::{StoreError, StoreErrorKind};
+use rebuff_store::{StoreError, StoreErrorKind};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
 
-pub use rebuff_axum::accounts::{Error, KeyInfo, LoginOutcome, NewKey, Org, UserInfo};
+pub use rebuff_store::accounts::{AccountStore, Error, KeyInfo, LoginOutcome, NewKey, Org, UserInfo};
 /// The `tokio-postgres` this crate is built with.
 pub use tokio_postgres;
 

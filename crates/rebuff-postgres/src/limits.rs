@@ -1,6 +1,6 @@
 //! [`RateLimitStore`] and [`QuotaStore`]: one round trip per decision.
 
-use rebuff_axum::store::{
+use rebuff_store::{
     Admission, BeginRequest, BoxFuture, Decision, Quota, QuotaStore, RateLimitStore, StoreError, Usage,
 };
 
@@ -20,7 +20,7 @@ impl RateLimitStore for PgStore {
         Box::pin(async move {
             let period = i64::try_from(quota.period.as_micros()).unwrap_or(i64::MAX / 4);
             if quota.limit == 0 || period == 0 {
-                return Ok(rebuff_axum::ratelimit::gcra(None, now_nanos, quota).1);
+                return Ok(rebuff_store::gcra(None, now_nanos, quota).1);
             }
             let now = i64::try_from(now_nanos / 1000).unwrap_or(i64::MAX / 4);
             let limit = i64::from(quota.limit);

@@ -3,7 +3,7 @@
 //! Each entry of [`MIGRATIONS`] takes the schema from version `i` to `i + 1`. Entries are
 //! never edited once released; a change is a new entry.
 
-use rebuff_axum::store::StoreError;
+use rebuff_store::StoreError;
 
 use crate::{Client, pg};
 

@@ -8,9 +8,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rebuff_axum::auth::key::{hash_secret, parse};
-use rebuff_axum::store::{KeyStore, SessionStore, StoreErrorKind};
 use rebuff_postgres::{Error, LoginOutcome, NewKey, PgStore};
+use rebuff_store::key::{hash_secret, parse};
+use rebuff_store::{AccountStore, KeyStore, SessionStore, StoreErrorKind};
 
 fn postgres_url() -> String {
     std::env::var("REBUFF_TEST_POSTGRES_URL")
@@ -74,7 +74,14 @@ impl Drop for Schema {
 async fn passes_the_conformance_suite() {
     let Some(schema) = Schema::new("conformance").await else { return };
     let store = Arc::new(schema.store.clone());
-    rebuff_axum::store::conformance::run_all(store).await;
+    rebuff_store::conformance::run_all(store).await;
+    schema.drop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn passes_the_account_conformance_suite() {
+    let Some(schema) = Schema::new("conformance_accounts").await else { return };
+    rebuff_store::conformance::accounts(Arc::new(schema.store.clone())).await;
     schema.drop().await;
 }
 

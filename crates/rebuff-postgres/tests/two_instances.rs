@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rebuff::Catalog;
-use rebuff_axum::store::Quota;
 use rebuff_postgres::{NewKey, PgStore};
 use rebuff_server::{AppState, Config};
 use rebuff_sqlite::SqliteStore;
+use rebuff_store::{AccountStore, Quota};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -89,7 +89,7 @@ struct Pair {
 
 impl Pair {
     async fn start(test: &str, via: Option<&Proxy>, configure: impl Fn(&mut Config)) -> Option<Pair> {
-        let nanos = rebuff_axum::ratelimit::now_nanos();
+        let nanos = rebuff_store::ratelimit::now_nanos();
         let schema = format!("rebuff_test_{test}_{}_{}", std::process::id(), nanos % 1_000_000_000);
         let pg = match PgStore::builder(postgres_url()).schema(&schema).connect().await {
             Ok(pg) => pg,

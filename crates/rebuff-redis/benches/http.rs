@@ -20,11 +20,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rebuff::Catalog;
-use rebuff_axum::store::Quota;
-use rebuff_axum::store::memory::MemoryStore;
 use rebuff_redis::RedisStore;
 use rebuff_server::{AppState, Config};
-use rebuff_sqlite::{NewKey, SqliteStore};
+use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
+use rebuff_store::Quota;
+use rebuff_store::memory::MemoryStore;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use rebuff_axum::ratelimit::now_nanos;
-use rebuff_axum::store::memory::MemoryStore;
-use rebuff_axum::store::{Quota, RateLimitStore};
 use rebuff_redis::RedisStore;
+use rebuff_store::memory::MemoryStore;
+use rebuff_store::ratelimit::now_nanos;
+use rebuff_store::{Quota, RateLimitStore};
 
 /// Never refuses during the benchmark, so every decision writes.
 const QUOTA: Quota = Quota { limit: 1_000_000_000, period: Duration::from_secs(1) };

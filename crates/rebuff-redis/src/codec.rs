@@ -5,7 +5,7 @@
 //! ```
 
 use bytes::Bytes;
-use rebuff_axum::store::StoredResponse;
+use rebuff_store::StoredResponse;
 
 /// Appends `response` to `out`.
 pub(crate) fn encode(response: &StoredResponse, out: &mut Vec<u8>) {

@@ -15,9 +15,9 @@
 //! | [`IdempotencyStore::release`] | delete if still a lock | the same |
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), rebuff_axum::store::StoreError> {
+//! # async fn demo() -> Result<(), rebuff_store::StoreError> {
 //! use std::sync::Arc;
-//! use rebuff_axum::store::{IdempotencyStore, QuotaStore, RateLimitStore};
+//! use rebuff_store::{IdempotencyStore, QuotaStore, RateLimitStore};
 //! use rebuff_redis::RedisStore;
 //!
 //! let store = Arc::new(RedisStore::builder("redis://127.0.0.1:6379/").prefix("myapi:").connect().await?);
@@ -55,7 +55,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rebuff_axum::store::{
+use rebuff_store::{
     Admission, Begin, BeginRequest, BoxFuture, Decision, IdempotencyStore, Quota, QuotaStore, RateLimitStore,
     StoreError, StoredResponse, Usage,
 };
@@ -306,7 +306,7 @@ impl RedisStore {
                     tracing::info!(url = %self.inner.url, "Redis is answering again");
                 }
             }
-            Some(e) if e.kind() == rebuff_axum::store::StoreErrorKind::Unavailable => {
+            Some(e) if e.kind() == rebuff_store::StoreErrorKind::Unavailable => {
                 if !down.swap(true, Ordering::Relaxed) {
                     tracing::warn!(
                         url = %self.inner.url,
@@ -370,7 +370,7 @@ impl RateLimitStore for RedisStore {
             let period_us = quota.period.as_micros();
             if quota.limit == 0 || period_us == 0 {
                 // Nothing to store: the same answer as the in-memory GCRA.
-                return Ok(rebuff_axum::ratelimit::gcra(None, now_nanos, quota).1);
+                return Ok(rebuff_store::gcra(None, now_nanos, quota).1);
             }
             let mut invocation = self.inner.scripts.gcra.key(self.key("rl", key));
             self.gcra_args(&mut invocation, quota, now_nanos);
@@ -543,8 +543,8 @@ mod tests {
     #[test]
     fn errors_map_by_kind() {
         let io = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert_eq!(map_err(&io).kind(), rebuff_axum::store::StoreErrorKind::Unavailable);
+        assert_eq!(map_err(&io).kind(), rebuff_store::StoreErrorKind::Unavailable);
         let answer = RedisError::from((redis::ErrorKind::Client, "bad"));
-        assert_eq!(map_err(&answer).kind(), rebuff_axum::store::StoreErrorKind::Backend);
+        assert_eq!(map_err(&answer).kind(), rebuff_store::StoreErrorKind::Backend);
     }
 }

@@ -9,9 +9,9 @@ mod support;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rebuff_axum::ratelimit::now_nanos;
-use rebuff_axum::store::{Begin, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoreErrorKind};
 use rebuff_redis::{Clock, RedisStore};
+use rebuff_store::ratelimit::now_nanos;
+use rebuff_store::{Begin, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoreErrorKind};
 use support::{Mode, Proxy, cleanup, connect_or_skip, redis_url, unique_prefix};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -20,7 +20,7 @@ async fn passes_the_conformance_suite_on_the_callers_clock() {
     let builder = RedisStore::builder(redis_url()).prefix(&prefix).clock(Clock::Caller);
     let Some(store) = connect_or_skip(builder).await else { return };
     let store = Arc::new(store);
-    rebuff_axum::store::conformance::run_all(store).await;
+    rebuff_store::conformance::run_all(store).await;
     cleanup(&prefix).await;
 }
 
@@ -29,9 +29,9 @@ async fn passes_the_clock_free_part_of_the_suite_on_the_redis_clock() {
     let prefix = unique_prefix("conformance-redis-clock");
     let Some(store) = connect_or_skip(RedisStore::builder(redis_url()).prefix(&prefix)).await else { return };
     let store = Arc::new(store);
-    rebuff_axum::store::conformance::quota_exact(store.clone()).await;
-    rebuff_axum::store::conformance::idempotency_lifecycle(store.clone()).await;
-    rebuff_axum::store::conformance::idempotency_lock_expires(store).await;
+    rebuff_store::conformance::quota_exact(store.clone()).await;
+    rebuff_store::conformance::idempotency_lifecycle(store.clone()).await;
+    rebuff_store::conformance::idempotency_lock_expires(store).await;
     cleanup(&prefix).await;
 }
 

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rebuff::Catalog;
-use rebuff_axum::store::Quota;
 use rebuff_redis::RedisStore;
 use rebuff_server::{AppState, Config};
-use rebuff_sqlite::{NewKey, SqliteStore};
+use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
+use rebuff_store::Quota;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{cleanup, connect_or_skip, in_ci, redis_url, unique_prefix};
@@ -37,7 +37,7 @@ fn config() -> Config {
 
 /// A fresh SQLite file with organisation `acme` and an admin key.
 async fn database(test: &str) -> (PathBuf, SqliteStore, String) {
-    let nanos = rebuff_axum::ratelimit::now_nanos();
+    let nanos = rebuff_store::ratelimit::now_nanos();
     let db = std::env::temp_dir().join(format!("rebuff-{test}-{}-{nanos}.db", std::process::id()));
     let sqlite = SqliteStore::open(&db).expect("open SQLite");
     let org = sqlite.get_or_create_org("acme").await.expect("org").id;

@@ -12,10 +12,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rebuff::Catalog;
-use rebuff_axum::store::{Quota, QuotaStore};
 use rebuff_redis::RedisStore;
 use rebuff_server::{AppState, Config};
-use rebuff_sqlite::{NewKey, SqliteStore};
+use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
+use rebuff_store::{Quota, QuotaStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::{Mode, Proxy, cleanup, connect_or_skip, redis_url, unique_prefix};
@@ -50,7 +50,7 @@ impl Pair {
         // these tests are about exactness, not latency.
         let timeout = if redis.is_some() { Duration::from_millis(300) } else { Duration::from_secs(10) };
         let url = redis.unwrap_or_else(redis_url);
-        let nanos = rebuff_axum::ratelimit::now_nanos();
+        let nanos = rebuff_store::ratelimit::now_nanos();
         let db = std::env::temp_dir().join(format!("rebuff-two-{test}-{}-{nanos}.db", std::process::id()));
         let sqlite = SqliteStore::open(&db).expect("open SQLite");
         let org = sqlite.get_or_create_org("acme").await.expect("org").id;

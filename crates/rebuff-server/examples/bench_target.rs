@@ -60,7 +60,7 @@ use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code, ProblemLayer, RequestIdLayer};
 use rebuff_server::config::Quota;
 use rebuff_server::{AppState, Config};
-use rebuff_sqlite::{NewKey, SqliteStore};
+use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
 use serde::Deserialize;
 use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;

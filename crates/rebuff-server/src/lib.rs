@@ -39,6 +39,7 @@ pub use state::{AppState, Backends, StateBuilder, Store};
 /// The shared backends, re-exported so that a binary over this crate can open them.
 pub use {rebuff_postgres::PgStore, rebuff_redis::RedisStore};
 
+use rebuff_axum::store::AccountStore;
 use rebuff_sqlite::SqliteStore;
 use tokio::net::TcpListener;
 

@@ -15,16 +15,15 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
 
 use rebuff_axum::quota::Quotas;
 use rebuff_axum::store::{
-    BoxFuture, Decision, IdempotencyStore, KeyStore, Quota, QuotaStore, RateLimitStore, SessionStore,
-    StoreError,
+    AccountStore, BoxFuture, Decision, IdempotencyStore, KeyStore, Quota, QuotaStore, RateLimitStore,
+    SessionStore, StoreError,
 };
 use rebuff_postgres::PgStore;
 use rebuff_redis::RedisStore;
-use rebuff_sqlite::{Error, KeyInfo, LoginOutcome, NewKey, Org, SqliteStore, UserInfo};
+use rebuff_sqlite::SqliteStore;
 
 use crate::config::Config;
 
@@ -64,6 +63,7 @@ impl AppState {
             rate_limits: None,
             quotas: None,
             idempotency: None,
+            accounts: None,
         }
     }
 
@@ -93,6 +93,7 @@ pub struct StateBuilder {
     rate_limits: Option<Arc<dyn RateLimitStore>>,
     quotas: Option<Arc<dyn QuotaStore>>,
     idempotency: Option<Arc<dyn IdempotencyStore>>,
+    accounts: Option<Arc<dyn AccountStore>>,
 }
 
 impl fmt::Debug for StateBuilder {
@@ -142,12 +143,20 @@ impl StateBuilder {
         self
     }
 
+    /// Organisations, users, API keys and sessions in `store`, whatever else is configured.
+    #[must_use]
+    pub fn accounts(mut self, store: Arc<dyn AccountStore>) -> Self {
+        self.accounts = Some(store);
+        self
+    }
+
     /// Creates the API's own tables and the state.
     ///
     /// # Errors
     /// The SQLite store could not be migrated.
     pub async fn build(self) -> Result<AppState, StoreError> {
-        let StateBuilder { config, sqlite, redis, postgres, rate_limits, quotas, idempotency } = self;
+        let StateBuilder { config, sqlite, redis, postgres, rate_limits, quotas, idempotency, accounts } =
+            self;
         sqlite.with_conn(crate::db::migrate).await?;
 
         // The shared store for limits, quotas and idempotency: Redis, else PostgreSQL, else
@@ -171,16 +180,20 @@ impl StateBuilder {
             rate_limits: if rate_limits.is_some() { "custom" } else { limits_name },
             quotas: named(quotas.is_some()),
             idempotency: named(idempotency.is_some()),
-            accounts: if postgres.is_some() { "PostgreSQL" } else { "SQLite" },
+            accounts: match (&accounts, &postgres) {
+                (Some(_), _) => "custom",
+                (None, Some(_)) => "PostgreSQL",
+                (None, None) => "SQLite",
+            },
         };
-        let accounts = match postgres {
-            Some(p) => Accounts::Postgres(p),
-            None => Accounts::Sqlite(sqlite.clone()),
+        let accounts: Arc<dyn AccountStore> = match (accounts, postgres) {
+            (Some(a), _) => a,
+            (None, Some(p)) => Arc::new(p),
+            (None, None) => Arc::new(sqlite.clone()),
         };
-        let (keys, sessions): (Arc<dyn KeyStore>, Arc<dyn SessionStore>) = match &accounts {
-            Accounts::Postgres(p) => (Arc::new(p.clone()), Arc::new(p.clone())),
-            Accounts::Sqlite(s) => (Arc::new(s.clone()), Arc::new(s.clone())),
-        };
+        // One store behind the three: `AccountStore` extends the two lookups.
+        let (keys, sessions): (Arc<dyn KeyStore>, Arc<dyn SessionStore>) =
+            (accounts.clone(), accounts.clone());
         let backends = Backends {
             rate_limits: rate_limits.unwrap_or(shared.rate_limits),
             quotas: quotas.unwrap_or(shared.quotas),
@@ -264,20 +277,22 @@ impl fmt::Display for Placement {
     }
 }
 
-#[derive(Debug, Clone)]
-enum Accounts {
-    Sqlite(SqliteStore),
-    Postgres(PgStore),
-}
-
 /// What the handlers store through: SQLite for the API's own tables, and the accounts and
-/// rate limits on whichever backend holds them. Its account methods are those of
-/// [`SqliteStore`], with the same types, on either backend.
-#[derive(Debug, Clone)]
+/// rate limits on whichever backend holds them.
+#[derive(Clone)]
 pub struct Store {
     sqlite: SqliteStore,
-    accounts: Accounts,
+    accounts: Arc<dyn AccountStore>,
     backends: Backends,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("sqlite", &self.sqlite)
+            .field("backends", &self.backends)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Store {
@@ -289,6 +304,11 @@ impl Store {
     /// The store of each concern.
     pub fn backends(&self) -> &Backends {
         &self.backends
+    }
+
+    /// Organisations, users, API keys and sessions, on whichever backend holds them.
+    pub fn accounts(&self) -> &dyn AccountStore {
+        &*self.accounts
     }
 
     /// [`SqliteStore::read_conn`] on the API's own tables: a short lookup on the calling
@@ -314,177 +334,6 @@ impl Store {
         + 'static,
     ) -> Result<T, StoreError> {
         self.sqlite.with_conn(f).await
-    }
-
-    /// [`SqliteStore::create_org`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::create_org`].
-    pub async fn create_org(&self, name: &str) -> Result<Org, Error> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.create_org(name).await,
-            Accounts::Postgres(p) => p.create_org(name).await,
-        }
-    }
-
-    /// [`SqliteStore::get_or_create_org`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::get_or_create_org`].
-    pub async fn get_or_create_org(&self, name: &str) -> Result<Org, Error> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.get_or_create_org(name).await,
-            Accounts::Postgres(p) => p.get_or_create_org(name).await,
-        }
-    }
-
-    /// [`SqliteStore::find_org`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::find_org`].
-    pub async fn find_org(&self, name: &str) -> Result<Option<Org>, StoreError> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.find_org(name).await,
-            Accounts::Postgres(p) => p.find_org(name).await,
-        }
-    }
-
-    /// [`SqliteStore::get_org`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::get_org`].
-    pub async fn get_org(&self, id: &str) -> Result<Option<Org>, StoreError> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.get_org(id).await,
-            Accounts::Postgres(p) => p.get_org(id).await,
-        }
-    }
-
-    /// [`SqliteStore::create_user`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::create_user`].
-    pub async fn create_user(
-        &self,
-        org_id: &str,
-        email: &str,
-        password: &str,
-        disabled: bool,
-    ) -> Result<UserInfo, Error> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.create_user(org_id, email, password, disabled).await,
-            Accounts::Postgres(p) => p.create_user(org_id, email, password, disabled).await,
-        }
-    }
-
-    /// [`SqliteStore::get_user`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::get_user`].
-    pub async fn get_user(&self, user_id: &str) -> Result<Option<UserInfo>, StoreError> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.get_user(user_id).await,
-            Accounts::Postgres(p) => p.get_user(user_id).await,
-        }
-    }
-
-    /// [`SqliteStore::set_user_disabled`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::set_user_disabled`].
-    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<bool, StoreError> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.set_user_disabled(user_id, disabled).await,
-            Accounts::Postgres(p) => p.set_user_disabled(user_id, disabled).await,
-        }
-    }
-
-    /// [`SqliteStore::verify_login`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::verify_login`].
-    pub async fn verify_login(&self, email: &str, password: &str) -> Result<LoginOutcome, Error> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.verify_login(email, password).await,
-            Accounts::Postgres(p) => p.verify_login(email, password).await,
-        }
-    }
-
-    /// [`SqliteStore::create_session`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::create_session`].
-    pub async fn create_session(&self, user_id: &str, ttl: Duration) -> Result<(String, String), Error> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.create_session(user_id, ttl).await,
-            Accounts::Postgres(p) => p.create_session(user_id, ttl).await,
-        }
-    }
-
-    /// [`SqliteStore::delete_session`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::delete_session`].
-    pub async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.delete_session(token_hash).await,
-            Accounts::Postgres(p) => p.delete_session(token_hash).await,
-        }
-    }
-
-    /// [`SqliteStore::create_key`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::create_key`].
-    pub async fn create_key(&self, new: NewKey) -> Result<(KeyInfo, String), Error> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.create_key(new).await,
-            Accounts::Postgres(p) => p.create_key(new).await,
-        }
-    }
-
-    /// [`SqliteStore::list_keys`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::list_keys`].
-    pub async fn list_keys(&self, org_id: &str) -> Result<Vec<KeyInfo>, StoreError> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.list_keys(org_id).await,
-            Accounts::Postgres(p) => p.list_keys(org_id).await,
-        }
-    }
-
-    /// [`SqliteStore::get_key`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::get_key`].
-    pub async fn get_key(&self, org_id: &str, key_id: &str) -> Result<Option<KeyInfo>, StoreError> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.get_key(org_id, key_id).await,
-            Accounts::Postgres(p) => p.get_key(org_id, key_id).await,
-        }
-    }
-
-    /// [`SqliteStore::revoke_key`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::revoke_key`].
-    pub async fn revoke_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.revoke_key(org_id, key_id).await,
-            Accounts::Postgres(p) => p.revoke_key(org_id, key_id).await,
-        }
-    }
-
-    /// [`SqliteStore::record_key_use`] on the accounts' backend.
-    ///
-    /// # Errors
-    /// As [`SqliteStore::record_key_use`].
-    pub async fn record_key_use(&self, key_id: &str, at: i64) -> Result<(), StoreError> {
-        match &self.accounts {
-            Accounts::Sqlite(s) => s.record_key_use(key_id, at).await,
-            Accounts::Postgres(p) => p.record_key_use(key_id, at).await,
-        }
     }
 }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use rebuff::Catalog;
 use rebuff_server::{AppState, Config};
-use rebuff_sqlite::{NewKey, SqliteStore};
+use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
 use serde_json::{Value, json};
 use support::{Answer, Opts, Server, answer, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

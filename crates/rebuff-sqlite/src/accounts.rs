@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use rebuff_axum::accounts::{
+use rebuff_store::accounts::{
     DUMMY_HASH, LoginOutcome, Org, UserInfo, email_key, hash_password, verify_password,
 };
-use rebuff_axum::auth::key::{hash_secret, token};
-use rebuff_axum::store::{BoxFuture, SessionRecord, SessionStore, StoreError};
+use rebuff_store::key::{hash_secret, token};
+use rebuff_store::{AccountStore, BoxFuture, KeyInfo, NewKey, SessionRecord, SessionStore, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::{Error, SqliteStore, corrupt, immediate, map_err, now_nanos, random_alnum, unix_secs};
@@ -56,7 +56,7 @@ impl SqliteStore {
     ///
     /// [`Error::OrgNameTaken`] when the name is in use, [`Error::Invalid`]`("name")` for an
     /// empty name, [`Error::Store`] when the database fails.
-    pub async fn create_org(&self, name: &str) -> Result<Org, Error> {
+    pub(crate) async fn create_org(&self, name: &str) -> Result<Org, Error> {
         if name.trim().is_empty() {
             return Err(Error::Invalid("name"));
         }
@@ -79,7 +79,7 @@ impl SqliteStore {
     ///
     /// [`Error::Invalid`]`("name")` for an empty name, [`Error::Store`] when the database
     /// fails.
-    pub async fn get_or_create_org(&self, name: &str) -> Result<Org, Error> {
+    pub(crate) async fn get_or_create_org(&self, name: &str) -> Result<Org, Error> {
         if name.trim().is_empty() {
             return Err(Error::Invalid("name"));
         }
@@ -101,7 +101,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn find_org(&self, name: &str) -> Result<Option<Org>, StoreError> {
+    pub(crate) async fn find_org(&self, name: &str) -> Result<Option<Org>, StoreError> {
         let name = name.to_owned();
         self.run(move |conn| org_by(conn, "name", &name)).await
     }
@@ -111,7 +111,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn get_org(&self, id: &str) -> Result<Option<Org>, StoreError> {
+    pub(crate) async fn get_org(&self, id: &str) -> Result<Option<Org>, StoreError> {
         let id = id.to_owned();
         self.run(move |conn| org_by(conn, "id", &id)).await
     }
@@ -123,7 +123,7 @@ impl SqliteStore {
     /// [`Error::EmailTaken`] when a user has this email already, ignoring case;
     /// [`Error::OrgNotFound`] for an unknown organisation; [`Error::Invalid`]`("email")`
     /// for an empty email; [`Error::Store`] when the database fails.
-    pub async fn create_user(
+    pub(crate) async fn create_user(
         &self,
         org_id: &str,
         email: &str,
@@ -182,7 +182,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn get_user(&self, user_id: &str) -> Result<Option<UserInfo>, StoreError> {
+    pub(crate) async fn get_user(&self, user_id: &str) -> Result<Option<UserInfo>, StoreError> {
         let user_id = user_id.to_owned();
         self.run(move |conn| {
             conn.query_row(
@@ -201,7 +201,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<bool, StoreError> {
+    pub(crate) async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<bool, StoreError> {
         let user_id = user_id.to_owned();
         self.run(move |conn| {
             let n = conn
@@ -219,7 +219,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// [`Error::Store`] when the database fails or the stored hash does not parse.
-    pub async fn verify_login(&self, email: &str, password: &str) -> Result<LoginOutcome, Error> {
+    pub(crate) async fn verify_login(&self, email: &str, password: &str) -> Result<LoginOutcome, Error> {
         let (key, password) = (email_key(email), password.to_owned());
         self.blocking(move |inner| {
             let found = {
@@ -253,7 +253,11 @@ impl SqliteStore {
     ///
     /// [`Error::UserNotFound`] for an unknown user, [`Error::Store`] when the database
     /// fails.
-    pub async fn create_session(&self, user_id: &str, ttl: Duration) -> Result<(String, String), Error> {
+    pub(crate) async fn create_session(
+        &self,
+        user_id: &str,
+        ttl: Duration,
+    ) -> Result<(String, String), Error> {
         let user_id = user_id.to_owned();
         self.run(move |conn| {
             let (session, csrf) = (token(), token());
@@ -290,7 +294,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
+    pub(crate) async fn delete_session(&self, token_hash: &[u8; 32]) -> Result<bool, StoreError> {
         let token_hash = *token_hash;
         self.run(move |conn| {
             let n = conn
@@ -334,5 +338,90 @@ impl SessionStore for SqliteStore {
             let csrf_hash = <[u8; 32]>::try_from(csrf.as_slice()).map_err(|_| corrupt("csrf_hash"))?;
             Ok(Some(SessionRecord { token_hash, user_id, org_id, csrf_hash, expires_at, user_disabled }))
         })))
+    }
+}
+
+/// The account operations of [`SqliteStore`]; see [`AccountStore`] for their contract.
+impl AccountStore for SqliteStore {
+    fn create_org<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Org, Error>> {
+        Box::pin(SqliteStore::create_org(self, name))
+    }
+
+    fn get_or_create_org<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Org, Error>> {
+        Box::pin(SqliteStore::get_or_create_org(self, name))
+    }
+
+    fn find_org<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Org>, StoreError>> {
+        Box::pin(SqliteStore::find_org(self, name))
+    }
+
+    fn get_org<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Org>, StoreError>> {
+        Box::pin(SqliteStore::get_org(self, id))
+    }
+
+    fn create_user<'a>(
+        &'a self,
+        org_id: &'a str,
+        email: &'a str,
+        password: &'a str,
+        disabled: bool,
+    ) -> BoxFuture<'a, Result<UserInfo, Error>> {
+        Box::pin(SqliteStore::create_user(self, org_id, email, password, disabled))
+    }
+
+    fn get_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Option<UserInfo>, StoreError>> {
+        Box::pin(SqliteStore::get_user(self, user_id))
+    }
+
+    fn set_user_disabled<'a>(
+        &'a self,
+        user_id: &'a str,
+        disabled: bool,
+    ) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(SqliteStore::set_user_disabled(self, user_id, disabled))
+    }
+
+    fn verify_login<'a>(
+        &'a self,
+        email: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<LoginOutcome, Error>> {
+        Box::pin(SqliteStore::verify_login(self, email, password))
+    }
+
+    fn create_session<'a>(
+        &'a self,
+        user_id: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(String, String), Error>> {
+        Box::pin(SqliteStore::create_session(self, user_id, ttl))
+    }
+
+    fn delete_session<'a>(&'a self, token_hash: &'a [u8; 32]) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(SqliteStore::delete_session(self, token_hash))
+    }
+
+    fn create_key(&self, new: NewKey) -> BoxFuture<'_, Result<(KeyInfo, String), Error>> {
+        Box::pin(SqliteStore::create_key(self, new))
+    }
+
+    fn list_keys<'a>(&'a self, org_id: &'a str) -> BoxFuture<'a, Result<Vec<KeyInfo>, StoreError>> {
+        Box::pin(SqliteStore::list_keys(self, org_id))
+    }
+
+    fn get_key<'a>(
+        &'a self,
+        org_id: &'a str,
+        key_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyInfo>, StoreError>> {
+        Box::pin(SqliteStore::get_key(self, org_id, key_id))
+    }
+
+    fn revoke_key<'a>(&'a self, org_id: &'a str, key_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(SqliteStore::revoke_key(self, org_id, key_id))
+    }
+
+    fn record_key_use<'a>(&'a self, key_id: &'a str, at: i64) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(SqliteStore::record_key_use(self, key_id, at))
     }
 }

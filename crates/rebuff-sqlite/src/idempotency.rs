@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use rebuff_axum::store::{Begin, BoxFuture, IdempotencyStore, StoreError, StoredResponse};
+use rebuff_store::{Begin, BoxFuture, IdempotencyStore, StoreError, StoredResponse};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::{SqliteStore, corrupt, immediate, map_err, nanos_after, nanos_i64, now_nanos};

@@ -2,9 +2,9 @@
 //! stored; the key text is returned once, by [`SqliteStore::create_key`].
 
 use ipnet::IpNet;
-use rebuff_axum::accounts::{KeyInfo, NewKey};
-use rebuff_axum::auth::key;
-use rebuff_axum::store::{BoxFuture, KeyRecord, KeyStore, StoreError};
+use rebuff_store::accounts::{KeyInfo, NewKey};
+use rebuff_store::key;
+use rebuff_store::{BoxFuture, KeyRecord, KeyStore, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::{Error, SqliteStore, corrupt, immediate, map_err, now_nanos, unix_secs};
@@ -108,7 +108,7 @@ impl SqliteStore {
     ///
     /// [`Error::OrgNotFound`] for an unknown organisation, [`Error::Invalid`]`("scope")`
     /// for an empty scope or one with whitespace, [`Error::Store`] when the database fails.
-    pub async fn create_key(&self, new: NewKey) -> Result<(KeyInfo, String), Error> {
+    pub(crate) async fn create_key(&self, new: NewKey) -> Result<(KeyInfo, String), Error> {
         if new.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
             return Err(Error::Invalid("scope"));
         }
@@ -167,7 +167,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn list_keys(&self, org_id: &str) -> Result<Vec<KeyInfo>, StoreError> {
+    pub(crate) async fn list_keys(&self, org_id: &str) -> Result<Vec<KeyInfo>, StoreError> {
         let org_id = org_id.to_owned();
         self.run(move |conn| {
             let raws = conn
@@ -189,7 +189,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn get_key(&self, org_id: &str, key_id: &str) -> Result<Option<KeyInfo>, StoreError> {
+    pub(crate) async fn get_key(&self, org_id: &str, key_id: &str) -> Result<Option<KeyInfo>, StoreError> {
         let (org_id, key_id) = (org_id.to_owned(), key_id.to_owned());
         self.run(move |conn| match find(conn, &key_id)? {
             Some(raw) if raw.org_id == org_id => raw.into_info().map(Some),
@@ -205,7 +205,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn revoke_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
+    pub(crate) async fn revoke_key(&self, org_id: &str, key_id: &str) -> Result<bool, StoreError> {
         let (org_id, key_id) = (org_id.to_owned(), key_id.to_owned());
         self.run(move |conn| {
             let tx = immediate(conn)?;
@@ -228,7 +228,7 @@ impl SqliteStore {
     /// # Errors
     ///
     /// A [`StoreError`] when the database fails.
-    pub async fn record_key_use(&self, key_id: &str, at: i64) -> Result<(), StoreError> {
+    pub(crate) async fn record_key_use(&self, key_id: &str, at: i64) -> Result<(), StoreError> {
         let key_id = key_id.to_owned();
         self.run(move |conn| {
             conn.execute(

@@ -2,16 +2,16 @@
 //!
 //! One file holds everything a single `rebuff serve` instance needs: organisations, users,
 //! API keys, sessions, rate-limit state, monthly usage and idempotency records.
-//! [`SqliteStore`] implements every storage trait of [`rebuff_axum::store`]
+//! [`SqliteStore`] implements every storage trait of [`rebuff_store`]
 //! ([`KeyStore`], [`SessionStore`], [`RateLimitStore`], [`QuotaStore`], [`IdempotencyStore`])
 //! and the account management the CLI and the server use (organisations, keys, users,
 //! logins, sessions).
 //!
-//! [`KeyStore`]: rebuff_axum::store::KeyStore
-//! [`SessionStore`]: rebuff_axum::store::SessionStore
-//! [`RateLimitStore`]: rebuff_axum::store::RateLimitStore
-//! [`QuotaStore`]: rebuff_axum::store::QuotaStore
-//! [`IdempotencyStore`]: rebuff_axum::store::IdempotencyStore
+//! [`KeyStore`]: rebuff_store::KeyStore
+//! [`SessionStore`]: rebuff_store::SessionStore
+//! [`RateLimitStore`]: rebuff_store::RateLimitStore
+//! [`QuotaStore`]: rebuff_store::QuotaStore
+//! [`IdempotencyStore`]: rebuff_store::IdempotencyStore
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rebuff_sqlite::Error> {
@@ -60,10 +60,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rebuff_axum::store::{StoreError, StoreErrorKind};
+use rebuff_store::{StoreError, StoreErrorKind};
 use rusqlite::{Connection, ErrorCode};
 
-pub use rebuff_axum::accounts::{Error, KeyInfo, LoginOutcome, NewKey, Org, UserInfo};
+pub use rebuff_store::accounts::{AccountStore, Error, KeyInfo, LoginOutcome, NewKey, Org, UserInfo};
 /// The `rusqlite` this crate is built with, for [`SqliteStore::with_conn`] callers.
 pub use rusqlite;
 

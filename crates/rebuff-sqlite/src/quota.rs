@@ -1,6 +1,6 @@
 //! [`QuotaStore`]: usage counters per organisation and period.
 
-use rebuff_axum::store::{BoxFuture, QuotaStore, StoreError, Usage};
+use rebuff_store::{BoxFuture, QuotaStore, StoreError, Usage};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::{SqliteStore, corrupt, immediate, map_err};

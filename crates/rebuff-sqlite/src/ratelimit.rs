@@ -1,8 +1,8 @@
 //! [`RateLimitStore`]: GCRA, one theoretical arrival time per key, decided and written in one
 //! transaction.
 
-use rebuff_axum::ratelimit::gcra;
-use rebuff_axum::store::{BoxFuture, Decision, Quota, RateLimitStore, StoreError};
+use rebuff_store::gcra;
+use rebuff_store::{BoxFuture, Decision, Quota, RateLimitStore, StoreError};
 use rusqlite::{Connection, OptionalExtension};
 
 use crate::{SqliteStore, corrupt, immediate, map_err};

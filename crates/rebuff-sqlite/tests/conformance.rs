@@ -1,4 +1,4 @@
-//! The storage conformance suite of rebuff-axum, against SQLite on disk: one store, and two
+//! The storage conformance suite of rebuff-store, against SQLite on disk: one store, and two
 //! stores (two connections, as two processes would have) on one file.
 
 mod support;
@@ -7,17 +7,23 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use rebuff_axum::store::{
+use rebuff_sqlite::SqliteStore;
+use rebuff_store::{
     Begin, BoxFuture, Decision, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoreError,
     StoredResponse, Usage, conformance,
 };
-use rebuff_sqlite::SqliteStore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_fresh_database_passes_the_conformance_suite() {
     let (_dir, store) = support::fresh("conformance");
     let store = Arc::new(store);
     conformance::run_all(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_fresh_database_passes_the_account_conformance_suite() {
+    let (_dir, store) = support::fresh("conformance-accounts");
+    conformance::accounts(Arc::new(store)).await;
 }
 
 /// Two connections to one file, used in turn: what two server processes sharing the file

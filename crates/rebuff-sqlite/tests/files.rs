@@ -5,10 +5,10 @@ mod support;
 
 use std::time::Duration;
 
-use rebuff_axum::auth::key::hash_secret;
-use rebuff_axum::store::{KeyStore, QuotaStore, RateLimitStore, SessionStore};
-use rebuff_axum::store::{Quota, StoreErrorKind};
 use rebuff_sqlite::{LoginOutcome, NewKey, SqliteStore};
+use rebuff_store::key::hash_secret;
+use rebuff_store::{AccountStore, KeyStore, QuotaStore, RateLimitStore, SessionStore};
+use rebuff_store::{Quota, StoreErrorKind};
 
 #[tokio::test]
 async fn reopening_the_file_keeps_everything() {

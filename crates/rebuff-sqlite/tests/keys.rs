@@ -3,9 +3,9 @@
 mod support;
 
 use ipnet::IpNet;
-use rebuff_axum::auth::key;
-use rebuff_axum::store::KeyStore;
 use rebuff_sqlite::{Error, NewKey};
+use rebuff_store::key;
+use rebuff_store::{AccountStore, KeyStore};
 
 fn new_key(org_id: &str) -> NewKey {
     NewKey {

@@ -6,16 +6,16 @@ mod support;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rebuff_axum::store::{
+use rebuff_sqlite::rusqlite;
+use rebuff_store::{
     Begin, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoreErrorKind, StoredResponse,
 };
-use rebuff_sqlite::rusqlite;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn eight_tasks_admit_exactly_the_limit() {
     let (_dir, store) = support::fresh("rate-eight");
     let quota = Quota { limit: 10, period: Duration::from_secs(60) };
-    let now = rebuff_axum::ratelimit::now_nanos();
+    let now = rebuff_store::ratelimit::now_nanos();
     let tasks: Vec<_> = (0..8)
         .map(|_| {
             let store = store.clone();

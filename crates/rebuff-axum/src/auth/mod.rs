@@ -6,8 +6,8 @@
 //! | [`AuthLayer`] | API key (`Authorization: Bearer`) or session cookie with CSRF; IP allow-lists; inserts the [`Principal`] |
 //! | [`RequireScopeLayer`] | refuses a principal without the route's scope (`admin` implies all) |
 //! | [`WebhookSignatureLayer`] | HMAC-SHA256 signature with a timestamp on incoming webhooks ([`webhook::sign`] makes one) |
-//! | [`MemoryAuthStore`] | keys and sessions in memory, for tests and embedding |
-//! | [`key`] | the API key format, hashing and constant-time comparison |
+//! | [`MemoryAuthStore`] | accounts, keys and sessions in memory, for tests and embedding (from `rebuff-store`) |
+//! | [`key`] | the API key format, hashing and constant-time comparison (from `rebuff-store`) |
 //!
 //! ```
 //! use std::{sync::Arc, time::Duration};
@@ -29,14 +29,13 @@
 //! ```
 
 mod authenticate;
-pub mod key;
-pub mod memory;
 mod principal;
 mod scope;
 pub mod webhook;
 
 pub use authenticate::{AuthLayer, AuthService, CSRF_HEADER, SESSION_COOKIE};
-pub use memory::MemoryAuthStore;
 pub use principal::{ADMIN_SCOPE, Principal, SESSION_SCOPES, Subject};
+pub use rebuff_store::MemoryAuthStore;
+pub use rebuff_store::key;
 pub use scope::{RequireScope, RequireScopeLayer};
 pub use webhook::{WebhookSignature, WebhookSignatureLayer};

@@ -4,11 +4,13 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context as _, anyhow};
 use clap::builder::{PossibleValue, PossibleValuesParser};
 use rebuff_core::catalog::ErrorKind;
 use rebuff_core::{Catalog, Entry};
+use rebuff_sqlite::AccountStore;
 
 pub(crate) mod diff;
 pub(crate) mod docs;
@@ -35,19 +37,16 @@ pub(crate) struct AccountsArgs {
 }
 
 impl AccountsArgs {
-    /// The accounts as the server with these options sees them.
-    pub(crate) async fn open(&self) -> anyhow::Result<rebuff_server::Store> {
-        let sqlite = rebuff_sqlite::SqliteStore::open(&self.db)
-            .map_err(|e| anyhow!("cannot open the database {}: {e}", self.db.display()))?;
-        let catalog = Catalog::builtin("rebuff").ok_or_else(|| anyhow!("no built-in rebuff catalog"))?;
-        let config = rebuff_server::Config::new(std::sync::Arc::new(catalog.clone()));
-        let mut builder = rebuff_server::AppState::builder(config, sqlite);
+    /// The accounts as the server with these options sees them: in PostgreSQL with
+    /// `--postgres`, else in the SQLite file (created and migrated if need be).
+    pub(crate) async fn open(&self) -> anyhow::Result<Arc<dyn AccountStore>> {
         if let Some(url) = &self.postgres {
             let pg = rebuff_server::PgStore::connect(url.as_str()).await.map_err(|e| anyhow!("{e}"))?;
-            builder = builder.postgres(pg);
+            return Ok(Arc::new(pg));
         }
-        let state = builder.build().await.map_err(|e| anyhow!("{e}"))?;
-        Ok(state.store().clone())
+        let sqlite = rebuff_sqlite::SqliteStore::open(&self.db)
+            .map_err(|e| anyhow!("cannot open the database {}: {e}", self.db.display()))?;
+        Ok(Arc::new(sqlite))
     }
 }
 

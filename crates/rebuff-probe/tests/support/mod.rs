@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use rebuff_core::Catalog;
 use rebuff_server::{AppState, Config};
-use rebuff_sqlite::{NewKey, SqliteStore};
+use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
 
 /// The reference API, running until dropped.
 pub struct Reference {

@@ -56,7 +56,7 @@ pub(crate) async fn login(
         }
     }
     let store = state.store();
-    let user = match store.verify_login(&email, &body.password).await {
+    let user = match store.accounts().verify_login(&email, &body.password).await {
         Ok(LoginOutcome::Ok(user)) => user,
         Ok(LoginOutcome::Disabled(_)) => {
             return Err(ApiError::new(Code::AccountDisabled)
@@ -68,8 +68,11 @@ pub(crate) async fn login(
         Err(e) => return Err(ApiError::new(Code::DatabaseError).cause(e)),
     };
     let ttl = state.config().session_ttl;
-    let (token, csrf) =
-        store.create_session(&user.id, ttl).await.map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
+    let (token, csrf) = store
+        .accounts()
+        .create_session(&user.id, ttl)
+        .await
+        .map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
     let cookie =
         format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", ttl.as_secs());
     let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::new(Code::InternalError).cause(e))?;
@@ -102,7 +105,7 @@ pub(crate) async fn logout(
         .map(|(_, v)| v.to_owned());
     if let Some(token) = token {
         let hash = rebuff_axum::auth::key::hash_secret(&token);
-        state.store().delete_session(&hash).await?;
+        state.store().accounts().delete_session(&hash).await?;
     }
     let expired = HeaderValue::from_static("rebuff_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, expired)]))

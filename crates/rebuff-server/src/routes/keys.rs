@@ -93,8 +93,12 @@ pub(crate) async fn create(
         allowed_ips: body.allowed_ips.iter().filter_map(|s| parse_net(s)).collect(),
         live: body.live,
     };
-    let (info, text) =
-        state.store().create_key(new).await.map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
+    let (info, text) = state
+        .store()
+        .accounts()
+        .create_key(new)
+        .await
+        .map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
     let mut out = view(&info);
     out["key"] = serde_json::Value::String(text);
     Ok((StatusCode::CREATED, Json(out)))
@@ -104,7 +108,7 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<impl IntoResponse, ApiError> {
-    let keys = state.store().list_keys(&principal.org_id).await?;
+    let keys = state.store().accounts().list_keys(&principal.org_id).await?;
     Ok(Json(Page { data: keys.iter().map(view).collect::<Vec<_>>() }))
 }
 
@@ -121,7 +125,7 @@ pub(crate) async fn revoke(
         err.problem_mut().param = Some("id".into());
         return Err(err);
     }
-    if state.store().revoke_key(&principal.org_id, &id).await? {
+    if state.store().accounts().revoke_key(&principal.org_id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(Code::ResourceNotFound, "API key", &id))

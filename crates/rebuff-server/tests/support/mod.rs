@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use rebuff::Catalog;
 use rebuff_server::{AppState, Config};
-use rebuff_sqlite::{NewKey, SqliteStore};
+use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
 
 pub struct Server {
     pub base: String,

@@ -1,14 +1,18 @@
-//! What the account backends (SQLite, PostgreSQL) have in common: organisations, users, API
-//! keys as their management sees them, the errors of managing them, and password hashing.
-//! Each backend re-exports these types, so a server can switch backends without converting.
+//! Accounts: organisations, users, API keys as their management sees them, sessions
+//! ([`AccountStore`]), the errors of managing them, and password hashing.
+//!
+//! Every account backend (SQLite, PostgreSQL, [`MemoryAuthStore`](crate::MemoryAuthStore))
+//! implements [`AccountStore`], so a server holds an `Arc<dyn AccountStore>` and switches
+//! backends without converting.
+
+use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use ipnet::IpNet;
 
-use crate::auth::key::{LIVE_PREFIX, TEST_PREFIX};
-use crate::store::StoreError;
-use crate::{ApiError, Code};
+use crate::key::{LIVE_PREFIX, TEST_PREFIX};
+use crate::{BoxFuture, KeyStore, SessionStore, StoreError};
 
 /// An organisation: the tenant that keys, users and resources belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,17 +139,131 @@ impl Error {
     }
 }
 
-impl From<Error> for ApiError {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::EmailTaken | Error::OrgNameTaken => {
-                ApiError::new(Code::ResourceAlreadyExists).detail(e.to_string())
-            }
-            Error::OrgNotFound | Error::UserNotFound => ApiError::new(Code::ResourceNotFound),
-            Error::Invalid(_) => ApiError::new(Code::InvalidFieldValue).detail(e.to_string()),
-            Error::Store(e) => e.into(),
-        }
-    }
+/// Manages accounts: organisations, users and their logins, API keys, sessions.
+///
+/// It extends [`KeyStore`] and [`SessionStore`], the lookups of authentication, so one
+/// `Arc<dyn AccountStore>` serves both the management routes and the authentication layer
+/// (it coerces to `Arc<dyn KeyStore>` and `Arc<dyn SessionStore>`). The futures are boxed so
+/// the trait stays object safe; the conformance suite's `accounts` (feature `conformance`)
+/// is its contract in tests.
+pub trait AccountStore: KeyStore + SessionStore {
+    /// Creates an organisation named `name` (`org_` and 12 base62 characters as its id).
+    ///
+    /// # Errors
+    /// [`Error::OrgNameTaken`] when the name is taken, [`Error::Invalid`] for an empty name,
+    /// [`Error::Store`] when the database fails.
+    fn create_org<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Org, Error>>;
+
+    /// The organisation named `name`, created if there is none.
+    ///
+    /// # Errors
+    /// As [`create_org`](Self::create_org), short of the name being taken.
+    fn get_or_create_org<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Org, Error>>;
+
+    /// The organisation named `name`.
+    ///
+    /// # Errors
+    /// The database failed.
+    fn find_org<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<Org>, StoreError>>;
+
+    /// The organisation with this id.
+    ///
+    /// # Errors
+    /// The database failed.
+    fn get_org<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<Org>, StoreError>>;
+
+    /// Creates a user of `org_id` with an Argon2id hash of `password`.
+    ///
+    /// # Errors
+    /// [`Error::OrgNotFound`], [`Error::EmailTaken`] (ignoring case), [`Error::Invalid`] for
+    /// an empty email, [`Error::Store`] when the database fails.
+    fn create_user<'a>(
+        &'a self,
+        org_id: &'a str,
+        email: &'a str,
+        password: &'a str,
+        disabled: bool,
+    ) -> BoxFuture<'a, Result<UserInfo, Error>>;
+
+    /// The user with this id.
+    ///
+    /// # Errors
+    /// The database failed.
+    fn get_user<'a>(&'a self, user_id: &'a str) -> BoxFuture<'a, Result<Option<UserInfo>, StoreError>>;
+
+    /// Disables or enables a user (a disabled user's logins and sessions are refused);
+    /// whether the user exists.
+    ///
+    /// # Errors
+    /// The database failed.
+    fn set_user_disabled<'a>(
+        &'a self,
+        user_id: &'a str,
+        disabled: bool,
+    ) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Checks a password login. An unknown email costs as much time as a wrong password.
+    ///
+    /// # Errors
+    /// [`Error::Store`] when the database fails or a stored hash is damaged.
+    fn verify_login<'a>(
+        &'a self,
+        email: &'a str,
+        password: &'a str,
+    ) -> BoxFuture<'a, Result<LoginOutcome, Error>>;
+
+    /// Opens a session for `user_id` lasting `ttl`; returns the session token (the cookie)
+    /// and the CSRF token, both shown once: only their hashes are stored.
+    ///
+    /// # Errors
+    /// [`Error::UserNotFound`], [`Error::Store`] when the database fails.
+    fn create_session<'a>(
+        &'a self,
+        user_id: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<(String, String), Error>>;
+
+    /// Ends the session whose token hashes to `token_hash` (sign-out); whether it existed.
+    ///
+    /// # Errors
+    /// The database failed.
+    fn delete_session<'a>(&'a self, token_hash: &'a [u8; 32]) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Creates a key; returns what is known about it and its text, shown once.
+    ///
+    /// # Errors
+    /// [`Error::OrgNotFound`], [`Error::Invalid`] for an empty scope or one with whitespace,
+    /// [`Error::Store`] when the database fails.
+    fn create_key(&self, new: NewKey) -> BoxFuture<'_, Result<(KeyInfo, String), Error>>;
+
+    /// The keys of `org_id`, revoked ones included, oldest first.
+    ///
+    /// # Errors
+    /// The database failed.
+    fn list_keys<'a>(&'a self, org_id: &'a str) -> BoxFuture<'a, Result<Vec<KeyInfo>, StoreError>>;
+
+    /// The key `key_id` of `org_id` (`None` for another organisation's key).
+    ///
+    /// # Errors
+    /// The database failed.
+    fn get_key<'a>(
+        &'a self,
+        org_id: &'a str,
+        key_id: &'a str,
+    ) -> BoxFuture<'a, Result<Option<KeyInfo>, StoreError>>;
+
+    /// Revokes the key `key_id` of `org_id`; whether such a key exists (revoking twice keeps
+    /// the first time).
+    ///
+    /// # Errors
+    /// The database failed.
+    fn revoke_key<'a>(&'a self, org_id: &'a str, key_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>>;
+
+    /// Records that the key was used at `at` (Unix seconds).
+    ///
+    /// # Errors
+    /// The database failed.
+    fn record_key_use<'a>(&'a self, key_id: &'a str, at: i64) -> BoxFuture<'a, Result<(), StoreError>>;
 }
 
 /// An Argon2id hash (of a random password nobody knows) with the same parameters as

@@ -9,9 +9,11 @@
 //! #[tokio::test(flavor = "multi_thread")]
 //! async fn redis_conforms() {
 //!     let store = Arc::new(RedisStore::connect(URL).await?);
-//!     rebuff_axum::store::conformance::run_all(store).await;
+//!     rebuff_store::conformance::run_all(store).await;
 //! }
 //! ```
+//!
+//! An account backend runs [`accounts`] as well.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,8 +22,12 @@ use bytes::Bytes;
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
-use super::{Begin, BeginRequest, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoredResponse};
+use crate::key::{self, hash_secret};
 use crate::ratelimit::now_nanos;
+use crate::{
+    AccountError, AccountStore, Begin, BeginRequest, IdempotencyStore, LoginOutcome, NewKey, Quota,
+    QuotaStore, RateLimitStore, StoredResponse,
+};
 
 /// Lock and record lifetimes in the expiry checks: long enough for a backend that stores
 /// whole seconds.
@@ -308,4 +314,166 @@ pub async fn run_all<S: RateLimitStore + QuotaStore + IdempotencyStore>(store: A
     idempotency_lifecycle(store.clone()).await;
     limit_and_begin(store.clone()).await;
     tokio::join!(idempotency_lock_expires(store.clone()), idempotency_record_expires(store));
+}
+
+fn now_secs() -> i64 {
+    i64::try_from(now_nanos() / 1_000_000_000).unwrap_or(i64::MAX)
+}
+
+/// The contract of [`AccountStore`]: organisations with unique names, users with unique
+/// emails (ignoring case) and password logins that do not tell an unknown email from a wrong
+/// password, sessions whose tokens are stored hashed and follow their user's state, keys
+/// whose secrets are stored hashed, listed oldest first, scoped to their organisation and
+/// revoked once; bad arguments are refused with the argument named.
+pub async fn accounts(store: Arc<dyn AccountStore>) {
+    // Organisations.
+    let name = unique("org");
+    let org = store.create_org(&name).await.expect("create_org");
+    assert!(org.id.starts_with("org_") && org.id.len() == 16, "org id {}", org.id);
+    assert_eq!(org.name, name);
+    assert_eq!(store.create_org(&name).await, Err(AccountError::OrgNameTaken));
+    assert_eq!(store.create_org("  ").await, Err(AccountError::Invalid("name")));
+    assert_eq!(store.get_or_create_org("").await, Err(AccountError::Invalid("name")));
+    assert_eq!(store.get_or_create_org(&name).await.expect("get_or_create_org"), org);
+    assert_eq!(store.find_org(&name).await.expect("find_org"), Some(org.clone()));
+    assert_eq!(store.get_org(&org.id).await.expect("get_org"), Some(org.clone()));
+    assert_eq!(store.find_org(&unique("absent")).await.expect("find_org"), None);
+    assert_eq!(store.get_org("org_000000000000").await.expect("get_org"), None);
+    let other = store.get_or_create_org(&unique("org-other")).await.expect("get_or_create_org");
+    assert_ne!(other.id, org.id);
+
+    // Users and logins.
+    let email = format!("{}@Example.test", unique("user").replace(':', "-"));
+    let password = "correct horse battery staple";
+    let user = store.create_user(&org.id, &email, password, false).await.expect("create_user");
+    assert!(user.id.starts_with("usr_") && user.id.len() == 16, "user id {}", user.id);
+    assert_eq!(
+        (user.org_id.as_str(), user.email.as_str(), user.disabled),
+        (org.id.as_str(), email.as_str(), false)
+    );
+    assert_eq!(
+        store.create_user(&other.id, &email.to_uppercase(), "x", false).await,
+        Err(AccountError::EmailTaken),
+        "emails are unique ignoring case, across organisations"
+    );
+    assert_eq!(store.create_user(&org.id, " ", "x", false).await, Err(AccountError::Invalid("email")));
+    let stray = format!("{}@example.test", unique("stray").replace(':', "-"));
+    assert_eq!(
+        store.create_user("org_000000000000", &stray, "x", false).await,
+        Err(AccountError::OrgNotFound)
+    );
+    assert_eq!(store.get_user(&user.id).await.expect("get_user"), Some(user.clone()));
+    assert_eq!(store.get_user("usr_000000000000").await.expect("get_user"), None);
+    let login = |email: String, password: &'static str| {
+        let store = store.clone();
+        async move { store.verify_login(&email, password).await.expect("verify_login") }
+    };
+    assert_eq!(login(email.clone(), password).await, LoginOutcome::Ok(user.clone()));
+    assert_eq!(login(format!(" {} ", email.to_lowercase()), password).await, LoginOutcome::Ok(user.clone()));
+    assert_eq!(login(email.clone(), "wrong").await, LoginOutcome::UnknownOrWrongPassword);
+    assert_eq!(login(stray.clone(), password).await, LoginOutcome::UnknownOrWrongPassword);
+    assert!(store.set_user_disabled(&user.id, true).await.expect("set_user_disabled"));
+    let disabled = crate::UserInfo { disabled: true, ..user.clone() };
+    assert_eq!(login(email.clone(), password).await, LoginOutcome::Disabled(disabled.clone()));
+    assert_eq!(
+        login(email.clone(), "wrong").await,
+        LoginOutcome::UnknownOrWrongPassword,
+        "a disabled account is told only with the right password"
+    );
+    assert_eq!(store.get_user(&user.id).await.expect("get_user"), Some(disabled));
+    assert!(!store.set_user_disabled("usr_000000000000", true).await.expect("set_user_disabled"));
+
+    // Sessions follow their user.
+    let before = now_secs();
+    let (token, csrf) =
+        store.create_session(&user.id, Duration::from_secs(3600)).await.expect("create_session");
+    let after = now_secs();
+    assert_ne!(token, csrf);
+    let session = store.find_session(&hash_secret(&token)).await.expect("find_session").expect("the session");
+    assert_eq!((session.user_id.as_str(), session.org_id.as_str()), (user.id.as_str(), org.id.as_str()));
+    assert_eq!(session.csrf_hash, hash_secret(&csrf), "the CSRF token is stored hashed");
+    assert!(
+        (before + 3600..=after + 3600).contains(&session.expires_at),
+        "expires_at {}",
+        session.expires_at
+    );
+    assert!(session.user_disabled, "the session of a disabled user");
+    store.set_user_disabled(&user.id, false).await.expect("set_user_disabled");
+    let session = store.find_session(&hash_secret(&token)).await.expect("find_session").expect("the session");
+    assert!(!session.user_disabled, "the user was enabled again");
+    assert_eq!(store.find_session(&hash_secret(&csrf)).await.expect("find_session"), None);
+    assert_eq!(
+        store.create_session("usr_000000000000", Duration::from_secs(60)).await,
+        Err(AccountError::UserNotFound)
+    );
+    assert!(store.delete_session(&hash_secret(&token)).await.expect("delete_session"));
+    assert!(!store.delete_session(&hash_secret(&token)).await.expect("delete_session"));
+    assert_eq!(store.find_session(&hash_secret(&token)).await.expect("find_session"), None);
+
+    // Keys.
+    let new = |org_id: &str, name: &str, scopes: &[&str], live: bool| NewKey {
+        org_id: org_id.to_owned(),
+        name: name.to_owned(),
+        scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        expires_at: None,
+        allowed_ips: Vec::new(),
+        live,
+    };
+    let mut first = new(&org.id, "ci", &["read", "write"], false);
+    first.expires_at = Some(4_102_444_800);
+    first.allowed_ips = vec!["10.0.0.0/8".parse().expect("net"), "2001:db8::/32".parse().expect("net")];
+    let (info, text) = store.create_key(first.clone()).await.expect("create_key");
+    let parsed = key::parse(&text).expect("the key text parses");
+    assert_eq!((parsed.id.as_str(), parsed.live), (info.id.as_str(), false));
+    assert_eq!(info.prefix(), format!("{}{}", key::TEST_PREFIX, info.id));
+    assert_eq!(
+        (&info.org_id, &info.name, &info.scopes, info.expires_at, &info.allowed_ips),
+        (&first.org_id, &first.name, &first.scopes, first.expires_at, &first.allowed_ips)
+    );
+    assert_eq!((info.revoked_at, info.last_used_at), (None, None));
+    let record = store.find_key(&info.id).await.expect("find_key").expect("the key");
+    assert_eq!(record.secret_hash, parsed.secret_hash, "the secret is stored hashed");
+    assert_eq!((record.scopes, record.allowed_ips, record.live), (first.scopes, first.allowed_ips, false));
+    let (live, live_text) =
+        store.create_key(new(&org.id, "live", &["admin"], true)).await.expect("create_key");
+    assert!(live_text.starts_with(key::LIVE_PREFIX) && live.live);
+    let (foreign, _) = store.create_key(new(&other.id, "other", &["read"], false)).await.expect("create_key");
+    for bad in [&["read", ""][..], &["read write"][..]] {
+        assert_eq!(
+            store.create_key(new(&org.id, "bad", bad, false)).await,
+            Err(AccountError::Invalid("scope"))
+        );
+    }
+    assert_eq!(
+        store.create_key(new("org_000000000000", "stray", &["read"], false)).await,
+        Err(AccountError::OrgNotFound)
+    );
+    assert_eq!(store.find_key("000000000000").await.expect("find_key"), None);
+    let listed = store.list_keys(&org.id).await.expect("list_keys");
+    let ids: Vec<&str> = listed.iter().map(|k| k.id.as_str()).collect();
+    assert_eq!(ids, [info.id.as_str(), live.id.as_str()], "the organisation's keys, oldest first");
+    assert_eq!(listed[0], info);
+    assert_eq!(store.get_key(&org.id, &info.id).await.expect("get_key"), Some(info.clone()));
+    assert_eq!(
+        store.get_key(&other.id, &info.id).await.expect("get_key"),
+        None,
+        "another organisation's key"
+    );
+    assert!(!store.revoke_key(&org.id, &foreign.id).await.expect("revoke_key"), "another organisation's key");
+    assert_eq!(store.find_key(&foreign.id).await.expect("find_key").and_then(|k| k.revoked_at), None);
+    assert!(!store.revoke_key(&org.id, "000000000000").await.expect("revoke_key"));
+    let before = now_secs();
+    assert!(store.revoke_key(&org.id, &info.id).await.expect("revoke_key"));
+    let revoked_at = store.get_key(&org.id, &info.id).await.expect("get_key").and_then(|k| k.revoked_at);
+    let revoked_at = revoked_at.expect("revoked");
+    assert!((before..=now_secs()).contains(&revoked_at));
+    assert!(store.revoke_key(&org.id, &info.id).await.expect("revoke_key"), "revoking twice");
+    let again = store.find_key(&info.id).await.expect("find_key").and_then(|k| k.revoked_at);
+    assert_eq!(again, Some(revoked_at), "the first revocation is kept");
+    assert_eq!(store.list_keys(&org.id).await.expect("list_keys").len(), 2, "revoked keys are listed");
+    store.record_key_use(&live.id, 1_900_000_000).await.expect("record_key_use");
+    store.record_key_use(&live.id, 1_800_000_000).await.expect("record_key_use");
+    let used = store.get_key(&org.id, &live.id).await.expect("get_key").and_then(|k| k.last_used_at);
+    assert_eq!(used, Some(1_900_000_000), "the latest use is kept");
+    store.record_key_use("000000000000", 1).await.expect("record_key_use of a missing key");
 }

@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use super::{
+use crate::ratelimit::{gcra, now_nanos};
+use crate::{
     Admission, Begin, BeginRequest, BoxFuture, Decision, IdempotencyStore, Quota, QuotaStore, RateLimitStore,
     StoreError, StoredResponse, Usage,
 };
-use crate::ratelimit::gcra;
 
 /// Operations between two sweeps of expired entries.
 const SWEEP_EVERY: u32 = 4096;
@@ -21,7 +21,7 @@ const SWEEP_EVERY: u32 = 4096;
 ///
 /// ```
 /// use std::sync::Arc;
-/// use rebuff_axum::store::{RateLimitStore, IdempotencyStore, memory::MemoryStore};
+/// use rebuff_store::{IdempotencyStore, MemoryStore, RateLimitStore};
 ///
 /// let store = Arc::new(MemoryStore::new());
 /// let limits: Arc<dyn RateLimitStore> = store.clone();
@@ -79,7 +79,7 @@ impl State {
     fn sweep(&mut self) {
         let now = Instant::now();
         self.idempotency.retain(|_, r| r.expires > now);
-        let now_nanos = crate::ratelimit::now_nanos();
+        let now_nanos = now_nanos();
         self.tats.retain(|_, tat| *tat > now_nanos);
     }
 
@@ -214,7 +214,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn passes_the_conformance_suite() {
         let store = Arc::new(MemoryStore::new());
-        crate::store::conformance::run_all(store).await;
+        crate::conformance::run_all(store).await;
     }
 
     #[tokio::test]
