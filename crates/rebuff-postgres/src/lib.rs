@@ -3,8 +3,8 @@
 //! share.
 //!
 //! [`PgStore`] implements every storage trait of [`rebuff_store`] ([`KeyStore`],
-//! [`SessionStore`], [`IdempotencyStore`], [`QuotaStore`], [`RateLimitStore`]) and the same
-//! account management as the SQLite backend. Each decision is one statement or one server-side
+//! [`SessionStore`], [`IdempotencyStore`], [`QuotaStore`], [`RateLimitStore`]) and
+//! [`AccountStore`], the same account management as the SQLite backend. Each decision is one statement or one server-side
 //! function, so it takes one round trip and is atomic under concurrency:
 //!
 //! | trait | how |
@@ -24,7 +24,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rebuff_postgres::Error> {
-//! use rebuff_postgres::{NewKey, PgStore};
+//! use rebuff_postgres::{AccountStore, NewKey, PgStore};
 //!
 //! let store = PgStore::connect("postgres://rebuff@db.internal/rebuff").await?;
 //! let org = store.get_or_create_org("demo").await?;
@@ -330,7 +330,7 @@ impl AsStoreError for Error {
 
 /// [`map_err`] by value, for `map_err(pg)`.
 fn pg(e: tokio_postgres::Error) -> StoreError {
-    map_err(&e)
+    map_err(&e).with_source(e)
 }
 
 /// A database error as a store error: the connection, a server shutting down or out of

@@ -287,7 +287,7 @@ impl RedisStore {
     async fn deadline<T>(&self, command: impl Future<Output = RedisResult<T>>) -> Result<T, StoreError> {
         let result = match tokio::time::timeout(self.inner.timeout, command).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(map_err(&e)),
+            Ok(Err(e)) => Err(map_err(&e).with_source(e)),
             Err(_) => Err(StoreError::unavailable(format!(
                 "Redis did not answer within {} ms",
                 self.inner.timeout.as_millis()

@@ -1,5 +1,5 @@
 //! API keys: [`KeyStore`] and their management. Only the SHA-256 of a key's secret is
-//! stored; the key text is returned once, by [`SqliteStore::create_key`].
+//! stored; the key text is returned once, by [`AccountStore::create_key`](rebuff_store::AccountStore::create_key).
 
 use ipnet::IpNet;
 use rebuff_store::accounts::{KeyInfo, NewKey};

@@ -4,8 +4,8 @@
 //! API keys, sessions, rate-limit state, monthly usage and idempotency records.
 //! [`SqliteStore`] implements every storage trait of [`rebuff_store`]
 //! ([`KeyStore`], [`SessionStore`], [`RateLimitStore`], [`QuotaStore`], [`IdempotencyStore`])
-//! and the account management the CLI and the server use (organisations, keys, users,
-//! logins, sessions).
+//! and [`AccountStore`], the account management the CLI and the server use (organisations,
+//! keys, users, logins, sessions): bring the trait into scope to call it.
 //!
 //! [`KeyStore`]: rebuff_store::KeyStore
 //! [`SessionStore`]: rebuff_store::SessionStore
@@ -15,7 +15,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rebuff_sqlite::Error> {
-//! use rebuff_sqlite::{NewKey, SqliteStore};
+//! use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
 //!
 //! let store = SqliteStore::open("rebuff.db")?;
 //! let org = store.get_or_create_org("demo").await?;
@@ -326,12 +326,13 @@ fn immediate(conn: &mut Connection) -> Result<rusqlite::Transaction<'_>, StoreEr
 /// An SQLite error as a store error: lock contention and an unopenable file are worth a
 /// retry later (503); anything else is a backend failure (500).
 fn map_err(e: rusqlite::Error) -> StoreError {
-    match e.sqlite_error_code() {
+    let err = match e.sqlite_error_code() {
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked | ErrorCode::CannotOpen) => {
             StoreError::unavailable(format!("SQLite: {e}"))
         }
         _ => StoreError::backend(format!("SQLite: {e}")),
-    }
+    };
+    err.with_source(e)
 }
 
 /// A backend error about data that does not read back (a damaged or foreign row).
@@ -371,4 +372,16 @@ fn nanos_after(nanos: u128, d: Duration) -> i64 {
 fn random_alnum(n: usize) -> String {
     use rand::Rng;
     rand::rng().sample_iter(&rand::distr::Alphanumeric).take(n).map(char::from).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sqlite_error_is_the_source() {
+        let e = map_err(rusqlite::Error::QueryReturnedNoRows);
+        let source = std::error::Error::source(&e).and_then(|s| s.downcast_ref::<rusqlite::Error>());
+        assert!(matches!(source, Some(rusqlite::Error::QueryReturnedNoRows)), "{source:?}");
+    }
 }
