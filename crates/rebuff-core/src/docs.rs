@@ -1203,6 +1203,7 @@ pub fn json(catalog: &Catalog) -> Value {
                 "anchor": e.anchor,
                 "type_uri": e.type_uri,
                 "presented_as": e.presented_as,
+                "sdk_class": e.sdk_class,
             })
         })
         .collect();

@@ -268,7 +268,8 @@ fn json_export_round_trips_the_codes() {
             assert_eq!(json["anchor"], e.anchor.as_str());
             assert_eq!(json["type_uri"], e.type_uri.as_str());
             assert_eq!(json["presented_as"].as_str(), e.presented_as.as_deref());
-            assert_eq!(json.as_object().map(|m| m.len()), Some(14));
+            assert_eq!(json["sdk_class"].as_str(), e.sdk_class.as_deref());
+            assert_eq!(json.as_object().map(|m| m.len()), Some(15));
             // A client finds the entry again from the exported code.
             assert_eq!(catalog.get(json["code"].as_str().expect("string")), Some(e));
         }
