@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use super::{Api, Plan, comment_line, literal};
 
-/// The hand-written part of the module. `__BASE__` and `__API__` are replaced by the base
-/// class and the API's name, and the catalog's part goes at the `@@GENERATED@@` line.
+/// The hand-written part of the module. `__BASE__`, `__STEM__` and `__API__` are replaced by
+/// the base class, its name without `Error` and the API's name, and the catalog's part goes at the `@@GENERATED@@` line.
 const RUNTIME: &str = include_str!("runtime.py");
 const MARKER: &str = "# @@GENERATED@@\n";
 
@@ -42,7 +42,8 @@ response into its class without raising.
         module = plan.module,
         example = plan.categories.first().map(|(_, c, _)| c.trim_end_matches("Error")).unwrap_or("API"),
     );
-    let runtime = RUNTIME.replace("__BASE__", base).replace("__API__", &name);
+    let stem = base.strip_suffix("Error").unwrap_or(base);
+    let runtime = RUNTIME.replace("__STEM__", stem).replace("__BASE__", base).replace("__API__", &name);
     let (head, tail) = runtime.split_once(MARKER).unwrap_or((&runtime, ""));
     out.push_str(head);
 

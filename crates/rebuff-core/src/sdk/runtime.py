@@ -160,7 +160,7 @@ class __BASE__(_builtins.Exception):
         )
 
 
-class __BASE__ConnectionError(__BASE__):
+class __STEM__ConnectionError(__BASE__):
     """No response was received: the connection could not be made, was reset, or failed."""
 
     sent: bool
@@ -175,7 +175,7 @@ class __BASE__ConnectionError(__BASE__):
         return "backoff"
 
 
-class __BASE__TimeoutError(__BASE__ConnectionError):
+class __STEM__TimeoutError(__STEM__ConnectionError):
     """No response arrived in time (the attempt's timeout or the overall deadline)."""
 
 
@@ -288,6 +288,15 @@ def _pointer(tokens: Iterable[object]) -> str:
 _LOCATIONS: Final = ("body", "query", "path", "header", "cookie")
 
 
+def _http_date(value: str) -> float | None:
+    if not value:
+        return None
+    try:
+        return _email_utils.parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
 def retry_after_seconds(headers: Headers, now: float | None = None) -> int | None:
     """Seconds to wait from ``Retry-After`` (seconds or an HTTP-date, against the response's
     ``Date`` or else ``now``), else from the ``t`` of an IETF ``RateLimit`` field whose
@@ -296,16 +305,11 @@ def retry_after_seconds(headers: Headers, now: float | None = None) -> int | Non
     value = h.get("retry-after", "").strip()
     if value.isdigit():
         return int(value)
-    if value:
-        try:
-            when = _email_utils.parsedate_to_datetime(value).timestamp()
-            date = h.get("date")
-            base = _email_utils.parsedate_to_datetime(date).timestamp() if date else None
-        except (TypeError, ValueError, IndexError, OverflowError):
-            when, base = None, None
-        if when is not None:
-            start = base if base is not None else (_time.time() if now is None else now)
-            return max(0, int(when - start + 0.999))
+    when = _http_date(value)
+    if when is not None:
+        base = _http_date(h.get("date", ""))
+        start = base if base is not None else (_time.time() if now is None else now)
+        return max(0, int(when - start + 0.999))
     for item in h.get("ratelimit", "").split(","):
         params: dict[str, str] = {}
         for part in item.split(";")[1:]:
@@ -567,7 +571,7 @@ class RetryPolicy:
     ) -> float | None:
         """Seconds to wait before retry number ``retry`` after ``error``, or ``None`` when the
         request must not be sent again."""
-        if isinstance(error, __BASE__ConnectionError):
+        if isinstance(error, __STEM__ConnectionError):
             if error.sent and not replay_safe:
                 return None
         elif not (replay_safe and error.retryable):
@@ -591,7 +595,7 @@ def should_retry(error: __BASE__, method: str = "GET", *, idempotency_key: bool 
     """Whether ``error`` is worth sending the same request again for (ignoring attempts and
     time): it is retryable, and the method is idempotent or the request carries a key."""
     safe = method.upper() in _IDEMPOTENT_METHODS or idempotency_key
-    if isinstance(error, __BASE__ConnectionError):
+    if isinstance(error, __STEM__ConnectionError):
         return safe or not error.sent
     return safe and error.retryable
 
@@ -648,7 +652,7 @@ def call_with_retries(
     while True:
         remaining = None if policy.deadline is None else policy.deadline - (clock() - start)
         if remaining is not None and remaining <= 0:
-            raise __BASE__TimeoutError("the deadline passed before the request could be sent", sent=False)
+            raise __STEM__TimeoutError("the deadline passed before the request could be sent", sent=False)
         timeout = remaining
         if policy.attempt_timeout is not None:
             timeout = policy.attempt_timeout if timeout is None else min(timeout, policy.attempt_timeout)
@@ -720,14 +724,14 @@ def request(
                 payload = b""
             raise from_response(res.code, res.headers.items() if res.headers else None, payload) from None
         except (_socket.timeout, _builtins.TimeoutError) as exc:
-            raise __BASE__TimeoutError(f"{method} {url}: timed out ({exc})") from exc
+            raise __STEM__TimeoutError(f"{method} {url}: timed out ({exc})") from exc
         except _urllib_error.URLError as exc:
             refused = isinstance(exc.reason, _builtins.ConnectionRefusedError)
             if isinstance(exc.reason, (_socket.timeout, _builtins.TimeoutError)):
-                raise __BASE__TimeoutError(f"{method} {url}: timed out") from exc
-            raise __BASE__ConnectionError(f"{method} {url}: {exc.reason}", sent=not refused) from exc
+                raise __STEM__TimeoutError(f"{method} {url}: timed out") from exc
+            raise __STEM__ConnectionError(f"{method} {url}: {exc.reason}", sent=not refused) from exc
         except (_builtins.ConnectionError, OSError) as exc:
-            raise __BASE__ConnectionError(f"{method} {url}: {exc}") from exc
+            raise __STEM__ConnectionError(f"{method} {url}: {exc}") from exc
 
     return call_with_retries(
         attempt, method=method, idempotency_key=given or idempotency_key, policy=policy, on_retry=on_retry
