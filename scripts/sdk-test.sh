@@ -47,7 +47,7 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 &&
             echo "$want" >node_modules/.rebuff-lock
         fi
         npx --no-install tsc -p tsconfig.json
-        node --test build/test/
+        node --test build/test/*.test.js
     )
 else
     missing "Node 20 or later with npm"
