@@ -73,7 +73,7 @@ response into its class without raising.
             out.push_str(".\"\"\"\n");
         } else {
             let list: Vec<String> = codes.iter().map(|c| format!("``{}``", comment_line(c))).collect();
-            let _ = write!(out, "; raised itself for {}.\"\"\"\n", list.join(", "));
+            let _ = writeln!(out, "; raised itself for {}.\"\"\"", list.join(", "));
         }
     }
     for class in &plan.classes {

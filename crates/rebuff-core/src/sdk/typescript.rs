@@ -71,7 +71,7 @@ pub(super) fn render(api: &Api, plan: &Plan) -> String {
             out.push_str(". */\n");
         } else {
             let list: Vec<String> = codes.iter().map(|c| format!("`{}`", comment_line(c))).collect();
-            let _ = write!(out, "; thrown itself for {}. */\n", list.join(", "));
+            let _ = writeln!(out, "; thrown itself for {}. */", list.join(", "));
         }
         let _ = writeln!(out, "export class {class} extends {base} {{}}\n");
     }
