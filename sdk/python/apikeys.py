@@ -313,158 +313,210 @@ Category = Literal[
 """Every error category (type) of the API."""
 
 
+
 class AuthenticationError(ApikeysError):
     """Errors of category ``authentication_error``."""
+
 
 class PermissionError(ApikeysError):
     """Errors of category ``permission_error``."""
 
+
 class InvalidRequestError(ApikeysError):
     """Errors of category ``invalid_request_error``."""
+
 
 class IdempotencyError(ApikeysError):
     """Errors of category ``idempotency_error``."""
 
+
 class NotFoundError(ApikeysError):
     """Errors of category ``not_found_error``."""
+
 
 class ConflictError(ApikeysError):
     """Errors of category ``conflict_error``."""
 
+
 class QuotaExceededError(ApikeysError):
     """Errors of category ``quota_exceeded_error``; raised itself for ``quota_exceeded``."""
+
 
 class RateLimitError(ApikeysError):
     """Errors of category ``rate_limit_error``."""
 
+
 class APIError(ApikeysError):
     """Errors of category ``api_error``."""
+
 
 class AuthenticationRequiredError(AuthenticationError):
     """``authentication_required`` (HTTP 401): Authentication required."""
 
+
 class APIKeyMissingError(AuthenticationError):
     """``api_key_missing`` (HTTP 401): API key missing."""
+
 
 class APIKeyMalformedError(AuthenticationError):
     """``api_key_malformed`` (HTTP 401): API key malformed."""
 
+
 class APIKeyInvalidError(AuthenticationError):
     """``api_key_invalid`` (HTTP 401): API key invalid."""
+
 
 class APIKeyRevokedError(AuthenticationError):
     """``api_key_revoked`` (HTTP 401): API key revoked."""
 
+
 class APIKeyExpiredError(AuthenticationError):
     """``api_key_expired`` (HTTP 401): API key expired."""
+
 
 class InvalidCredentialsError(AuthenticationError):
     """``invalid_credentials`` (HTTP 401): Invalid credentials."""
 
+
 class SessionExpiredError(AuthenticationError):
     """``session_expired`` (HTTP 401): Session expired."""
+
 
 class InvalidSignatureError(AuthenticationError):
     """``invalid_signature`` (HTTP 401): Invalid signature."""
 
+
 class ForbiddenError(PermissionError):
     """``forbidden`` (HTTP 403): Forbidden."""
+
 
 class InsufficientScopeError(PermissionError):
     """``insufficient_scope`` (HTTP 403): Insufficient scope."""
 
+
 class IPNotAllowedError(PermissionError):
     """``ip_not_allowed`` (HTTP 403): IP address not allowed."""
+
 
 class CSRFFailedError(PermissionError):
     """``csrf_failed`` (HTTP 403): CSRF validation failed."""
 
+
 class AccountDisabledError(PermissionError):
     """``account_disabled`` (HTTP 403): Account disabled."""
+
 
 class BadRequestError(InvalidRequestError):
     """``bad_request`` (HTTP 400): Bad request."""
 
+
 class InvalidJSONError(InvalidRequestError):
     """``invalid_json`` (HTTP 400): Invalid JSON."""
+
 
 class WrongFieldTypeError(InvalidRequestError):
     """``wrong_field_type`` (HTTP 400): Wrong field type."""
 
+
 class InvalidIDError(InvalidRequestError):
     """``invalid_id`` (HTTP 400): Invalid ID."""
+
 
 class InvalidQueryParameterError(InvalidRequestError):
     """``invalid_query_parameter`` (HTTP 400): Invalid query parameter."""
 
+
 class ParameterInvalidError(InvalidRequestError):
     """``parameter_invalid`` (HTTP 400): Invalid parameter."""
+
 
 class ModelNotReadyError(InvalidRequestError):
     """``model_not_ready`` (HTTP 400): Model not ready."""
 
+
 class MethodNotAllowedError(InvalidRequestError):
     """``method_not_allowed`` (HTTP 405): Method not allowed."""
+
 
 class RequestTimeoutError(InvalidRequestError):
     """``request_timeout`` (HTTP 408): Request timeout."""
 
+
 class PayloadTooLargeError(InvalidRequestError):
     """``payload_too_large`` (HTTP 413): Payload too large."""
+
 
 class UnsupportedMediaTypeError(InvalidRequestError):
     """``unsupported_media_type`` (HTTP 415): Unsupported media type."""
 
+
 class MissingRequiredFieldError(InvalidRequestError):
     """``missing_required_field`` (HTTP 422): Missing required field."""
+
 
 class InvalidFieldValueError(InvalidRequestError):
     """``invalid_field_value`` (HTTP 422): Invalid field value."""
 
+
 class InvalidEnumValueError(InvalidRequestError):
     """``invalid_enum_value`` (HTTP 422): Invalid enum value."""
+
 
 class ValidationFailedError(InvalidRequestError):
     """``validation_failed`` (HTTP 422): Validation failed."""
 
+
 class UnprocessableEntityError(InvalidRequestError):
     """``unprocessable_entity`` (HTTP 422): Unprocessable entity."""
+
 
 class IdempotencyKeyReusedError(IdempotencyError):
     """``idempotency_key_reused`` (HTTP 422): Idempotency key reused."""
 
+
 class ResourceNotFoundError(NotFoundError):
     """``resource_not_found`` (HTTP 404): Resource not found."""
+
 
 class ModelNotFoundError(NotFoundError):
     """``model_not_found`` (HTTP 404): Model not found."""
 
+
 class ResourceAlreadyExistsError(ConflictError):
     """``resource_already_exists`` (HTTP 409): Resource already exists."""
+
 
 class ResourceConflictError(ConflictError):
     """``resource_conflict`` (HTTP 409): Resource conflict."""
 
+
 class IdempotencyKeyInUseError(IdempotencyError):
     """``idempotency_key_in_use`` (HTTP 409): Idempotency key in use."""
+
 
 class RateLimitExceededError(RateLimitError):
     """``rate_limit_exceeded`` (HTTP 429): Rate limit exceeded."""
 
+
 class InternalError(APIError):
     """``internal_error`` (HTTP 500): Internal server error."""
+
 
 class DatabaseError(APIError):
     """``database_error`` (HTTP 500): Database error."""
 
+
 class BadGatewayError(APIError):
     """``bad_gateway`` (HTTP 502): Bad gateway."""
+
 
 class ServiceUnavailableError(APIError):
     """``service_unavailable`` (HTTP 503): Service unavailable."""
 
+
 class TrainingServiceUnavailableError(APIError):
     """``training_service_unavailable`` (HTTP 503): Training service unavailable."""
+
 
 class GatewayTimeoutError(APIError):
     """``gateway_timeout`` (HTTP 504): Gateway timeout."""

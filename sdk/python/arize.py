@@ -298,158 +298,210 @@ Category = Literal[
 """Every error category (type) of the API."""
 
 
+
 class AuthenticationError(ArizeError):
     """Errors of category ``authentication_error``."""
+
 
 class PermissionError(ArizeError):
     """Errors of category ``permission_error``."""
 
+
 class InvalidRequestError(ArizeError):
     """Errors of category ``invalid_request_error``."""
+
 
 class IdempotencyError(ArizeError):
     """Errors of category ``idempotency_error``."""
 
+
 class NotFoundError(ArizeError):
     """Errors of category ``not_found_error``."""
+
 
 class ConflictError(ArizeError):
     """Errors of category ``conflict_error``."""
 
+
 class QuotaExceededError(ArizeError):
     """Errors of category ``quota_exceeded_error``; raised itself for ``quota_exceeded``."""
+
 
 class RateLimitError(ArizeError):
     """Errors of category ``rate_limit_error``."""
 
+
 class APIError(ArizeError):
     """Errors of category ``api_error``."""
+
 
 class AuthenticationRequiredError(AuthenticationError):
     """``authentication_required`` (HTTP 401): Unauthorized."""
 
+
 class APIKeyMissingError(AuthenticationError):
     """``api_key_missing`` (HTTP 401): Unauthorized."""
+
 
 class APIKeyMalformedError(AuthenticationError):
     """``api_key_malformed`` (HTTP 401): Unauthorized."""
 
+
 class APIKeyInvalidError(AuthenticationError):
     """``api_key_invalid`` (HTTP 401): Unauthorized."""
+
 
 class APIKeyRevokedError(AuthenticationError):
     """``api_key_revoked`` (HTTP 401): Unauthorized."""
 
+
 class APIKeyExpiredError(AuthenticationError):
     """``api_key_expired`` (HTTP 401): Unauthorized."""
+
 
 class InvalidCredentialsError(AuthenticationError):
     """``invalid_credentials`` (HTTP 401): Unauthorized."""
 
+
 class SessionExpiredError(AuthenticationError):
     """``session_expired`` (HTTP 401): Unauthorized."""
+
 
 class InvalidSignatureError(AuthenticationError):
     """``invalid_signature`` (HTTP 401): Unauthorized."""
 
+
 class ForbiddenError(PermissionError):
     """``forbidden`` (HTTP 403): Forbidden."""
+
 
 class InsufficientScopeError(PermissionError):
     """``insufficient_scope`` (HTTP 403): Forbidden."""
 
+
 class IPNotAllowedError(PermissionError):
     """``ip_not_allowed`` (HTTP 403): Forbidden."""
+
 
 class CSRFFailedError(PermissionError):
     """``csrf_failed`` (HTTP 403): Forbidden."""
 
+
 class AccountDisabledError(PermissionError):
     """``account_disabled`` (HTTP 403): Forbidden."""
+
 
 class BadRequestError(InvalidRequestError):
     """``bad_request`` (HTTP 400): Bad Request."""
 
+
 class InvalidJSONError(InvalidRequestError):
     """``invalid_json`` (HTTP 400): Bad Request."""
+
 
 class WrongFieldTypeError(InvalidRequestError):
     """``wrong_field_type`` (HTTP 400): Bad Request."""
 
+
 class InvalidIDError(InvalidRequestError):
     """``invalid_id`` (HTTP 400): Bad Request."""
+
 
 class InvalidQueryParameterError(InvalidRequestError):
     """``invalid_query_parameter`` (HTTP 400): Bad Request."""
 
+
 class ParameterInvalidError(InvalidRequestError):
     """``parameter_invalid`` (HTTP 400): Bad Request."""
+
 
 class ModelNotReadyError(InvalidRequestError):
     """``model_not_ready`` (HTTP 400): Bad Request."""
 
+
 class MethodNotAllowedError(InvalidRequestError):
     """``method_not_allowed`` (HTTP 405): Method Not Allowed."""
+
 
 class RequestTimeoutError(InvalidRequestError):
     """``request_timeout`` (HTTP 408): Request Timeout."""
 
+
 class PayloadTooLargeError(InvalidRequestError):
     """``payload_too_large`` (HTTP 413): Payload Too Large."""
+
 
 class UnsupportedMediaTypeError(InvalidRequestError):
     """``unsupported_media_type`` (HTTP 415): Unsupported Media Type."""
 
+
 class MissingRequiredFieldError(InvalidRequestError):
     """``missing_required_field`` (HTTP 422): Unprocessable Entity."""
+
 
 class InvalidFieldValueError(InvalidRequestError):
     """``invalid_field_value`` (HTTP 422): Unprocessable Entity."""
 
+
 class InvalidEnumValueError(InvalidRequestError):
     """``invalid_enum_value`` (HTTP 422): Unprocessable Entity."""
+
 
 class ValidationFailedError(InvalidRequestError):
     """``validation_failed`` (HTTP 422): Unprocessable Entity."""
 
+
 class UnprocessableEntityError(InvalidRequestError):
     """``unprocessable_entity`` (HTTP 422): Unprocessable Entity."""
+
 
 class IdempotencyKeyReusedError(IdempotencyError):
     """``idempotency_key_reused`` (HTTP 422): Unprocessable Entity."""
 
+
 class ResourceNotFoundError(NotFoundError):
     """``resource_not_found`` (HTTP 404): Not Found."""
+
 
 class ModelNotFoundError(NotFoundError):
     """``model_not_found`` (HTTP 404): Not Found."""
 
+
 class ResourceAlreadyExistsError(ConflictError):
     """``resource_already_exists`` (HTTP 409): Conflict."""
+
 
 class ResourceConflictError(ConflictError):
     """``resource_conflict`` (HTTP 409): Conflict."""
 
+
 class IdempotencyKeyInUseError(IdempotencyError):
     """``idempotency_key_in_use`` (HTTP 409): Conflict."""
+
 
 class RateLimitExceededError(RateLimitError):
     """``rate_limit_exceeded`` (HTTP 429): Too Many Requests."""
 
+
 class InternalError(APIError):
     """``internal_error`` (HTTP 500): Internal Server Error."""
+
 
 class DatabaseError(APIError):
     """``database_error`` (HTTP 500): Internal Server Error."""
 
+
 class BadGatewayError(APIError):
     """``bad_gateway`` (HTTP 502): Bad Gateway."""
+
 
 class ServiceUnavailableError(APIError):
     """``service_unavailable`` (HTTP 503): Service Unavailable."""
 
+
 class TrainingServiceUnavailableError(APIError):
     """``training_service_unavailable`` (HTTP 503): Service Unavailable."""
+
 
 class GatewayTimeoutError(APIError):
     """``gateway_timeout`` (HTTP 504): Gateway Timeout."""

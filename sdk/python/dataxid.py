@@ -308,65 +308,86 @@ Category = Literal[
 """Every error category (type) of the API."""
 
 
+
 class AuthenticationError(DataxidError):
     """Errors of category ``authentication_error``; raised itself for ``authentication_required``, ``api_key_missing``, ``api_key_malformed``, ``api_key_invalid``, ``api_key_revoked``, ``api_key_expired``."""
+
 
 class InvalidRequestError(DataxidError):
     """Errors of category ``invalid_request_error``; raised itself for ``parameter_invalid``."""
 
+
 class NotFoundError(DataxidError):
     """Errors of category ``not_found_error``; raised itself for ``resource_not_found``, ``model_not_found``."""
+
 
 class QuotaExceededError(DataxidError):
     """Errors of category ``quota_exceeded_error``; raised itself for ``quota_exceeded``."""
 
+
 class RateLimitError(DataxidError):
     """Errors of category ``rate_limit_error``; raised itself for ``rate_limit_exceeded``."""
+
 
 class APIError(DataxidError):
     """Errors of category ``api_error``; raised itself for ``internal_error``, ``database_error``, ``bad_gateway``, ``service_unavailable``, ``training_service_unavailable``, ``gateway_timeout``."""
 
+
 class ModelNotReadyError(InvalidRequestError):
     """``model_not_ready`` (HTTP 400): Model not ready."""
 
+
 class ConflictError(InvalidRequestError):
-    """``resource_already_exists``, ``resource_conflict``, ``idempotency_key_in_use`` (HTTP 409): Resource already exists."""
+    """Raised for ``resource_already_exists``, ``resource_conflict``, ``idempotency_key_in_use``."""
+
 
 class InvalidCredentialsError(AuthenticationError):
     """``invalid_credentials`` (HTTP 401): Invalid credentials."""
 
+
 class SessionExpiredError(AuthenticationError):
     """``session_expired`` (HTTP 401): Session expired."""
+
 
 class InvalidSignatureError(AuthenticationError):
     """``invalid_signature`` (HTTP 401): Invalid signature."""
 
+
 class ForbiddenError(AuthenticationError):
     """``forbidden`` (HTTP 403): Forbidden."""
+
 
 class InsufficientScopeError(AuthenticationError):
     """``insufficient_scope`` (HTTP 403): Insufficient scope."""
 
+
 class IPNotAllowedError(AuthenticationError):
     """``ip_not_allowed`` (HTTP 403): IP address not allowed."""
+
 
 class CSRFFailedError(AuthenticationError):
     """``csrf_failed`` (HTTP 403): CSRF validation failed."""
 
+
 class AccountDisabledError(AuthenticationError):
     """``account_disabled`` (HTTP 403): Account disabled."""
+
 
 class MethodNotAllowedError(InvalidRequestError):
     """``method_not_allowed`` (HTTP 405): Method not allowed."""
 
+
 class RequestTimeoutError(InvalidRequestError):
     """``request_timeout`` (HTTP 408): Request timeout."""
+
 
 class PayloadTooLargeError(InvalidRequestError):
     """``payload_too_large`` (HTTP 413): Payload too large."""
 
+
 class UnsupportedMediaTypeError(InvalidRequestError):
     """``unsupported_media_type`` (HTTP 415): Unsupported media type."""
+
 
 class IdempotencyKeyReusedError(InvalidRequestError):
     """``idempotency_key_reused`` (HTTP 422): Idempotency key reused."""

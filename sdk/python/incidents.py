@@ -305,158 +305,210 @@ Category = Literal[
 """Every error category (type) of the API."""
 
 
+
 class AuthenticationError(IncidentsError):
     """Errors of category ``authentication_error``."""
+
 
 class PermissionError(IncidentsError):
     """Errors of category ``permission_error``."""
 
+
 class InvalidRequestError(IncidentsError):
     """Errors of category ``invalid_request_error``."""
+
 
 class IdempotencyError(IncidentsError):
     """Errors of category ``idempotency_error``."""
 
+
 class NotFoundError(IncidentsError):
     """Errors of category ``not_found_error``."""
+
 
 class ConflictError(IncidentsError):
     """Errors of category ``conflict_error``."""
 
+
 class QuotaExceededError(IncidentsError):
     """Errors of category ``quota_exceeded_error``; raised itself for ``quota_exceeded``."""
+
 
 class RateLimitError(IncidentsError):
     """Errors of category ``rate_limit_error``."""
 
+
 class APIError(IncidentsError):
     """Errors of category ``api_error``."""
+
 
 class AuthenticationRequiredError(AuthenticationError):
     """``authentication_required`` (HTTP 401): Unauthorized."""
 
+
 class APIKeyMissingError(AuthenticationError):
     """``api_key_missing`` (HTTP 401): Unauthorized."""
+
 
 class APIKeyMalformedError(AuthenticationError):
     """``api_key_malformed`` (HTTP 401): Unauthorized."""
 
+
 class APIKeyInvalidError(AuthenticationError):
     """``api_key_invalid`` (HTTP 401): Unauthorized."""
+
 
 class APIKeyRevokedError(AuthenticationError):
     """``api_key_revoked`` (HTTP 401): Unauthorized."""
 
+
 class APIKeyExpiredError(AuthenticationError):
     """``api_key_expired`` (HTTP 401): Unauthorized."""
+
 
 class InvalidCredentialsError(AuthenticationError):
     """``invalid_credentials`` (HTTP 401): Invalid credentials."""
 
+
 class SessionExpiredError(AuthenticationError):
     """``session_expired`` (HTTP 401): Session expired."""
+
 
 class InvalidSignatureError(AuthenticationError):
     """``invalid_signature`` (HTTP 401): Invalid signature."""
 
+
 class ForbiddenError(PermissionError):
     """``forbidden`` (HTTP 403): Forbidden."""
+
 
 class InsufficientScopeError(PermissionError):
     """``insufficient_scope`` (HTTP 403): Forbidden."""
 
+
 class IPNotAllowedError(PermissionError):
     """``ip_not_allowed`` (HTTP 403): Forbidden."""
+
 
 class CSRFFailedError(PermissionError):
     """``csrf_failed`` (HTTP 403): CSRF validation failed."""
 
+
 class AccountDisabledError(PermissionError):
     """``account_disabled`` (HTTP 403): Account disabled."""
+
 
 class BadRequestError(InvalidRequestError):
     """``bad_request`` (HTTP 400): Bad request."""
 
+
 class InvalidJSONError(InvalidRequestError):
     """``invalid_json`` (HTTP 400): Bad request."""
+
 
 class WrongFieldTypeError(InvalidRequestError):
     """``wrong_field_type`` (HTTP 400): Bad request."""
 
+
 class InvalidIDError(InvalidRequestError):
     """``invalid_id`` (HTTP 400): Bad request."""
+
 
 class InvalidQueryParameterError(InvalidRequestError):
     """``invalid_query_parameter`` (HTTP 400): Bad request."""
 
+
 class ParameterInvalidError(InvalidRequestError):
     """``parameter_invalid`` (HTTP 400): Bad request."""
+
 
 class ModelNotReadyError(InvalidRequestError):
     """``model_not_ready`` (HTTP 400): Bad request."""
 
+
 class MethodNotAllowedError(InvalidRequestError):
     """``method_not_allowed`` (HTTP 405): Method not allowed."""
+
 
 class RequestTimeoutError(InvalidRequestError):
     """``request_timeout`` (HTTP 408): Request timeout."""
 
+
 class PayloadTooLargeError(InvalidRequestError):
     """``payload_too_large`` (HTTP 413): Payload too large."""
+
 
 class UnsupportedMediaTypeError(InvalidRequestError):
     """``unsupported_media_type`` (HTTP 415): Unsupported media type."""
 
+
 class MissingRequiredFieldError(InvalidRequestError):
     """``missing_required_field`` (HTTP 422): Validation failed."""
+
 
 class InvalidFieldValueError(InvalidRequestError):
     """``invalid_field_value`` (HTTP 422): Validation failed."""
 
+
 class InvalidEnumValueError(InvalidRequestError):
     """``invalid_enum_value`` (HTTP 422): Validation failed."""
+
 
 class ValidationFailedError(InvalidRequestError):
     """``validation_failed`` (HTTP 422): Validation failed."""
 
+
 class UnprocessableEntityError(InvalidRequestError):
     """``unprocessable_entity`` (HTTP 422): Unprocessable entity."""
+
 
 class IdempotencyKeyReusedError(IdempotencyError):
     """``idempotency_key_reused`` (HTTP 422): Unprocessable entity."""
 
+
 class ResourceNotFoundError(NotFoundError):
     """``resource_not_found`` (HTTP 404): Not found."""
+
 
 class ModelNotFoundError(NotFoundError):
     """``model_not_found`` (HTTP 404): Not found."""
 
+
 class ResourceAlreadyExistsError(ConflictError):
     """``resource_already_exists`` (HTTP 409): Conflict."""
+
 
 class ResourceConflictError(ConflictError):
     """``resource_conflict`` (HTTP 409): Conflict."""
 
+
 class IdempotencyKeyInUseError(IdempotencyError):
     """``idempotency_key_in_use`` (HTTP 409): Conflict."""
+
 
 class RateLimitExceededError(RateLimitError):
     """``rate_limit_exceeded`` (HTTP 429): Rate limit exceeded."""
 
+
 class InternalError(APIError):
     """``internal_error`` (HTTP 500): Internal error."""
+
 
 class DatabaseError(APIError):
     """``database_error`` (HTTP 500): Database error."""
 
+
 class BadGatewayError(APIError):
     """``bad_gateway`` (HTTP 502): Bad gateway."""
+
 
 class ServiceUnavailableError(APIError):
     """``service_unavailable`` (HTTP 503): Service unavailable."""
 
+
 class TrainingServiceUnavailableError(APIError):
     """``training_service_unavailable`` (HTTP 503): Service unavailable."""
+
 
 class GatewayTimeoutError(APIError):
     """``gateway_timeout`` (HTTP 504): Gateway timeout."""

@@ -314,7 +314,7 @@ export class APIError extends DataxidError {}
 /** `model_not_ready` (HTTP 400): Model not ready. */
 export class ModelNotReadyError extends InvalidRequestError {}
 
-/** `resource_already_exists`, `resource_conflict`, `idempotency_key_in_use` (HTTP 409): Resource already exists. */
+/** Raised for `resource_already_exists`, `resource_conflict`, `idempotency_key_in_use`. */
 export class ConflictError extends InvalidRequestError {}
 
 /** `invalid_credentials` (HTTP 401): Invalid credentials. */

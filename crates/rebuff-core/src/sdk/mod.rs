@@ -343,6 +343,16 @@ fn derived_name(text: &str) -> String {
     name
 }
 
+impl CodeClass {
+    /// The class's doc line: its code, status and title, or the codes sharing it.
+    fn describe(&self, quoted_codes: &[String]) -> String {
+        match quoted_codes {
+            [one] => format!("{one} (HTTP {}): {}", self.status, comment_line(&self.title)),
+            several => format!("Raised for {}", several.join(", ")),
+        }
+    }
+}
+
 impl Plan {
     fn new(api: &Api) -> Result<Plan, SdkError> {
         let module = module_name(&api.name);

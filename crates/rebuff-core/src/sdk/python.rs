@@ -67,7 +67,7 @@ response into its class without raising.
     literal_type(&mut out, "Category", "Every error category (type) of the API.", categories.iter().copied());
 
     for (category, class, codes) in &plan.categories {
-        let _ = writeln!(out, "\nclass {class}({base}):");
+        let _ = writeln!(out, "\n\nclass {class}({base}):");
         let _ = write!(out, "    \"\"\"Errors of category ``{}``", comment_line(category));
         if codes.is_empty() {
             out.push_str(".\"\"\"\n");
@@ -77,15 +77,9 @@ response into its class without raising.
         }
     }
     for class in &plan.classes {
-        let _ = writeln!(out, "\nclass {}({}):", class.name, class.parent);
+        let _ = writeln!(out, "\n\nclass {}({}):", class.name, class.parent);
         let codes: Vec<String> = class.codes.iter().map(|c| format!("``{}``", comment_line(c))).collect();
-        let _ = writeln!(
-            out,
-            "    \"\"\"{} (HTTP {}): {}.\"\"\"",
-            codes.join(", "),
-            class.status,
-            comment_line(&class.title)
-        );
+        let _ = writeln!(out, "    \"\"\"{}.\"\"\"", class.describe(&codes));
     }
 
     out.push_str("\n\n_ROWS: Final[tuple[_Row, ...]] = (\n");

@@ -77,13 +77,7 @@ pub(super) fn render(api: &Api, plan: &Plan) -> String {
     }
     for class in &plan.classes {
         let codes: Vec<String> = class.codes.iter().map(|c| format!("`{}`", comment_line(c))).collect();
-        let _ = writeln!(
-            out,
-            "/** {} (HTTP {}): {}. */",
-            codes.join(", "),
-            class.status,
-            comment_line(&class.title)
-        );
+        let _ = writeln!(out, "/** {}. */", class.describe(&codes));
         let _ = writeln!(out, "export class {} extends {} {{}}\n", class.name, class.parent);
     }
 
