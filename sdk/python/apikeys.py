@@ -715,7 +715,10 @@ def _lower_headers(headers: Headers) -> dict[str, str]:
     if headers is None:
         return out
     try:
-        pairs: Iterable[Any] = headers.items() if isinstance(headers, Mapping) else headers
+        # A mapping, or anything with `items()` (`http.client.HTTPMessage`, a requests or
+        # httpx response's headers), else pairs.
+        items = getattr(headers, "items", None)
+        pairs: Iterable[Any] = items() if callable(items) else headers
         for pair in pairs:
             name, value = pair
             name = str(name).lower()

@@ -228,3 +228,14 @@ def test_unknown_members_are_kept_and_the_upgrade_url_is_read() -> None:
     assert type(e) is dataxid.QuotaExceededError
     assert e.upgrade_url == "https://x.test/up" and e.extra == {"upgrade_url": "https://x.test/up", "plan": "free"}
     assert e.request_id == "req_1" and e.category == "quota_exceeded_error"
+
+
+def test_headers_come_in_any_shape() -> None:
+    import email.message
+
+    message = email.message.Message()
+    message["Retry-After"] = "5"
+    message["X-Request-Id"] = "req_h"
+    for headers in (message, {"Retry-After": "5", "X-Request-Id": "req_h"}, [("retry-after", "5"), ("x-request-id", "req_h")]):
+        e = api.from_response(503, headers, b"")
+        assert (e.retry_after, e.request_id) == (5, "req_h"), type(headers)
