@@ -492,12 +492,13 @@ fn literal(text: &str) -> String {
     out
 }
 
-/// One line of comment text from the catalog: no control characters, no quote or backslash
+/// One line of comment text from the catalog: no control characters or line separators (a
+/// `//` comment ends at U+2028 in JavaScript), no quote or backslash
 /// that could end a Python docstring, no `*/` that could end a TypeScript comment.
 fn comment_line(text: &str) -> String {
     text.chars()
         .map(|c| match c {
-            c if c.is_control() => ' ',
+            c if c.is_control() || c == '\u{2028}' || c == '\u{2029}' => ' ',
             '"' => '\'',
             '\\' => '/',
             c => c,
