@@ -335,3 +335,21 @@ fn markdown_standard() {
 fn markdown_arize() {
     insta::assert_snapshot!("arize_markdown", docs::markdown(Catalog::builtin("arize").expect("built in")));
 }
+
+/// Each code's entry names the class the generated Python and TypeScript modules raise for it.
+#[test]
+fn the_html_reference_names_each_codes_sdk_classes() {
+    let catalog = Catalog::builtin("dataxid").expect("built in");
+    let html = docs::html(catalog);
+    for (code, class) in [("quota_exceeded", "QuotaExceededError"), ("model_not_ready", "ModelNotReadyError")]
+    {
+        let names = rebuff_core::sdk::class_names(catalog, code).expect("a code");
+        assert_eq!(names.typescript, class);
+        let entry = html.split(&format!("id=\"code-{code}\"")).nth(1).expect("an entry");
+        let entry = entry.split("</article>").next().expect("closed");
+        assert!(
+            entry.contains(&format!("Python <code>dataxid.{class}</code>, TypeScript <code>{class}</code>")),
+            "{code}: {entry}"
+        );
+    }
+}
