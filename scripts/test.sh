@@ -7,3 +7,5 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rebuff-target}"
 bash scripts/services.sh
 cargo test --workspace --all-targets
 cargo test --workspace --doc
+# The generated Python and TypeScript modules, run against `rebuff serve`.
+bash scripts/sdk-test.sh

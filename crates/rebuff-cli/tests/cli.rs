@@ -143,6 +143,24 @@ fn lint_rejects_an_override_of_a_missing_code() {
 }
 
 #[test]
+fn lint_rejects_an_sdk_class_that_is_not_an_identifier() {
+    let text = format!(
+        "{HEADER}{}{}",
+        entry("ok_code", 404, ""),
+        entry("bad_class", 409, "sdk_class = \"conflict-error\"\n")
+    );
+    assert_lint_fails(&text, ("[[error]]", 1), Some("bad_class"), "sdk_class `conflict-error`");
+    let text = "[catalog]\nname = \"p\"\nextends = \"standard\"\ndialect = \"rebuff\"\n\n\
+                [override.api_key_missing]\nsdk_class = \"Auth Error\"\n";
+    assert_lint_fails(
+        text,
+        ("[override.api_key_missing]", 0),
+        Some("api_key_missing"),
+        "sdk_class `Auth Error`",
+    );
+}
+
+#[test]
 fn lint_rejects_malformed_toml() {
     let text = format!("{HEADER}{}[[error]\ncode = \"x\"\n", entry("ok_code", 404, ""));
     assert_lint_fails(&text, ("[[error]\n", 0), None, "expected `]`");

@@ -124,6 +124,9 @@ pub struct Entry {
     pub type_uri: String,
     /// The code whose presentation this entry borrows in this profile (`present_as`).
     pub presented_as: Option<String>,
+    /// The name of the class generated SDKs raise for this code (`sdk_class`), when the
+    /// catalog names one; without it the name derives from the code.
+    pub sdk_class: Option<String>,
 }
 
 /// The docs heading and summary that a profile gives to all entries of one status.
@@ -420,6 +423,7 @@ struct RawEntry {
     #[serde(default)]
     masked: bool,
     anchor: Option<String>,
+    sdk_class: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -444,6 +448,7 @@ struct RawOverride {
     when: Option<String>,
     fix: Option<String>,
     present_as: Option<String>,
+    sdk_class: Option<String>,
     // Present only to give a precise error: a profile may not change these.
     status: Option<toml::Value>,
     retry: Option<toml::Value>,
@@ -669,6 +674,10 @@ fn load(origin: &str, text: &str, dir: Option<&Path>, depth: usize) -> Result<Ca
                 dst.clone_from(v);
             }
         }
+        if let Some(class) = &ov.sdk_class {
+            check_sdk_class(&cx, at, code, class)?;
+            e.sdk_class = Some(class.clone());
+        }
         if let Some(m) = &ov.message {
             e.message = if m.is_empty() { None } else { Some(m.clone()) };
         }
@@ -825,6 +834,9 @@ fn base_entries(cx: &Ctx<'_>, raw: &[Spanned<RawEntry>]) -> Result<Vec<Entry>, C
             }
         }
         let anchor = r.anchor.clone().unwrap_or_else(|| code.to_owned());
+        if let Some(class) = &r.sdk_class {
+            check_sdk_class(cx, at, code, class)?;
+        }
         out.push(Entry {
             code: code.to_owned(),
             status,
@@ -839,6 +851,7 @@ fn base_entries(cx: &Ctx<'_>, raw: &[Spanned<RawEntry>]) -> Result<Vec<Entry>, C
             wire_code: Some(code.to_owned()),
             type_uri: String::new(),
             presented_as: None,
+            sdk_class: r.sdk_class.clone(),
         });
     }
     if out.is_empty() {
@@ -864,6 +877,25 @@ fn check_wire_code(cx: &Ctx<'_>, at: Option<usize>, code: &str, wire: &str) -> R
             Some(code),
             ErrorKind::InvalidValue,
             format!("wire_code `{wire}` must be 1-64 of [A-Za-z0-9_.-]"),
+        ))
+    }
+}
+
+/// An SDK class name must be an identifier in every generated language: an ASCII letter
+/// first (upper case, as class names are), then letters and digits.
+fn check_sdk_class(cx: &Ctx<'_>, at: Option<usize>, code: &str, class: &str) -> Result<(), CatalogError> {
+    let mut bytes = class.bytes();
+    let ok = matches!(bytes.next(), Some(b'A'..=b'Z'))
+        && bytes.all(|b| b.is_ascii_alphanumeric())
+        && class.len() <= 64;
+    if ok {
+        Ok(())
+    } else {
+        Err(cx.err(
+            at,
+            Some(code),
+            ErrorKind::InvalidValue,
+            format!("sdk_class `{class}` must be 1-64 ASCII letters and digits, starting with an upper-case letter"),
         ))
     }
 }

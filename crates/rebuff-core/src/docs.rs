@@ -792,6 +792,10 @@ fn html_item(out: &mut String, catalog: &Catalog, item: &Item<'_>, sub_heading: 
     for (label, text) in facts(catalog.dialect(), e) {
         let _ = writeln!(out, "<dt>{label}</dt><dd>{}</dd>", html_inline(&text));
     }
+    if let Some(names) = crate::sdk::class_names(catalog, &e.code) {
+        let text = format!("Python `{}`, TypeScript `{}`", names.python, names.typescript);
+        let _ = writeln!(out, "<dt>SDK class</dt><dd>{}</dd>", html_inline(&text));
+    }
     let _ = writeln!(out, "</dl>");
     if !item.also.is_empty() {
         let _ = writeln!(out, "<p>Also answers for:</p>\n<ul>");
@@ -1203,6 +1207,7 @@ pub fn json(catalog: &Catalog) -> Value {
                 "anchor": e.anchor,
                 "type_uri": e.type_uri,
                 "presented_as": e.presented_as,
+                "sdk_class": e.sdk_class,
             })
         })
         .collect();

@@ -22,6 +22,7 @@ pub mod diff;
 pub mod docs;
 pub mod parse;
 pub mod problem;
+pub mod sdk;
 
 pub use catalog::{Catalog, CatalogError, Entry, RetryClass};
 pub use dialect::{Dialect, RenderError, RenderOptions};

@@ -268,7 +268,8 @@ fn json_export_round_trips_the_codes() {
             assert_eq!(json["anchor"], e.anchor.as_str());
             assert_eq!(json["type_uri"], e.type_uri.as_str());
             assert_eq!(json["presented_as"].as_str(), e.presented_as.as_deref());
-            assert_eq!(json.as_object().map(|m| m.len()), Some(14));
+            assert_eq!(json["sdk_class"].as_str(), e.sdk_class.as_deref());
+            assert_eq!(json.as_object().map(|m| m.len()), Some(15));
             // A client finds the entry again from the exported code.
             assert_eq!(catalog.get(json["code"].as_str().expect("string")), Some(e));
         }
@@ -333,4 +334,22 @@ fn markdown_standard() {
 #[test]
 fn markdown_arize() {
     insta::assert_snapshot!("arize_markdown", docs::markdown(Catalog::builtin("arize").expect("built in")));
+}
+
+/// Each code's entry names the class the generated Python and TypeScript modules raise for it.
+#[test]
+fn the_html_reference_names_each_codes_sdk_classes() {
+    let catalog = Catalog::builtin("dataxid").expect("built in");
+    let html = docs::html(catalog);
+    for (code, class) in [("quota_exceeded", "QuotaExceededError"), ("model_not_ready", "ModelNotReadyError")]
+    {
+        let names = rebuff_core::sdk::class_names(catalog, code).expect("a code");
+        assert_eq!(names.typescript, class);
+        let entry = html.split(&format!("id=\"code-{code}\"")).nth(1).expect("an entry");
+        let entry = entry.split("</article>").next().expect("closed");
+        assert!(
+            entry.contains(&format!("Python <code>dataxid.{class}</code>, TypeScript <code>{class}</code>")),
+            "{code}: {entry}"
+        );
+    }
 }

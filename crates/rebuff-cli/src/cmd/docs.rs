@@ -4,19 +4,20 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context as _;
-use rebuff_core::docs;
+use rebuff_core::{docs, sdk};
 
 use super::{failure, load_catalog};
 
 /// Render a catalog's error reference.
 ///
 /// Markdown or a self-contained HTML page (one anchor per code), OpenAPI 3.1 components, a
-/// JSON export, or a Rust table of the codes for `rebuff-client`.
+/// JSON export, a Rust table of the codes for `rebuff-client`, or an error module for Python
+/// or TypeScript callers.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// A catalog file, or a built-in catalog name (`standard`, `arize`, `dataxid`, ...). With
-    /// `--format rust-client`, also a JSON export (a `.json` file such as an API's
-    /// `/errors.json`, or `-` for standard input).
+    /// `--format rust-client`, `python` or `typescript`, also a JSON export (a `.json` file
+    /// such as an API's `/errors.json`, or `-` for standard input).
     #[arg(value_name = "CATALOG")]
     catalog: String,
     /// What to render.
@@ -40,6 +41,12 @@ enum Format {
     /// A Rust source file for `rebuff-client`: a typed enum of the codes and a table from wire
     /// code and status to it.
     RustClient,
+    /// A self-contained Python module (standard library only, `mypy --strict` clean): an
+    /// exception class per category and code, decoding of any envelope, and retries.
+    Python,
+    /// A self-contained TypeScript module (`fetch` only, `tsc --strict` clean): an error class
+    /// per category and code, decoding of any envelope, and retries.
+    Typescript,
 }
 
 /// Whether `spec` names a JSON export rather than a catalog.
@@ -59,13 +66,17 @@ fn read_export(spec: &str) -> anyhow::Result<serde_json::Value> {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     if is_json_export(&args.catalog) {
-        if args.format != Format::RustClient {
-            return Err(anyhow::anyhow!(
-                "a JSON export is accepted only with `--format rust-client`; give the catalog file for other formats"
-            ));
-        }
-        let export = read_export(&args.catalog)?;
-        let text = docs::rust_client_json(&export).map_err(|e| failure(format!("{}: {e}", args.catalog)))?;
+        let at = |e: &dyn std::fmt::Display| failure(format!("{}: {e}", args.catalog));
+        let text = match args.format {
+            Format::RustClient => docs::rust_client_json(&read_export(&args.catalog)?).map_err(|e| at(&e))?,
+            Format::Python => sdk::python_json(&read_export(&args.catalog)?).map_err(|e| at(&e))?,
+            Format::Typescript => sdk::typescript_json(&read_export(&args.catalog)?).map_err(|e| at(&e))?,
+            _ => {
+                return Err(anyhow::anyhow!(
+                    "a JSON export is accepted only with `--format rust-client`, `python` or `typescript`; give the catalog file for other formats"
+                ));
+            }
+        };
         return write(args, text);
     }
     let catalog = load_catalog(&args.catalog)?;
@@ -75,6 +86,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         Format::Openapi => serde_json::to_string_pretty(&docs::openapi_components(&catalog))?,
         Format::Json => serde_json::to_string_pretty(&docs::json(&catalog))?,
         Format::RustClient => docs::rust_client(&catalog),
+        Format::Python => sdk::python(&catalog).map_err(|e| failure(e.to_string()))?,
+        Format::Typescript => sdk::typescript(&catalog).map_err(|e| failure(e.to_string()))?,
     };
     write(args, text)
 }
