@@ -14,6 +14,7 @@
 //! | [`ratelimit`] | [`RateLimitLayer`](ratelimit::RateLimitLayer): GCRA per organisation or address, `X-RateLimit-*`, `RateLimit`, `RateLimit-Policy`, 429 with `Retry-After` |
 //! | [`quota`] | [`Quotas`](quota::Quotas): monthly usage per organisation, 402 past the limit |
 //! | [`idempotency`] | [`IdempotencyLayer`](idempotency::IdempotencyLayer): `Idempotency-Key` on POST, first completion replayed, 409 in flight, 422 on another payload |
+//! | `openapi` (feature `utoipa`) | `ErrorDocs`: the catalog's error schema, examples, responses and headers added to a utoipa document in one call |
 //! | [`store`] | storage traits, [`MemoryStore`](store::memory::MemoryStore) and the backend conformance suite |
 //!
 //! Handlers return `Result<T, ApiError>`; an [`ApiError`] only names a catalog code (typed, so
@@ -25,6 +26,8 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+#[cfg(feature = "utoipa")]
+pub mod openapi;
 pub mod panic;
 pub mod quota;
 pub mod ratelimit;
