@@ -15,8 +15,10 @@
 //! - on every operation: a reference to `Error<status>` for each error status the operation
 //!   declares itself (`responses((status = 404, description = "..."))` keeps its description)
 //!   or that the layers in front of it can answer with ([`ErrorDocs::every_operation`],
-//!   [`ErrorDocs::operations_where`], [`ErrorDocs::rate_limited_where`]), and the headers its
-//!   own success responses carry (`X-Request-Id`; the rate-limit headers where limited).
+//!   [`ErrorDocs::operations_where`], [`ErrorDocs::rate_limited_where`],
+//!   [`ErrorDocs::idempotent_where`]), the headers its own success responses carry
+//!   (`X-Request-Id`; the rate-limit headers where limited), and the `Idempotency-Key` header
+//!   where idempotency keys are taken.
 //!
 //! ```
 //! use rebuff::Catalog;
@@ -41,6 +43,7 @@
 //!     // Authentication and a per-key rate limit around the routes that need credentials.
 //!     .operations_where(|route| route.is_authenticated(), [401, 403])
 //!     .rate_limited_where(|route| route.is_authenticated())
+//!     .idempotent_where(|route| route.is_authenticated())
 //!     .apply(&mut api);
 //! let doc = serde_json::to_value(&api).unwrap();
 //! assert_eq!(
@@ -59,9 +62,10 @@ use std::sync::Arc;
 
 use rebuff::Catalog;
 use serde_json::{Map, Value, json};
-use utoipa::openapi::path::{HttpMethod, Operation, PathItem};
+use utoipa::openapi::path::{HttpMethod, Operation, ParameterBuilder, ParameterIn, PathItem};
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::openapi::{Components, OpenApi, Ref, RefOr};
+use utoipa::openapi::{ObjectBuilder, Required, Type};
 
 /// The headers [`ErrorDocs`] declares in `components.headers`, by name.
 pub mod headers {
@@ -140,6 +144,7 @@ struct Rule {
     applies: Filter,
     statuses: BTreeSet<u16>,
     rate_limited: bool,
+    idempotent: bool,
 }
 
 /// Adds a catalog's error schema, examples, responses and headers to a utoipa document; see
@@ -204,6 +209,22 @@ impl ErrorDocs {
             applies: Arc::new(applies),
             statuses: statuses.into_iter().collect(),
             rate_limited: false,
+            idempotent: false,
+        });
+        self
+    }
+
+    /// The operations `applies` picks are behind an
+    /// [`IdempotencyLayer`](crate::idempotency::IdempotencyLayer) (which only ever acts on
+    /// `POST`): they take an optional `Idempotency-Key` header, and may answer 400 (a malformed
+    /// key), 409 (the same key still running) and 422 (the key reused with another payload).
+    #[must_use]
+    pub fn idempotent_where(mut self, applies: impl Fn(&Route<'_>) -> bool + Send + Sync + 'static) -> Self {
+        self.rules.push(Rule {
+            applies: Arc::new(move |r| matches!(r.method, HttpMethod::Post) && applies(r)),
+            statuses: BTreeSet::from([400, 409, 422]),
+            rate_limited: false,
+            idempotent: true,
         });
         self
     }
@@ -234,6 +255,7 @@ impl ErrorDocs {
             applies: Arc::new(applies),
             statuses: BTreeSet::from([429]),
             rate_limited: true,
+            idempotent: false,
         });
         self
     }
@@ -270,12 +292,16 @@ impl ErrorDocs {
             for (method, op) in operations(item) {
                 let route = Route { path, method: &method, operation: op, global };
                 let mut statuses = BTreeSet::new();
-                let mut limited = false;
+                let (mut limited, mut idempotent) = (false, false);
                 for rule in &self.rules {
                     if (rule.applies)(&route) {
                         statuses.extend(&rule.statuses);
                         limited |= rule.rate_limited;
+                        idempotent |= rule.idempotent;
                     }
+                }
+                if idempotent {
+                    add_idempotency_key(op);
                 }
                 self.decorate(op, &statuses, limited, &known);
             }
@@ -324,6 +350,36 @@ impl utoipa::Modify for ErrorDocs {
     fn modify(&self, openapi: &mut OpenApi) {
         self.apply(openapi);
     }
+}
+
+/// The optional `Idempotency-Key` header, unless the operation declares it itself.
+fn add_idempotency_key(op: &mut Operation) {
+    let params = op.parameters.get_or_insert_with(Vec::new);
+    let declared = params.iter().any(|p| match p {
+        RefOr::T(p) => p.name.eq_ignore_ascii_case("idempotency-key"),
+        RefOr::Ref(_) => false,
+    });
+    if declared {
+        return;
+    }
+    let schema = ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(crate::idempotency::MAX_KEY_LEN))
+        .pattern(Some(format!("^[!-~]{{1,{}}}$", crate::idempotency::MAX_KEY_LEN)));
+    params.push(
+        ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::False)
+            .description(Some(
+                "Makes a retried POST safe: the first completion is replayed to every retry with the \
+                 same key and payload while it is kept (24 hours by default).",
+            ))
+            .schema(Some(schema))
+            .build()
+            .into(),
+    );
 }
 
 /// Every operation of a path item, with its method.

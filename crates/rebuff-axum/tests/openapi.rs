@@ -24,13 +24,18 @@ struct Widget {
 #[expect(dead_code, reason = "only described here, never served")]
 async fn get_widget() {}
 
+/// Make a widget.
+#[utoipa::path(post, path = "/widgets", security(("key" = [])), responses((status = 201, description = "Made.")))]
+#[expect(dead_code, reason = "only described here, never served")]
+async fn make_widget() {}
+
 /// Service health.
 #[utoipa::path(get, path = "/healthz", security(()), responses((status = 200, description = "Up.")))]
 #[expect(dead_code, reason = "only described here, never served")]
 async fn health() {}
 
 #[derive(OpenApi)]
-#[openapi(paths(get_widget, health))]
+#[openapi(paths(get_widget, make_widget, health))]
 struct Api;
 
 fn documented(catalog: &Catalog) -> Value {
@@ -39,6 +44,7 @@ fn documented(catalog: &Catalog) -> Value {
         .every_operation([405, 500])
         .operations_where(|r| r.is_authenticated(), [401, 403])
         .rate_limited_where(|r| r.is_authenticated())
+        .idempotent_where(|r| r.is_authenticated())
         .apply(&mut api);
     serde_json::to_value(&api).expect("serializes")
 }
@@ -114,6 +120,23 @@ fn operations_get_the_statuses_of_their_layers_and_keep_their_own_words() {
     assert_eq!(health["405"]["$ref"], "#/components/responses/Error405");
     let headers = health["200"]["headers"].as_object().expect("headers");
     assert!(headers.contains_key("X-Request-Id") && !headers.contains_key("RateLimit"), "{headers:?}");
+}
+
+#[test]
+fn idempotent_posts_take_the_key_and_answer_its_errors() {
+    let doc = documented(Catalog::standard());
+    let post = &doc["paths"]["/widgets"]["post"];
+    let key = post["parameters"].as_array().and_then(|p| p.iter().find(|p| p["name"] == "Idempotency-Key"));
+    let key = key.expect("Idempotency-Key declared");
+    assert_eq!((key["in"].as_str(), key["required"].as_bool()), (Some("header"), Some(false)));
+    assert_eq!(key["schema"]["maxLength"], 255);
+    for status in ["400", "409", "422"] {
+        assert_eq!(post["responses"][status]["$ref"], format!("#/components/responses/Error{status}"));
+    }
+    // A GET takes no idempotency key, even where the filter picks it.
+    let get = &doc["paths"]["/widgets/{id}"]["get"];
+    assert!(get["parameters"].as_array().is_none_or(|p| p.iter().all(|p| p["name"] != "Idempotency-Key")));
+    assert!(get["responses"].get("409").is_none());
 }
 
 #[test]

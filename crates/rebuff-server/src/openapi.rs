@@ -5,12 +5,10 @@
 //! layers in front of each route, as any service over rebuff would.
 
 use rebuff::Catalog;
-use rebuff_axum::openapi::{ErrorDocs, Route};
+use rebuff_axum::openapi::ErrorDocs;
 use serde_json::{Value, json};
 use utoipa::openapi::OpenApi;
-use utoipa::openapi::path::{HttpMethod, ParameterBuilder, ParameterIn};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{ObjectBuilder, Required, Type};
 
 /// Statuses any route can answer with: a method it lacks, a panic, the request timeout.
 const EVERY: [u16; 3] = [405, 500, 504];
@@ -20,9 +18,6 @@ const WITH_BODY: [u16; 5] = [400, 408, 413, 415, 422];
 /// Statuses of a route behind credentials: none or bad, forbidden (scope, IP), the key store
 /// unavailable.
 const AUTHED: [u16; 3] = [401, 403, 503];
-/// Statuses of an authenticated `POST` through the idempotency layer: a malformed
-/// `Idempotency-Key` (400), the same key still running (409), reused with another payload (422).
-const IDEMPOTENT: [u16; 3] = [400, 409, 422];
 
 /// The operations a created resource's `id` leads to (OpenAPI links, which stateful testers
 /// follow), by operation id.
@@ -33,10 +28,6 @@ const LINKS: &[(&str, &[&str])] = &[
     ("generate", &["getJob", "getJobOutput"]),
     ("createApiKey", &["revokeApiKey"]),
 ];
-
-fn idempotent(route: &Route<'_>) -> bool {
-    route.is_authenticated() && matches!(route.method, HttpMethod::Post)
-}
 
 /// The whole document for the routes `api` describes, in `catalog`'s profile.
 pub(crate) fn document(mut api: OpenApi, catalog: &Catalog) -> String {
@@ -65,53 +56,20 @@ pub(crate) fn document(mut api: OpenApi, catalog: &Catalog) -> String {
         ))
         .into(),
     );
-    idempotency_key(&mut api);
     ErrorDocs::new(catalog)
         .every_operation(EVERY)
         .operations_where(|r| r.operation.request_body.is_some(), WITH_BODY)
         .operations_where(|r| r.is_authenticated(), AUTHED)
-        .operations_where(idempotent, IDEMPOTENT)
         // Sign-in checks the accounts store, and has its own limits per address and email.
         .operations_where(|r| r.operation_id() == Some("login"), [503])
         .rate_limited_where(|r| r.is_authenticated() || r.operation_id() == Some("login"))
+        // The idempotency layer sits inside the authenticated stack.
+        .idempotent_where(|r| r.is_authenticated())
         .apply(&mut api);
     let mut doc = serde_json::to_value(&api).unwrap_or_default();
     path_parameters_required(&mut doc);
     add_links(&mut doc);
     doc.to_string()
-}
-
-/// The `Idempotency-Key` header of every authenticated `POST`, which the idempotency layer
-/// reads.
-fn idempotency_key(api: &mut OpenApi) {
-    let global = api.security.clone();
-    for item in api.paths.paths.values_mut() {
-        let Some(op) = item.post.as_mut() else { continue };
-        let authenticated = op
-            .security
-            .as_ref()
-            .or(global.as_ref())
-            .is_some_and(|reqs| !reqs.is_empty() && reqs.iter().all(|r| r != &Default::default()));
-        if !authenticated {
-            continue;
-        }
-        let schema = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .pattern(Some("^[!-~]{1,255}$"))
-            .max_length(Some(255));
-        op.parameters.get_or_insert_with(Vec::new).push(
-            ParameterBuilder::new()
-                .name("Idempotency-Key")
-                .parameter_in(ParameterIn::Header)
-                .required(Required::False)
-                .description(Some(
-                    "Makes a retried POST safe: the first completion is replayed for 24 hours.",
-                ))
-                .schema(Some(schema))
-                .build()
-                .into(),
-        );
-    }
 }
 
 /// Marks every path parameter required, as OpenAPI demands: utoipa's `IntoParams` derive
@@ -153,5 +111,25 @@ fn add_links(doc: &mut Value) {
                 .collect();
             success["links"] = Value::Object(links);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::{IntoParams, PartialSchema};
+
+    use crate::limits::LIST_LIMIT_MAX;
+    use crate::routes::projects::{Paging, ProjectList};
+
+    /// utoipa's attributes take literals only: the bounds written there must be the constants.
+    #[test]
+    fn literal_bounds_in_attributes_are_the_constants() {
+        let list = serde_json::to_value(ProjectList::schema()).unwrap_or_default();
+        assert_eq!(list["properties"]["data"]["maxItems"], LIST_LIMIT_MAX);
+        let params = Paging::into_params(|| None);
+        let limit = serde_json::to_value(&params[0]).unwrap_or_default();
+        assert_eq!(limit["name"], "limit");
+        assert_eq!(limit["schema"]["maximum"], LIST_LIMIT_MAX);
+        assert_eq!(limit["schema"]["minimum"], 1);
     }
 }
