@@ -26,7 +26,8 @@ fn scope(name: &'static str) -> RequireScopeLayer {
 }
 
 /// The whole API. `main` only builds the state and listens. Its `/openapi.json` is derived
-/// from the same routes (see [`crate::openapi`]).
+/// from the same routes: each handler's `#[utoipa::path]`, its types' `ToSchema`, and
+/// `rebuff_axum::openapi::ErrorDocs` for the errors the layers add.
 ///
 /// Layers, outermost first: request id, tracing span, the rendering [`ProblemLayer`], panic
 /// catching, timeouts and body limit; then, for `/v1` routes that need credentials:
