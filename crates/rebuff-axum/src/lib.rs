@@ -16,6 +16,7 @@
 //! | [`idempotency`] | [`IdempotencyLayer`](idempotency::IdempotencyLayer): `Idempotency-Key` on POST, first completion replayed, 409 in flight, 422 on another payload |
 //! | [`store`] | the storage traits, [`MemoryStore`](store::MemoryStore), [`MemoryAuthStore`](store::MemoryAuthStore) and the conformance suite: the crate `rebuff-store`, re-exported |
 //! | [`accounts`] | organisations, users, keys and sessions ([`AccountStore`](store::AccountStore)), re-exported from `rebuff-store` |
+//! | `openapi` (feature `utoipa`) | `ErrorDocs`: the catalog's error schema, examples, responses and headers added to a utoipa document in one call |
 //!
 //! Handlers return `Result<T, ApiError>`; an [`ApiError`] only names a catalog code (typed, so
 //! a code outside the catalog does not compile) and what is specific to the occurrence.
@@ -25,6 +26,8 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+#[cfg(feature = "utoipa")]
+pub mod openapi;
 pub mod panic;
 pub mod quota;
 pub mod ratelimit;

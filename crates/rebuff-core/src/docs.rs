@@ -984,8 +984,10 @@ fn distinct<'a>(values: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
 fn error_schemas(catalog: &Catalog) -> (Value, Option<Value>) {
     let codes = code_enum(catalog);
     let field_ref = json!({"$ref": "#/components/schemas/FieldError"});
-    let request_id =
-        json!({"type": "string", "description": "The request's id. Quote it when you contact support."});
+    // A request id is the client's own when it is 1 to 128 visible ASCII characters, else one
+    // the server made (rebuff-axum's `request_id::MAX_LEN`).
+    let request_id = json!({"type": "string", "maxLength": 128, "pattern": "^[!-~]+$",
+        "description": "The request's id. Quote it when you contact support."});
     let problem_field = json!({
         "type": "object",
         "description": "One invalid field.",
@@ -998,7 +1000,7 @@ fn error_schemas(catalog: &Catalog) -> (Value, Option<Value>) {
         }
     });
     let title = json!({"type": "string", "description": "A short summary of the problem type."});
-    let status = json!({"type": "integer", "minimum": 400, "maximum": 599});
+    let status = json!({"type": "integer", "format": "int32", "minimum": 400, "maximum": 599});
     let type_uri = json!({"type": "string", "format": "uri", "description": "Identifies the problem type."});
     let detail = json!({"type": "string", "description": "An explanation specific to this occurrence."});
     let instance = json!({"type": "string", "format": "uri-reference"});
@@ -1023,7 +1025,7 @@ fn error_schemas(catalog: &Catalog) -> (Value, Option<Value>) {
                         "enum": RetryClass::ALL.map(RetryClass::as_str),
                         "description": "When the request may be retried."
                     },
-                    "retry_after": {"type": "integer", "minimum": 0, "description": "Seconds to wait before retrying."}
+                    "retry_after": {"type": "integer", "format": "int64", "minimum": 0, "maximum": u64::MAX, "description": "Seconds to wait before retrying."}
                 },
                 "additionalProperties": true
             }),
@@ -1097,7 +1099,7 @@ fn error_schemas(catalog: &Catalog) -> (Value, Option<Value>) {
                 "properties": {
                     "loc": {
                         "type": "array",
-                        "items": {"type": ["string", "integer"]},
+                        "items": {"type": ["string", "integer"], "format": "int64", "minimum": 0, "maximum": i64::MAX},
                         "description": "The location (`body`, `query`, `path`, `header`), then the path to the field."
                     },
                     "msg": {"type": "string"},

@@ -2,7 +2,9 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::MethodRouter;
+#[cfg(feature = "fault-routes")]
+use axum::routing::{get, post};
 use rebuff_axum::ProblemLayer;
 use rebuff_axum::RequestIdLayer;
 use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
@@ -10,6 +12,8 @@ use rebuff_axum::idempotency::IdempotencyLayer;
 use rebuff_axum::ratelimit::RateLimitLayer;
 use tower::ServiceBuilder;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::routes;
 use crate::state::AppState;
@@ -21,7 +25,9 @@ fn scope(name: &'static str) -> RequireScopeLayer {
     RequireScopeLayer::new(name)
 }
 
-/// The whole API. `main` only builds the state and listens.
+/// The whole API. `main` only builds the state and listens. Its `/openapi.json` is derived
+/// from the same routes: each handler's `#[utoipa::path]`, its types' `ToSchema`, and
+/// `rebuff_axum::openapi::ErrorDocs` for the errors the layers add.
 ///
 /// Layers, outermost first: request id, tracing span, the rendering [`ProblemLayer`], panic
 /// catching, timeouts and body limit; then, for `/v1` routes that need credentials:
@@ -52,81 +58,79 @@ pub fn app(state: AppState) -> Router {
         .layer(idempotency.clone())
         .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug));
     // Around each route's methods, not the route (`MethodRouter::route_layer`): a method the
-    // route lacks is 405 before the credentials are looked at.
-    let guard = |methods: MethodRouter<AppState>| methods.route_layer(stack.clone());
-    let authed = Router::new()
-        .route(
-            "/v1/projects",
-            guard(
-                get(routes::projects::list)
-                    .route_layer(scope("read"))
-                    .merge(post(routes::projects::create).route_layer(scope("write"))),
-            ),
-        )
-        .route(
-            "/v1/projects/{id}",
-            guard(
-                get(routes::projects::get)
-                    .route_layer(scope("read"))
-                    .merge(delete(routes::projects::delete).route_layer(scope("write"))),
-            ),
-        )
-        .route("/v1/datasets", guard(post(routes::datasets::create).route_layer(scope("write"))))
-        .route("/v1/datasets/{id}", guard(get(routes::datasets::get).route_layer(scope("read"))))
-        .route("/v1/models", guard(post(routes::models::create).route_layer(scope("write"))))
-        .route("/v1/models/{id}", guard(get(routes::models::get).route_layer(scope("read"))))
-        .route("/v1/models/{id}/train", guard(post(routes::models::train).route_layer(scope("write"))))
-        .route("/v1/models/{id}/generate", guard(post(routes::models::generate).route_layer(scope("write"))))
-        .route("/v1/jobs/{id}", guard(get(routes::models::job).route_layer(scope("read"))))
-        .route("/v1/jobs/{id}/output", guard(get(routes::models::job_output).route_layer(scope("read"))))
-        .route(
-            "/v1/api-keys",
-            guard(get(routes::keys::list).merge(post(routes::keys::create)).route_layer(scope("admin"))),
-        )
-        .route("/v1/api-keys/{id}", guard(delete(routes::keys::revoke).route_layer(scope("admin"))))
-        .route("/v1/auth/logout", guard(post(routes::auth::logout)));
+    // route lacks is 405 before the credentials are looked at. Each handler is registered with
+    // `routes!`, which also takes its `#[utoipa::path]` description into the document.
+    let guard = |scope_name: Option<&'static str>| {
+        let stack = stack.clone();
+        move |methods: MethodRouter<AppState>| {
+            let methods = match scope_name {
+                Some(name) => methods.route_layer(scope(name)),
+                None => methods,
+            };
+            methods.route_layer(stack)
+        }
+    };
+    let (read, write, admin) = (guard(Some("read")), guard(Some("write")), guard(Some("admin")));
+    let authed = OpenApiRouter::new()
+        .routes(routes!(routes::projects::list).map(read.clone()))
+        .routes(routes!(routes::projects::create).map(write.clone()))
+        .routes(routes!(routes::projects::get).map(read.clone()))
+        .routes(routes!(routes::projects::delete).map(write.clone()))
+        .routes(routes!(routes::datasets::create).map(write.clone()))
+        .routes(routes!(routes::datasets::get).map(read.clone()))
+        .routes(routes!(routes::models::create).map(write.clone()))
+        .routes(routes!(routes::models::get).map(read.clone()))
+        .routes(routes!(routes::models::train).map(write.clone()))
+        .routes(routes!(routes::models::generate).map(write.clone()))
+        .routes(routes!(routes::models::job).map(read.clone()))
+        .routes(routes!(routes::models::job_output).map(read))
+        .routes(routes!(routes::keys::list).map(admin.clone()))
+        .routes(routes!(routes::keys::create).map(admin.clone()))
+        .routes(routes!(routes::keys::revoke).map(admin))
+        .routes(routes!(routes::auth::logout).map(guard(None)));
     #[cfg(feature = "fault-routes")]
     let authed = authed.route(
         "/v1/_fault/slow-project",
-        guard(post(routes::faults::slow_project).route_layer(scope("write"))),
+        post(routes::faults::slow_project).route_layer(scope("write")).route_layer(stack.clone()),
     );
 
-    let open = Router::new().route("/v1/auth/login", post(routes::auth::login)).route(
-        "/v1/webhooks/incoming",
-        post(routes::webhooks::incoming)
+    let open = OpenApiRouter::new().routes(routes!(routes::auth::login)).routes(
+        routes!(routes::webhooks::incoming).map(|methods| {
             // route_layer: a method the route lacks is 405, not a signature check.
-            .route_layer(WebhookSignatureLayer::new(cfg.webhook_secret.clone(), cfg.webhook_tolerance)),
+            methods.route_layer(WebhookSignatureLayer::new(cfg.webhook_secret.clone(), cfg.webhook_tolerance))
+        }),
     );
     #[cfg(feature = "fault-routes")]
     let open = open
         .route("/v1/_fault/panic", get(routes::faults::panic))
         .route("/v1/_fault/database", get(routes::faults::database));
 
-    Router::new()
-        .route("/healthz", get(routes::meta::healthz))
-        .route("/openapi.json", get(routes::meta::openapi))
-        .route("/errors", get(routes::meta::errors_html))
-        .route("/errors.json", get(routes::meta::errors_json))
+    let (router, api) = OpenApiRouter::new()
+        .routes(routes!(routes::meta::healthz))
+        .routes(routes!(routes::meta::openapi))
+        .routes(routes!(routes::meta::errors_html))
+        .routes(routes!(routes::meta::errors_json))
         .merge(open)
         .merge(authed)
-        .fallback(rebuff_axum::extract::fallback)
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(RequestIdLayer::new())
-                // The ProblemLayer logs failures (a repeated one once per interval); the trace
-                // layer's own per-response error line would log every 503 of an outage.
-                .layer(
-                    TraceLayer::new_for_http()
-                        .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG))
-                        .make_span_with(request_span),
-                )
-                .layer(ProblemLayer::new(catalog).debug(cfg.debug))
-                .layer(rebuff_axum::panic::catch_panic())
-                .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
-                .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
-                .layer(DefaultBodyLimit::max(cfg.body_limit)),
-        )
+        .split_for_parts();
+    state.set_openapi(crate::openapi::document(api, &catalog));
+
+    router.fallback(rebuff_axum::extract::fallback).with_state(state).layer(
+        ServiceBuilder::new()
+            .layer(RequestIdLayer::new())
+            // The ProblemLayer logs failures (a repeated one once per interval); the trace
+            // layer's own per-response error line would log every 503 of an outage.
+            .layer(
+                TraceLayer::new_for_http()
+                    .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG))
+                    .make_span_with(request_span),
+            )
+            .layer(ProblemLayer::new(catalog).debug(cfg.debug))
+            .layer(rebuff_axum::panic::catch_panic())
+            .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
+            .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
+            .layer(DefaultBodyLimit::max(cfg.body_limit)),
+    )
 }
 
 /// The span every request's log lines carry.

@@ -4,6 +4,9 @@
 use rand::Rng;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::limits;
 
 /// Creates the domain tables. Idempotent: `rebuff-sqlite` owns `PRAGMA user_version`, so
 /// these use `IF NOT EXISTS` and never change shape in place.
@@ -72,65 +75,86 @@ pub(crate) fn now() -> i64 {
 }
 
 /// A project.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct Project {
     /// Id (`prj_...`).
+    #[schema(schema_with = limits::project_id)]
     pub(crate) id: String,
     /// Unique per organisation.
+    #[schema(schema_with = limits::stored_name)]
     pub(crate) name: String,
     /// Unix seconds.
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     pub(crate) created_at: i64,
 }
 
 /// A dataset.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct Dataset {
     /// Id (`dst_...`).
+    #[schema(schema_with = limits::dataset_id)]
     pub(crate) id: String,
     /// Its project.
+    #[schema(schema_with = limits::project_id)]
     pub(crate) project_id: String,
     /// Name.
+    #[schema(schema_with = limits::stored_name)]
     pub(crate) name: String,
     /// `csv` or `parquet`.
+    #[schema(schema_with = crate::routes::datasets::formats)]
     pub(crate) format: String,
     /// Row count.
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     pub(crate) rows: i64,
     /// Unix seconds.
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     pub(crate) created_at: i64,
 }
 
 /// A model.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct Model {
     /// Id (`mdl_...`).
+    #[schema(schema_with = limits::model_id)]
     pub(crate) id: String,
     /// Name.
+    #[schema(schema_with = limits::stored_name)]
     pub(crate) name: String,
     /// One of the fixed model types.
+    #[schema(schema_with = crate::routes::models::model_types)]
     pub(crate) model_type: String,
     /// Training configuration.
+    #[schema(value_type = Object)]
     pub(crate) config: serde_json::Value,
     /// `created`, `training`, `ready` or `failed`.
+    #[schema(schema_with = crate::routes::models::model_statuses)]
     pub(crate) status: String,
     /// Why training failed.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(schema_with = limits::text, required = false)]
     pub(crate) error: Option<String>,
     /// Unix seconds.
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     pub(crate) created_at: i64,
 }
 
 /// A generation job.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct Job {
     /// Id (`job_...`).
+    #[schema(schema_with = limits::job_id)]
     pub(crate) id: String,
     /// The model generating.
+    #[schema(schema_with = limits::model_id)]
     pub(crate) model_id: String,
     /// Rows requested.
+    #[schema(minimum = 1, maximum = 1000000)]
     pub(crate) n_samples: i64,
     /// `running` or `done`.
+    #[schema(schema_with = crate::routes::models::job_statuses)]
     pub(crate) status: String,
     /// Unix seconds.
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
     pub(crate) created_at: i64,
 }
 

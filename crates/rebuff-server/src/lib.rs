@@ -24,6 +24,7 @@
 pub mod app;
 pub mod config;
 mod db;
+mod limits;
 mod openapi;
 mod routes;
 pub mod state;

@@ -40,10 +40,22 @@ pub(crate) struct Inner {
     pub(crate) quotas: Quotas,
     pub(crate) errors_html: String,
     pub(crate) errors_json: String,
-    pub(crate) openapi: String,
+    /// Set by [`crate::app()`], from the routes it serves.
+    pub(crate) openapi: std::sync::OnceLock<String>,
 }
 
 impl AppState {
+    /// `/openapi.json`: the first document [`crate::app()`] derived (every call derives the
+    /// same one from the same routes).
+    pub(crate) fn set_openapi(&self, doc: String) {
+        let _ = self.inner.openapi.set(doc);
+    }
+
+    /// `/openapi.json`'s text.
+    pub(crate) fn openapi(&self) -> String {
+        self.inner.openapi.get().cloned().unwrap_or_default()
+    }
+
     /// State with everything in one SQLite store; creates the API's own tables.
     ///
     /// # Errors
@@ -206,7 +218,7 @@ impl StateBuilder {
         let catalog = &config.catalog;
         let errors_html = rebuff::docs::html(catalog);
         let errors_json = rebuff::docs::json(catalog).to_string();
-        let openapi = crate::openapi::document(catalog).to_string();
+        let openapi = std::sync::OnceLock::new();
         let store = Store { sqlite, accounts, backends };
         Ok(AppState { inner: Arc::new(Inner { config, store, quotas, errors_html, errors_json, openapi }) })
     }

@@ -11,29 +11,73 @@ use rebuff_axum::ratelimit::{now_nanos, write_headers};
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use rebuff_sqlite::LoginOutcome;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
+use crate::limits::{self, EMAIL_MAX_CHARS, PASSWORD_MAX_CHARS};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+/// Credentials.
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct Login {
+    /// The user's email address.
+    #[schema(schema_with = limits::email)]
     email: String,
+    /// The user's password.
+    #[schema(schema_with = limits::password)]
     password: String,
 }
 
 impl Validate for Login {
     fn validate(&self, v: &mut Violations) {
         v.ensure(
-            self.email.contains('@') && self.email.chars().count() <= 254,
+            self.email.contains('@') && self.email.chars().count() <= EMAIL_MAX_CHARS,
             "/email",
             "value is not a valid email address",
         );
         v.ensure(!self.password.is_empty(), "/password", "Password must not be empty");
+        v.ensure(
+            self.password.chars().count() <= PASSWORD_MAX_CHARS,
+            "/password",
+            format!("Password must be at most {PASSWORD_MAX_CHARS} characters"),
+        );
     }
 }
 
-/// Signs in. Attempts are limited per client address and per email, so neither many
-/// accounts from one address nor one account from many addresses can be guessed at.
+/// A session just opened.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Session {
+    /// Who signed in.
+    user: SessionUser,
+    /// Send it back in `X-CSRF-Token` with every unsafe request of this session.
+    #[schema(schema_with = limits::token)]
+    csrf_token: String,
+    /// Seconds until the session ends.
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
+    expires_in: u64,
+}
+
+/// The user a session acts for.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionUser {
+    /// The user's id.
+    #[schema(schema_with = limits::token)]
+    id: String,
+    /// The user's email address.
+    #[schema(schema_with = limits::email)]
+    email: String,
+    /// The user's organisation.
+    #[schema(schema_with = limits::token)]
+    org_id: String,
+}
+
+/// Sign in: sets the session cookie and returns the CSRF token.
+///
+/// Attempts are limited per client address and per email, so neither many accounts from one
+/// address nor one account from many addresses can be guessed at.
+#[utoipa::path(post, path = "/v1/auth/login", operation_id = "login", request_body = Login, security(()),
+    responses((status = 200, description = "Signed in.", body = Session), (status = 401, description = "Unknown email or wrong password."),
+        (status = 403, description = "The account is disabled."), (status = 429, description = "Too many attempts from this address or for this email.")))]
 pub(crate) async fn login(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -77,15 +121,19 @@ pub(crate) async fn login(
         format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", ttl.as_secs());
     let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::new(Code::InternalError).cause(e))?;
     headers.insert(header::SET_COOKIE, cookie);
-    let body = serde_json::json!({
-        "user": { "id": user.id, "email": user.email, "org_id": user.org_id },
-        "csrf_token": csrf,
-        "expires_in": ttl.as_secs(),
-    });
+    let body = Session {
+        user: SessionUser { id: user.id, email: user.email, org_id: user.org_id },
+        csrf_token: csrf,
+        expires_in: ttl.as_secs(),
+    };
     Ok((StatusCode::OK, headers, Json(body)))
 }
 
-/// Ends the session (needs the CSRF token, like every unsafe request of a session).
+/// End the session (a browser session only: an API key is answered with 400).
+///
+/// Needs the CSRF token, like every unsafe request of a session.
+#[utoipa::path(post, path = "/v1/auth/logout", operation_id = "logout", security(("session" = [])),
+    responses((status = 204, description = "Signed out; no body."), (status = 400, description = "Not a session (an API key).")))]
 pub(crate) async fn logout(
     State(state): State<AppState>,
     principal: Principal,

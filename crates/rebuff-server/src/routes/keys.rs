@@ -9,25 +9,95 @@ use rebuff_axum::extract::{Json, Path};
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use rebuff_sqlite::{KeyInfo, NewKey};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{Page, not_found};
+use super::not_found;
+use crate::limits::{self, ALLOWED_IPS_MAX, CIDR_MAX_CHARS, SCOPES, SCOPES_MAX};
 use crate::state::AppState;
 
-const SCOPES: &[&str] = &["read", "write", "admin"];
-
-#[derive(Debug, Deserialize)]
+/// A new API key.
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct NewKeyBody {
+    /// Its label (default `api`).
     #[serde(default)]
+    #[schema(schema_with = limits::key_name)]
     name: Option<String>,
+    /// What it may do.
+    #[schema(schema_with = limits::scopes)]
     scopes: Vec<String>,
-    /// RFC 3339.
+    /// When it stops working (RFC 3339, in the future).
     #[serde(default)]
+    #[schema(schema_with = limits::timestamp)]
     expires_at: Option<String>,
+    /// The client networks it works from (empty: any).
     #[serde(default)]
+    #[schema(schema_with = limits::allowed_ips)]
     allowed_ips: Vec<String>,
+    /// A live key (`rb_live_`), else a test key (`rb_test_`).
     #[serde(default)]
     live: bool,
+}
+
+/// An API key as listed: everything but its secret.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ApiKey {
+    /// Its public id.
+    #[schema(schema_with = limits::key_id)]
+    id: String,
+    /// Its label.
+    #[schema(schema_with = limits::text)]
+    name: String,
+    /// Its visible beginning: `rb_test_` or `rb_live_` and the id.
+    #[schema(schema_with = limits::token)]
+    prefix: String,
+    /// What it may do.
+    #[schema(schema_with = limits::scopes)]
+    scopes: Vec<String>,
+    /// Unix seconds after which it is expired.
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
+    expires_at: Option<i64>,
+    /// Unix seconds at which it was revoked.
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
+    revoked_at: Option<i64>,
+    /// The client networks it works from (empty: any).
+    #[schema(schema_with = limits::allowed_ips)]
+    allowed_ips: Vec<String>,
+    /// A live key.
+    live: bool,
+    /// Unix seconds of creation.
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
+    created_at: i64,
+    /// Unix seconds of its last use.
+    #[schema(minimum = 0, maximum = 9223372036854775807_i64)]
+    last_used_at: Option<i64>,
+}
+
+/// A key just created: its text is in this response only.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct NewApiKey {
+    #[serde(flatten)]
+    info: ApiKey,
+    /// The key's text, shown only here.
+    #[schema(schema_with = limits::token)]
+    key: String,
+}
+
+/// The organisation's API keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ApiKeyList {
+    /// Every key, revoked ones included.
+    data: Vec<ApiKey>,
+}
+
+/// An API key's path id.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct KeyId {
+    /// The key's public id.
+    #[param(schema_with = limits::key_id)]
+    #[allow(dead_code)]
+    id: String,
 }
 
 /// Parses an address or a CIDR range (an address alone is a /32 or /128).
@@ -42,15 +112,22 @@ pub fn parse_time(text: &str) -> Option<i64> {
 
 impl Validate for NewKeyBody {
     fn validate(&self, v: &mut Violations) {
+        if let Some(name) = &self.name {
+            limits::check_text(v, "/name", name);
+        }
         if self.scopes.is_empty() {
             v.invalid("/scopes", "At least one scope is required (read, write, admin)");
         }
+        v.ensure(self.scopes.len() <= SCOPES_MAX, "/scopes", format!("At most {SCOPES_MAX} scopes"));
         for (i, s) in self.scopes.iter().enumerate() {
             if !SCOPES.contains(&s.as_str()) {
                 v.one_of(format!("/scopes/{i}"), SCOPES);
+            } else if self.scopes[..i].contains(s) {
+                v.invalid(format!("/scopes/{i}"), "Each scope may be given once");
             }
         }
         if let Some(t) = &self.expires_at {
+            limits::check_text(v, "/expires_at", t);
             match parse_time(t) {
                 None => v.invalid("/expires_at", "expires_at must be an RFC 3339 timestamp"),
                 Some(s) if s <= crate::db::now() => {
@@ -59,27 +136,37 @@ impl Validate for NewKeyBody {
                 Some(_) => {}
             }
         }
+        v.ensure(
+            self.allowed_ips.len() <= ALLOWED_IPS_MAX,
+            "/allowed_ips",
+            format!("At most {ALLOWED_IPS_MAX} entries"),
+        );
         for (i, ip) in self.allowed_ips.iter().enumerate() {
-            v.ensure(parse_net(ip).is_some(), format!("/allowed_ips/{i}"), "Not an IP address or CIDR range");
+            let ok = ip.chars().count() <= CIDR_MAX_CHARS && parse_net(ip).is_some();
+            v.ensure(ok, format!("/allowed_ips/{i}"), "Not an IP address or CIDR range");
         }
     }
 }
 
-fn view(k: &KeyInfo) -> serde_json::Value {
-    serde_json::json!({
-        "id": k.id,
-        "name": k.name,
-        "prefix": k.prefix(),
-        "scopes": k.scopes,
-        "expires_at": k.expires_at,
-        "revoked_at": k.revoked_at,
-        "allowed_ips": k.allowed_ips.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        "live": k.live,
-        "created_at": k.created_at,
-        "last_used_at": k.last_used_at,
-    })
+fn view(k: &KeyInfo) -> ApiKey {
+    ApiKey {
+        id: k.id.clone(),
+        name: k.name.clone(),
+        prefix: k.prefix(),
+        scopes: k.scopes.clone(),
+        expires_at: k.expires_at,
+        revoked_at: k.revoked_at,
+        allowed_ips: k.allowed_ips.iter().map(ToString::to_string).collect(),
+        live: k.live,
+        created_at: k.created_at,
+        last_used_at: k.last_used_at,
+    }
 }
 
+/// Create an API key (its text is in this response only).
+#[utoipa::path(post, path = "/v1/api-keys", operation_id = "createApiKey", request_body = NewKeyBody,
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `admin` scope.",
+    responses((status = 201, description = "Created.", body = NewApiKey)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -99,19 +186,25 @@ pub(crate) async fn create(
         .create_key(new)
         .await
         .map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
-    let mut out = view(&info);
-    out["key"] = serde_json::Value::String(text);
-    Ok((StatusCode::CREATED, Json(out)))
+    Ok((StatusCode::CREATED, Json(NewApiKey { info: view(&info), key: text })))
 }
 
+/// List API keys (secrets are never shown again).
+#[utoipa::path(get, path = "/v1/api-keys", operation_id = "listApiKeys",
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `admin` scope.",
+    responses((status = 200, description = "Success.", body = ApiKeyList)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
 ) -> Result<impl IntoResponse, ApiError> {
     let keys = state.store().accounts().list_keys(&principal.org_id).await?;
-    Ok(Json(Page { data: keys.iter().map(view).collect::<Vec<_>>() }))
+    Ok(Json(ApiKeyList { data: keys.iter().map(view).collect() }))
 }
 
+/// Revoke an API key.
+#[utoipa::path(delete, path = "/v1/api-keys/{id}", operation_id = "revokeApiKey", params(KeyId),
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `admin` scope.",
+    responses((status = 204, description = "Revoked; no body."), (status = 400, description = "Not a key id."), (status = 404, description = "No such key in this organisation.")))]
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     principal: Principal,

@@ -19,12 +19,6 @@ use serde::de::{self, Unexpected, Visitor};
 
 use crate::state::AppState;
 
-/// A list answer: `{"data": [...]}`, serialized straight from the items.
-#[derive(Debug, serde::Serialize)]
-pub(crate) struct Page<T> {
-    pub(crate) data: Vec<T>,
-}
-
 /// Runs a short read-only lookup on the calling thread (see `SqliteStore::read`); a failure
 /// is a masked `database_error` (or `service_unavailable`).
 pub(crate) fn db_read<T>(

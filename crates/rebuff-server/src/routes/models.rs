@@ -7,35 +7,121 @@ use rebuff_axum::auth::Principal;
 use rebuff_axum::extract::{Json, Path};
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::{db, db_read, not_found, path_id};
-use crate::db as store;
+use crate::db::{self as store, Job, Model};
+use crate::limits;
 use crate::state::AppState;
 
 const MODEL_TYPES: &[&str] = &["ctgan", "copulagan", "tvae", "gaussian_copula"];
+const MODEL_STATUSES: &[&str] = &["created", "training", "ready", "failed"];
+const JOB_STATUSES: &[&str] = &["running", "done"];
+/// How many rows a job's output previews.
+const PREVIEW_ROWS: i64 = 5;
 
-#[derive(Debug, Deserialize)]
+/// A model type, as its schema.
+pub(crate) fn model_types() -> utoipa::openapi::schema::Schema {
+    limits::one_of(MODEL_TYPES)
+}
+
+/// A model's status, as its schema.
+pub(crate) fn model_statuses() -> utoipa::openapi::schema::Schema {
+    limits::one_of(MODEL_STATUSES)
+}
+
+/// A job's status, as its schema.
+pub(crate) fn job_statuses() -> utoipa::openapi::schema::Schema {
+    limits::one_of(JOB_STATUSES)
+}
+
+/// How a model trains.
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct ModelConfig {
+    /// Rows per training batch.
     #[serde(deserialize_with = "super::integer")]
+    #[schema(exclusive_minimum = 0, maximum = 9223372036854775807_i64)]
     batch_size: i64,
+    /// Training epochs (default 100).
     #[serde(default, deserialize_with = "super::optional_integer")]
+    #[schema(minimum = 1, maximum = 10000)]
     epochs: Option<i64>,
     /// Makes training fail, to show the `failed` state.
     #[serde(default)]
     simulate_failure: bool,
 }
 
-#[derive(Debug, Deserialize)]
+/// A new model (status `created`).
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct NewModel {
+    /// Its name; surrounding whitespace is removed.
+    #[schema(schema_with = limits::name)]
     name: String,
+    /// Its type.
+    #[schema(schema_with = model_types)]
     model_type: String,
+    /// How it trains.
     config: ModelConfig,
+}
+
+/// How many rows to generate.
+#[derive(Debug, Deserialize, ToSchema)]
+pub(crate) struct Generate {
+    /// Rows, charged against the monthly row quota.
+    #[serde(deserialize_with = "super::integer")]
+    #[schema(minimum = 1, maximum = 1000000)]
+    n_samples: i64,
+}
+
+/// A finished job's output: the first rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct JobOutput {
+    /// The job.
+    #[schema(schema_with = limits::job_id)]
+    job_id: String,
+    /// Rows generated.
+    #[schema(minimum = 1, maximum = 1000000)]
+    n_samples: i64,
+    /// The first rows (at most 5).
+    #[schema(max_items = 5)]
+    preview: Vec<Row>,
+}
+
+/// One generated row.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Row {
+    /// Its index.
+    #[schema(minimum = 0, maximum = 4)]
+    row: i64,
+    /// A value.
+    #[schema(minimum = 0, maximum = 100)]
+    value: i64,
+}
+
+/// A model's path id.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ModelId {
+    /// The model's id.
+    #[param(schema_with = limits::model_id)]
+    #[allow(dead_code)]
+    id: String,
+}
+
+/// A job's path id.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct JobId {
+    /// The job's id.
+    #[param(schema_with = limits::job_id)]
+    #[allow(dead_code)]
+    id: String,
 }
 
 impl Validate for NewModel {
     fn validate(&self, v: &mut Violations) {
-        v.ensure(!self.name.trim().is_empty(), "/name", "Model name must not be empty");
+        limits::check_name(v, "/name", "Model", &self.name);
         if !MODEL_TYPES.contains(&self.model_type.as_str()) {
             v.one_of("/model_type", MODEL_TYPES);
         }
@@ -48,12 +134,6 @@ impl Validate for NewModel {
             v.ensure((1..=10_000).contains(&e), "/config/epochs", "epochs must be between 1 and 10000");
         }
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub(crate) struct Generate {
-    #[serde(deserialize_with = "super::integer")]
-    n_samples: i64,
 }
 
 impl Validate for Generate {
@@ -75,6 +155,10 @@ fn find_job(state: &AppState, org: &str, id: &str) -> Result<store::Job, ApiErro
         .ok_or_else(|| not_found(Code::ResourceNotFound, "Job", id))
 }
 
+/// Create a model (status `created`).
+#[utoipa::path(post, path = "/v1/models", operation_id = "createModel", request_body = NewModel,
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `write` scope (an `admin` key has every scope).",
+    responses((status = 201, description = "Created.", body = Model)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -91,6 +175,10 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(m)))
 }
 
+/// Get a model.
+#[utoipa::path(get, path = "/v1/models/{id}", operation_id = "getModel", params(ModelId),
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `read` scope (an `admin` key has every scope).",
+    responses((status = 200, description = "Success.", body = Model), (status = 400, description = "Not a model id."), (status = 404, description = "No such model in this organisation.")))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -100,7 +188,13 @@ pub(crate) async fn get(
     Ok(Json(find_model(&state, &principal.org_id, &id)?))
 }
 
-/// Starts training; a background step finishes it after the configured delay.
+/// Start training (created or failed -> training -> ready | failed).
+///
+/// A background step finishes it after the configured delay.
+#[utoipa::path(post, path = "/v1/models/{id}/train", operation_id = "trainModel", params(ModelId),
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `write` scope (an `admin` key has every scope).",
+    responses((status = 202, description = "Training.", body = Model), (status = 400, description = "Not a model id."),
+        (status = 404, description = "No such model in this organisation."), (status = 409, description = "The model is training or ready.")))]
 pub(crate) async fn train(
     State(state): State<AppState>,
     principal: Principal,
@@ -134,7 +228,11 @@ pub(crate) async fn train(
     Ok((StatusCode::ACCEPTED, Json(model)))
 }
 
-/// Generates rows from a ready model, charged against the monthly row quota.
+/// Generate rows from a ready model (counts against the monthly row quota).
+#[utoipa::path(post, path = "/v1/models/{id}/generate", operation_id = "generate", params(ModelId), request_body = Generate,
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `write` scope (an `admin` key has every scope).",
+    responses((status = 202, description = "Generating.", body = Job), (status = 400, description = "Not a model id, or the model is not ready."),
+        (status = 402, description = "The monthly row quota is spent."), (status = 404, description = "No such model in this organisation.")))]
 pub(crate) async fn generate(
     State(state): State<AppState>,
     principal: Principal,
@@ -162,6 +260,10 @@ pub(crate) async fn generate(
     Ok((StatusCode::ACCEPTED, Json(job)))
 }
 
+/// Get a generation job.
+#[utoipa::path(get, path = "/v1/jobs/{id}", operation_id = "getJob", params(JobId),
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `read` scope (an `admin` key has every scope).",
+    responses((status = 200, description = "Success.", body = Job), (status = 400, description = "Not a job id."), (status = 404, description = "No such job in this organisation.")))]
 pub(crate) async fn job(
     State(state): State<AppState>,
     principal: Principal,
@@ -171,7 +273,11 @@ pub(crate) async fn job(
     Ok(Json(find_job(&state, &principal.org_id, &id)?))
 }
 
-/// The generated rows: 409 until the job is done.
+/// Get a job's output (409 until it is done).
+#[utoipa::path(get, path = "/v1/jobs/{id}/output", operation_id = "getJobOutput", params(JobId),
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `read` scope (an `admin` key has every scope).",
+    responses((status = 200, description = "Success.", body = JobOutput), (status = 400, description = "Not a job id."),
+        (status = 404, description = "No such job in this organisation."), (status = 409, description = "The job is still running.")))]
 pub(crate) async fn job_output(
     State(state): State<AppState>,
     principal: Principal,
@@ -182,8 +288,7 @@ pub(crate) async fn job_output(
     if job.status != "done" {
         return Err(ApiError::new(Code::ResourceConflict).detail("Job output not available yet"));
     }
-    let n = job.n_samples.min(5);
-    let rows: Vec<_> =
-        (0..n).map(|i| serde_json::json!({ "row": i, "value": (i * 37 + 11) % 101 })).collect();
-    Ok(Json(serde_json::json!({ "job_id": job.id, "n_samples": job.n_samples, "preview": rows })))
+    let n = job.n_samples.min(PREVIEW_ROWS);
+    let preview = (0..n).map(|i| Row { row: i, value: (i * 37 + 11) % 101 }).collect();
+    Ok(Json(JobOutput { job_id: job.id, n_samples: job.n_samples, preview }))
 }

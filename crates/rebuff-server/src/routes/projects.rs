@@ -7,45 +7,80 @@ use rebuff_axum::auth::Principal;
 use rebuff_axum::extract::{Json, Path, Query};
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
-use super::{Page, db, db_read, not_found, path_id};
-use crate::db::{self as store, Insert};
+use super::{db, db_read, not_found, path_id};
+use crate::db::{self as store, Insert, Project};
+use crate::limits::{self, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
 use crate::state::AppState;
 
-#[derive(Debug, Deserialize)]
+/// A new project.
+#[derive(Debug, Deserialize, ToSchema)]
 pub(crate) struct NewProject {
+    /// Unique in the organisation; surrounding whitespace is removed.
+    #[schema(schema_with = limits::name)]
     name: String,
 }
 
 impl Validate for NewProject {
     fn validate(&self, v: &mut Violations) {
-        v.ensure(!self.name.trim().is_empty(), "/name", "Project name must not be empty");
-        v.ensure(self.name.chars().count() <= 100, "/name", "Project name must be at most 100 characters");
+        limits::check_name(v, "/name", "Project", &self.name);
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// A page of projects, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ProjectList {
+    /// At most `limit` projects.
+    #[schema(max_items = 100)] // LIST_LIMIT_MAX: utoipa takes literals only; a test compares them.
+    pub(crate) data: Vec<Project>,
+}
+
+/// Which page of a list.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct Paging {
+    /// Items per page (default 20).
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 100)]
     limit: Option<u32>,
 }
 
+/// The project's path id.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub(crate) struct ProjectId {
+    /// The project's id.
+    #[param(schema_with = limits::project_id)]
+    #[allow(dead_code)]
+    id: String,
+}
+
+/// List projects.
+#[utoipa::path(get, path = "/v1/projects", operation_id = "listProjects", params(Paging),
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `read` scope (an `admin` key has every scope).",
+    responses((status = 200, description = "Success.", body = ProjectList), (status = 400, description = "A query parameter is invalid.")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     Query(paging): Query<Paging>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let limit = paging.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        let mut err = ApiError::new(Code::InvalidQueryParameter).detail("limit must be between 1 and 100");
+    let limit = paging.limit.unwrap_or(LIST_LIMIT_DEFAULT);
+    if !(1..=LIST_LIMIT_MAX).contains(&limit) {
+        let mut err = ApiError::new(Code::InvalidQueryParameter)
+            .detail(format!("limit must be between 1 and {LIST_LIMIT_MAX}"));
         err.problem_mut().param = Some("limit".into());
         return Err(err);
     }
     let org = principal.org_id;
     let items = db_read(&state, |c| store::list_projects(c, &org, limit))?;
-    Ok(Json(Page { data: items }))
+    Ok(Json(ProjectList { data: items }))
 }
 
+/// Create a project (names are unique per organisation).
+#[utoipa::path(post, path = "/v1/projects", operation_id = "createProject", request_body = NewProject,
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `write` scope (an `admin` key has every scope).",
+    responses((status = 201, description = "Created.", body = Project), (status = 409, description = "A project of this name exists.")))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -61,6 +96,10 @@ pub(crate) async fn create(
     }
 }
 
+/// Get a project.
+#[utoipa::path(get, path = "/v1/projects/{id}", operation_id = "getProject", params(ProjectId),
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `read` scope (an `admin` key has every scope).",
+    responses((status = 200, description = "Success.", body = Project), (status = 400, description = "Not a project id."), (status = 404, description = "No such project in this organisation.")))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     principal: Principal,
@@ -73,6 +112,10 @@ pub(crate) async fn get(
     }
 }
 
+/// Delete a project.
+#[utoipa::path(delete, path = "/v1/projects/{id}", operation_id = "deleteProject", params(ProjectId),
+    security(("apiKey" = []), ("session" = [])), description = "Needs the `write` scope (an `admin` key has every scope).",
+    responses((status = 204, description = "Deleted; no body."), (status = 400, description = "Not a project id."), (status = 404, description = "No such project in this organisation.")))]
 pub(crate) async fn delete(
     State(state): State<AppState>,
     principal: Principal,
