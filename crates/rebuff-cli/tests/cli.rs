@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use support::rebuff_stdin;
 
-const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../catalog/standard.toml");
-const PROFILES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../catalog/profiles");
+const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rebuff-core/catalog/standard.toml");
+const PROFILES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rebuff-core/catalog/profiles");
 
 fn rebuff(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rebuff")).args(args).output().expect("run rebuff")

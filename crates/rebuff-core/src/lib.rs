@@ -24,7 +24,7 @@ pub mod parse;
 pub mod problem;
 pub mod sdk;
 
-pub use catalog::{Catalog, CatalogError, Entry, RetryClass};
+pub use catalog::{Catalog, CatalogError, Entry, MissingCodes, RetryClass};
 pub use dialect::{Dialect, RenderError, RenderOptions};
 pub use parse::{Envelope, ParsedError, parse, parse_for};
 pub use problem::{ErrorCode, FieldError, Location, Problem};

@@ -36,12 +36,12 @@ use std::fmt;
 pub use rebuff_core::*;
 pub use rebuff_macros::catalog;
 
-/// rebuff's standard catalog (`catalog/standard.toml`) as typed codes.
+/// rebuff's standard catalog (`rebuff-core/catalog/standard.toml`) as typed codes.
 ///
 /// Profiles of the standard catalog have the same stable codes, so these codes render in any
 /// of them (`Catalog::builtin("arize")`, ...).
 pub mod standard {
-    crate::catalog!(pub Code = "../../catalog/standard.toml");
+    crate::catalog!(pub Code = "builtin:standard");
 }
 
 /// A string that is not a code of the catalog: the error of a generated code's `FromStr`.

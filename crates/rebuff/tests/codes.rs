@@ -7,7 +7,7 @@ use rebuff::{Catalog, ErrorCode, Problem, RetryClass, UnknownCode};
 
 // A profile through the macro, with a restricted visibility: the codes are the stable ones.
 mod apikeys {
-    rebuff::catalog!(pub(crate) Code = "../../catalog/profiles/apikeys.toml");
+    rebuff::catalog!(pub(crate) Code = "builtin:apikeys");
 }
 
 #[test]
