@@ -4,7 +4,7 @@
 //!
 //! | module | what it does |
 //! |---|---|
-//! | [`render`] | [`ProblemLayer`]: renders [`ApiError`]s and bare error responses in the catalog's dialect |
+//! | [`render`] | [`ProblemLayer`]: renders [`ApiError`]s and bare error responses in the catalog's dialect; checks at construction that the catalog has the codes the layers raise |
 //! | [`request_id`] | [`RequestIdLayer`]: validated or generated `X-Request-Id`, echoed everywhere |
 //! | [`auth`] | [`AuthLayer`] (API keys, sessions with CSRF, IP allow-lists; inserts the [`Principal`]), [`RequireScopeLayer`] (403 naming the scope), [`WebhookSignatureLayer`] (HMAC with timestamp) |
 //! | [`extract`] | [`Json`](extract::Json), [`Path`](extract::Path), [`Query`](extract::Query) and [`fallback`](extract::fallback): rejections as catalog errors (400/404/413/415/422) |
@@ -45,5 +45,35 @@ pub use rebuff_store::accounts;
 pub use auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
 pub use error::ApiError;
 pub use rebuff::standard::Code;
-pub use render::ProblemLayer;
+pub use render::{ProblemLayer, ProblemLayerBuilder};
 pub use request_id::RequestIdLayer;
+
+/// Every code this crate's layers and extractors can raise, each once: what a catalog needs
+/// to serve a router that uses any of them, and what [`ProblemLayer::try_new`] checks.
+///
+/// The codes are the standard catalog's; a catalog that `extends = "standard"` has them all.
+/// To check only the layers a router uses, pass their `CODES` to [`ProblemLayer::builder`].
+pub fn codes() -> Vec<Code> {
+    let all: [&[Code]; 13] = [
+        ProblemLayer::CODES,
+        AuthLayer::CODES,
+        RequireScopeLayer::CODES,
+        WebhookSignatureLayer::CODES,
+        ratelimit::RateLimitLayer::CODES,
+        idempotency::IdempotencyLayer::CODES,
+        quota::Quotas::CODES,
+        timeout::TimeoutLayer::CODES,
+        timeout::BodyTimeoutLayer::CODES,
+        panic::PanicToProblem::CODES,
+        extract::CODES,
+        validate::CODES,
+        &[Code::ServiceUnavailable, Code::DatabaseError],
+    ];
+    let mut out: Vec<Code> = Vec::new();
+    for code in all.into_iter().flatten() {
+        if !out.contains(code) {
+            out.push(*code);
+        }
+    }
+    out
+}
