@@ -16,6 +16,11 @@
 //! # Ok::<(), rebuff_core::RenderError>(())
 //! ```
 
+// The README's example is compiled and run with the other doctests, so it cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub mod catalog;
 pub mod dialect;
 pub mod diff;

@@ -19,14 +19,18 @@
 //! # Ok::<(), rebuff::RenderError>(())
 //! ```
 //!
-//! Your own catalog, with a path relative to your crate's `Cargo.toml`:
+//! Your own catalog, with a path relative to your crate's `Cargo.toml`. A catalog that
+//! `extends = "standard"` and adds `[[error]]` entries gets the standard codes and its own:
 //!
-//! ```ignore
-//! rebuff::catalog!(pub ApiError = "errors.toml");
+//! ```
+//! // tests/widgets.toml: `extends = "standard"`, plus `widget_not_found`.
+//! rebuff::catalog!(pub Code = "tests/widgets.toml");
 //!
 //! fn not_found(id: &str) -> rebuff::Problem {
-//!     ApiError::ResourceNotFound.problem().detail(format!("No widget with ID '{id}'."))
+//!     Code::WidgetNotFound.problem().detail(format!("No widget with ID '{id}'."))
 //! }
+//! assert_eq!(not_found("w_1").code(), "widget_not_found");
+//! assert_eq!(Code::ApiKeyMissing.status(), 401); // inherited
 //! ```
 
 extern crate self as rebuff;
