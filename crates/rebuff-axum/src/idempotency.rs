@@ -148,7 +148,8 @@ impl IdempotencyLayer {
         crate::Code::PayloadTooLarge,
         crate::Code::RequestTimeout,
         crate::Code::InternalError,
-        crate::Code::ServiceUnavailable, crate::Code::DatabaseError,
+        crate::Code::ServiceUnavailable,
+        crate::Code::DatabaseError,
     ];
 
     /// Keeps records in `store`: completions for 24 hours, locks for 60 seconds, request

@@ -151,7 +151,8 @@ impl RateLimitLayer {
     /// [`ProblemLayer::builder`](crate::ProblemLayer::builder). With
     /// [`RateLimitLayer::idempotency`] it also answers for the idempotency layer
     /// ([`IdempotencyLayer::CODES`](crate::idempotency::IdempotencyLayer::CODES)).
-    pub const CODES: &'static [crate::Code] = &[crate::Code::RateLimitExceeded, crate::Code::ServiceUnavailable, crate::Code::DatabaseError];
+    pub const CODES: &'static [crate::Code] =
+        &[crate::Code::RateLimitExceeded, crate::Code::ServiceUnavailable, crate::Code::DatabaseError];
 
     /// Admits `quota.limit` requests per `quota.period` per key, keeping state in `store`.
     pub fn new(store: Arc<dyn RateLimitStore>, quota: Quota) -> Self {

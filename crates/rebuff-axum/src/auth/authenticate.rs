@@ -99,7 +99,8 @@ impl AuthLayer {
         crate::Code::CsrfFailed,
         crate::Code::IpNotAllowed,
         crate::Code::AccountDisabled,
-        crate::Code::ServiceUnavailable, crate::Code::DatabaseError,
+        crate::Code::ServiceUnavailable,
+        crate::Code::DatabaseError,
     ];
 
     /// Authenticates API keys found in `keys`.
