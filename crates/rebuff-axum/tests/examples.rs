@@ -10,6 +10,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::{Value, json};
 
+// rebuff-client's example, compiled into this test so that it runs whichever package is
+// tested; its `main` is the example's entry point, unused here.
+#[allow(dead_code)]
+#[path = "../../rebuff-client/examples/call_guarded.rs"]
+mod call_guarded;
+
 /// A running example, killed when dropped.
 struct Running {
     child: Child,
@@ -180,4 +186,45 @@ async fn guarded_checks_keys_limits_and_replays_retries() {
         }
     }
     assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 429]);
+}
+
+#[tokio::test]
+async fn the_client_example_matches_on_the_typed_codes_of_guarded() {
+    let db = TempDb::new();
+    let app = start("guarded", &[db.path()]);
+    let key = app
+        .lines
+        .iter()
+        .find_map(|l| l.split_once("(shown once): ").map(|(_, k)| k.to_owned()))
+        .unwrap_or_else(|| panic!("a fresh database prints a key: {:?}", app.lines));
+    let lines = call_guarded::call(&format!("http://{}", app.addr), &key).await.expect("every error is handled");
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    assert_eq!(lines[0], "created w_1");
+    assert!(lines[1].starts_with("a missing widget: widget_not_found, list the widgets (req_"), "{lines:?}");
+    assert_eq!(lines[2], "no key: api key rejected, check the key");
+    assert_eq!(lines[3], "a blank name: invalid_field_value: /name must not be blank");
+}
+
+/// The client keeps its own copy of the service's catalog; it must say the same.
+#[test]
+fn the_client_example_has_the_service_catalog() {
+    let load = |path: &str| {
+        let text = std::fs::read_to_string(path).expect("the catalog file");
+        rebuff::Catalog::from_toml_str(path, &text).expect("a valid catalog")
+    };
+    let service = load(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/widgets.toml"));
+    let client = load(concat!(env!("CARGO_MANIFEST_DIR"), "/../rebuff-client/examples/widgets.toml"));
+    assert_eq!(service.entries(), client.entries());
+}
+
+/// The workspace README shows the quickstart: it must be the file that is compiled and run.
+#[test]
+fn the_readme_shows_the_quickstart_and_its_catalog_verbatim() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("the workspace README");
+    for (file, fence) in [("quickstart.rs", "```rust\n"), ("widgets.toml", "```toml\n")] {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/").to_owned() + file)
+            .expect("the example");
+        assert!(readme.contains(&format!("{fence}{text}```\n")), "README.md does not show examples/{file} as it is");
+    }
 }
