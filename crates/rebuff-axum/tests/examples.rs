@@ -121,7 +121,8 @@ async fn quickstart_answers_its_own_code_and_validation_errors() {
     assert_eq!(body["errors"][0]["pointer"], "/name");
     let (status, _, body) = send(http.post(format!("{base}/widgets")).json(&json!({"name": 5}))).await;
     assert_eq!((status, body["code"].as_str()), (400, Some("wrong_field_type")));
-    let (status, _, body) = send(http.post(format!("{base}/widgets")).json(&json!({"name": "sprocket"}))).await;
+    let (status, _, body) =
+        send(http.post(format!("{base}/widgets")).json(&json!({"name": "sprocket"}))).await;
     assert_eq!((status, body), (200, json!({"name": "sprocket"})));
     let (status, _, body) = send(http.delete(format!("{base}/widgets/w_1"))).await;
     assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")));
@@ -197,7 +198,8 @@ async fn the_client_example_matches_on_the_typed_codes_of_guarded() {
         .iter()
         .find_map(|l| l.split_once("(shown once): ").map(|(_, k)| k.to_owned()))
         .unwrap_or_else(|| panic!("a fresh database prints a key: {:?}", app.lines));
-    let lines = call_guarded::call(&format!("http://{}", app.addr), &key).await.expect("every error is handled");
+    let lines =
+        call_guarded::call(&format!("http://{}", app.addr), &key).await.expect("every error is handled");
     assert_eq!(lines.len(), 4, "{lines:?}");
     assert_eq!(lines[0], "created w_1");
     assert!(lines[1].starts_with("a missing widget: widget_not_found, list the widgets (req_"), "{lines:?}");
@@ -223,8 +225,12 @@ fn the_readme_shows_the_quickstart_and_its_catalog_verbatim() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
     let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("the workspace README");
     for (file, fence) in [("quickstart.rs", "```rust\n"), ("widgets.toml", "```toml\n")] {
-        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/").to_owned() + file)
-            .expect("the example");
-        assert!(readme.contains(&format!("{fence}{text}```\n")), "README.md does not show examples/{file} as it is");
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/").to_owned() + file)
+                .expect("the example");
+        assert!(
+            readme.contains(&format!("{fence}{text}```\n")),
+            "README.md does not show examples/{file} as it is"
+        );
     }
 }

@@ -194,7 +194,11 @@ fn lint_accepts_a_catalog_that_adds_codes_to_standard_for_layers_and_server() {
     let path = dir.write("widgets.toml", WIDGETS);
     let o = rebuff(&["lint", path_str(&path)]);
     assert_exit(&o, 0);
-    assert!(stdout(&o).contains("catalog `widgets` (dialect rebuff, 45 codes, extends rebuff)"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("catalog `widgets` (dialect rebuff, 45 codes, extends rebuff)"),
+        "{}",
+        stdout(&o)
+    );
     let o = rebuff(&["lint", "--for", "layers", path_str(&path)]);
     assert_exit(&o, 0);
     assert!(stdout(&o).contains("has every code rebuff-axum's layers raise"), "{}", stdout(&o));

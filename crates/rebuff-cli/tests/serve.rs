@@ -75,7 +75,10 @@ fn a_catalog_without_the_layer_codes_does_not_start() {
         .expect("run");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot serve: catalog `widgets` lacks 44 codes that the reference API can raise: "), "{err}");
+    assert!(
+        err.contains("cannot serve: catalog `widgets` lacks 44 codes that the reference API can raise: "),
+        "{err}"
+    );
     for code in ["api_key_missing", "internal_error", "rate_limit_exceeded"] {
         assert!(err.contains(code), "{code} in: {err}");
     }

@@ -102,9 +102,8 @@ fn resolve(lit: &LitStr) -> syn::Result<PathBuf> {
 fn load(lit: &LitStr) -> syn::Result<(Catalog, Vec<PathBuf>)> {
     let written = lit.value();
     if let Some(name) = written.strip_prefix("builtin:") {
-        let catalog = Catalog::builtin(name).ok_or_else(|| {
-            syn::Error::new(lit.span(), format!("no built-in catalog `{name}`"))
-        })?;
+        let catalog = Catalog::builtin(name)
+            .ok_or_else(|| syn::Error::new(lit.span(), format!("no built-in catalog `{name}`")))?;
         return Ok((catalog.clone(), Vec::new()));
     }
     let path = resolve(lit)?;

@@ -1,9 +1,9 @@
 //! The router: routes, and the layers that give every error its catalog answer.
 
 use axum::Router;
-use rebuff::{Catalog, MissingCodes};
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{MethodRouter, delete, get, post};
+use rebuff::{Catalog, MissingCodes};
 use rebuff_axum::ProblemLayer;
 use rebuff_axum::RequestIdLayer;
 use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
