@@ -20,6 +20,74 @@
 //! Handlers return `Result<T, ApiError>`; an [`ApiError`] only names a catalog code (typed, so
 //! a code outside the catalog does not compile) and what is specific to the occurrence.
 //! [`ProblemLayer`] decides everything else from the profile in use.
+//!
+//! # The recommended stack
+//!
+//! The order matters, and this is the one that works (`examples/guarded.rs` runs it over
+//! SQLite; `examples/quickstart.rs` is the smallest service):
+//!
+//! * around the whole router, outermost first: [`RequestIdLayer`], [`ProblemLayer`] (it
+//!   renders everything below it, including a router's bare 404 and 405),
+//!   [`catch_panic`](panic::catch_panic), [`body_timeout`](panic::body_timeout),
+//!   [`timeout`](panic::timeout), the body limit;
+//! * around each guarded route's *methods* (`MethodRouter::route_layer`, so that a method the
+//!   route lacks is 405 before credentials are looked at): [`AuthLayer`],
+//!   [`RateLimitLayer`](ratelimit::RateLimitLayer) keyed by the caller's organisation,
+//!   [`IdempotencyLayer`](idempotency::IdempotencyLayer), and a second [`ProblemLayer`], so
+//!   that what the idempotency layer stores and replays is already rendered;
+//! * serve with `into_make_service_with_connect_info::<SocketAddr>()`, which the IP
+//!   allow-lists of keys and per-address limits read.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use axum::{Router, extract::DefaultBodyLimit, routing::get};
+//! use rebuff::Catalog;
+//! use rebuff_axum::idempotency::IdempotencyLayer;
+//! use rebuff_axum::ratelimit::RateLimitLayer;
+//! use rebuff_axum::store::{MemoryAuthStore, MemoryStore, Quota};
+//! use rebuff_axum::{AuthLayer, Principal, ProblemLayer, RequestIdLayer, RequireScopeLayer, panic};
+//! use tower::ServiceBuilder;
+//!
+//! # fn main() -> Result<(), rebuff::MissingCodes> {
+//! let catalog = Arc::new(Catalog::standard().clone());
+//! let (keys, limits) = (Arc::new(MemoryAuthStore::new()), Arc::new(MemoryStore::new()));
+//! let idempotency = IdempotencyLayer::new(limits.clone())
+//!     .scope_fn(|parts| parts.extensions.get::<Principal>().map(|p| p.org_id.clone()));
+//! let quota = Quota { limit: 60, period: Duration::from_secs(60) };
+//! let guard = ServiceBuilder::new()
+//!     .layer(AuthLayer::new(keys))
+//!     .layer(
+//!         RateLimitLayer::new(limits, quota)
+//!             .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id)))
+//!             .idempotency(&idempotency),
+//!     )
+//!     .layer(idempotency)
+//!     .layer(
+//!         ProblemLayer::builder(catalog.clone())
+//!             .raises(AuthLayer::CODES)
+//!             .raises(RequireScopeLayer::CODES)
+//!             .raises(RateLimitLayer::CODES)
+//!             .raises(IdempotencyLayer::CODES)
+//!             .build()?,
+//!     );
+//! let app: Router = Router::new()
+//!     .route("/v1/things", get(|| async { "[]" }).route_layer(RequireScopeLayer::new("read")).route_layer(guard))
+//!     .fallback(rebuff_axum::extract::fallback)
+//!     .layer(
+//!         ServiceBuilder::new()
+//!             .layer(RequestIdLayer::new())
+//!             .layer(ProblemLayer::try_new(catalog)?)
+//!             .layer(panic::catch_panic())
+//!             .layer(panic::body_timeout(Duration::from_secs(10)))
+//!             .layer(panic::timeout(Duration::from_secs(30)))
+//!             .layer(DefaultBodyLimit::max(1024 * 1024)),
+//!     );
+//! # let _ = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod auth;
 pub mod error;
