@@ -77,11 +77,12 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         n => format!(" with {n} warnings"),
     };
     println!(
-        "ok{warned}: {}: catalog `{}` (dialect {}, {} codes{extends}){checked}",
+        "ok{warned}: {}: catalog `{}` (dialect {}, {} code{}{extends}){checked}",
         args.catalog,
         catalog.name(),
         catalog.dialect(),
-        catalog.entries().len()
+        catalog.entries().len(),
+        if catalog.entries().len() == 1 { "" } else { "s" }
     );
     Ok(ExitCode::SUCCESS)
 }
