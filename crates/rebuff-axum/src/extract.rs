@@ -39,6 +39,25 @@ use serde_path_to_error::Segment;
 
 use crate::{ApiError, Code};
 
+/// The codes the extractors of this module and [`fallback`] can answer with (the table
+/// above, and `internal_error` for an extractor used on a route it does not fit), for
+/// [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+pub const CODES: &[Code] = &[
+    Code::UnsupportedMediaType,
+    Code::PayloadTooLarge,
+    Code::RequestTimeout,
+    Code::BadRequest,
+    Code::InvalidJson,
+    Code::WrongFieldType,
+    Code::MissingRequiredField,
+    Code::InvalidEnumValue,
+    Code::InvalidFieldValue,
+    Code::InvalidId,
+    Code::InvalidQueryParameter,
+    Code::ResourceNotFound,
+    Code::InternalError,
+];
+
 /// The longest user-supplied text (a path, a value quoted by a parser) echoed in an error.
 const MAX_ECHO: usize = 200;
 

@@ -139,6 +139,19 @@ impl fmt::Debug for IdempotencyLayer {
 }
 
 impl IdempotencyLayer {
+    /// Keeps    /// The codes this layer can raise (a body over its limit is `payload_too_large`; 503
+    /// and 500 when its store fails), for [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+    pub const CODES: &'static [crate::Code] = &[
+        crate::Code::BadRequest,
+        crate::Code::IdempotencyKeyInUse,
+        crate::Code::IdempotencyKeyReused,
+        crate::Code::PayloadTooLarge,
+        crate::Code::RequestTimeout,
+        crate::Code::InternalError,
+        crate::Code::ServiceUnavailable,
+        crate::Code::DatabaseError,
+    ];
+
     /// Keeps records in `store`: completions for 24 hours, locks for 60 seconds, request
     /// bodies up to 1 MiB.
     pub fn new(store: Arc<dyn IdempotencyStore>) -> Self {

@@ -4,7 +4,7 @@
 //!
 //! | module | what it does |
 //! |---|---|
-//! | [`render`] | [`ProblemLayer`]: renders [`ApiError`]s and bare error responses in the catalog's dialect |
+//! | [`render`] | [`ProblemLayer`]: renders [`ApiError`]s and bare error responses in the catalog's dialect; checks at construction that the catalog has the codes the layers raise |
 //! | [`request_id`] | [`RequestIdLayer`]: validated or generated `X-Request-Id`, echoed everywhere |
 //! | [`auth`] | [`AuthLayer`] (API keys, sessions with CSRF, IP allow-lists; inserts the [`Principal`]), [`RequireScopeLayer`] (403 naming the scope), [`WebhookSignatureLayer`] (HMAC with timestamp) |
 //! | [`extract`] | [`Json`](extract::Json), [`Path`](extract::Path), [`Query`](extract::Query) and [`fallback`](extract::fallback): rejections as catalog errors (400/404/413/415/422) |
@@ -21,6 +21,74 @@
 //! Handlers return `Result<T, ApiError>`; an [`ApiError`] only names a catalog code (typed, so
 //! a code outside the catalog does not compile) and what is specific to the occurrence.
 //! [`ProblemLayer`] decides everything else from the profile in use.
+//!
+//! # The recommended stack
+//!
+//! The order matters, and this is the one that works (`examples/guarded.rs` runs it over
+//! SQLite; `examples/quickstart.rs` is the smallest service):
+//!
+//! * around the whole router, outermost first: [`RequestIdLayer`], [`ProblemLayer`] (it
+//!   renders everything below it, including a router's bare 404 and 405),
+//!   [`catch_panic`](panic::catch_panic), [`body_timeout`](panic::body_timeout),
+//!   [`timeout`](panic::timeout), the body limit;
+//! * around each guarded route's *methods* (`MethodRouter::route_layer`, so that a method the
+//!   route lacks is 405 before credentials are looked at): [`AuthLayer`],
+//!   [`RateLimitLayer`](ratelimit::RateLimitLayer) keyed by the caller's organisation,
+//!   [`IdempotencyLayer`](idempotency::IdempotencyLayer), and a second [`ProblemLayer`], so
+//!   that what the idempotency layer stores and replays is already rendered;
+//! * serve with `into_make_service_with_connect_info::<SocketAddr>()`, which the IP
+//!   allow-lists of keys and per-address limits read.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//!
+//! use axum::{Router, extract::DefaultBodyLimit, routing::get};
+//! use rebuff::Catalog;
+//! use rebuff_axum::idempotency::IdempotencyLayer;
+//! use rebuff_axum::ratelimit::RateLimitLayer;
+//! use rebuff_axum::store::{MemoryAuthStore, MemoryStore, Quota};
+//! use rebuff_axum::{AuthLayer, Principal, ProblemLayer, RequestIdLayer, RequireScopeLayer, panic};
+//! use tower::ServiceBuilder;
+//!
+//! # fn main() -> Result<(), rebuff::MissingCodes> {
+//! let catalog = Arc::new(Catalog::standard().clone());
+//! let (keys, limits) = (Arc::new(MemoryAuthStore::new()), Arc::new(MemoryStore::new()));
+//! let idempotency = IdempotencyLayer::new(limits.clone())
+//!     .scope_fn(|parts| parts.extensions.get::<Principal>().map(|p| p.org_id.clone()));
+//! let quota = Quota { limit: 60, period: Duration::from_secs(60) };
+//! let guard = ServiceBuilder::new()
+//!     .layer(AuthLayer::new(keys))
+//!     .layer(
+//!         RateLimitLayer::new(limits, quota)
+//!             .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id)))
+//!             .idempotency(&idempotency),
+//!     )
+//!     .layer(idempotency)
+//!     .layer(
+//!         ProblemLayer::builder(catalog.clone())
+//!             .raises(AuthLayer::CODES)
+//!             .raises(RequireScopeLayer::CODES)
+//!             .raises(RateLimitLayer::CODES)
+//!             .raises(IdempotencyLayer::CODES)
+//!             .build()?,
+//!     );
+//! let app: Router = Router::new()
+//!     .route("/v1/things", get(|| async { "[]" }).route_layer(RequireScopeLayer::new("read")).route_layer(guard))
+//!     .fallback(rebuff_axum::extract::fallback)
+//!     .layer(
+//!         ServiceBuilder::new()
+//!             .layer(RequestIdLayer::new())
+//!             .layer(ProblemLayer::try_new(catalog)?)
+//!             .layer(panic::catch_panic())
+//!             .layer(panic::body_timeout(Duration::from_secs(10)))
+//!             .layer(panic::timeout(Duration::from_secs(30)))
+//!             .layer(DefaultBodyLimit::max(1024 * 1024)),
+//!     );
+//! # let _ = app.into_make_service_with_connect_info::<std::net::SocketAddr>();
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod auth;
 pub mod error;
@@ -48,5 +116,35 @@ pub use rebuff_store::accounts;
 pub use auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
 pub use error::ApiError;
 pub use rebuff::standard::Code;
-pub use render::ProblemLayer;
+pub use render::{ProblemLayer, ProblemLayerBuilder};
 pub use request_id::RequestIdLayer;
+
+/// Every code this crate's layers and extractors can raise, each once: what a catalog needs
+/// to serve a router that uses any of them, and what [`ProblemLayer::try_new`] checks.
+///
+/// The codes are the standard catalog's; a catalog that `extends = "standard"` has them all.
+/// To check only the layers a router uses, pass their `CODES` to [`ProblemLayer::builder`].
+pub fn codes() -> Vec<Code> {
+    let all: [&[Code]; 13] = [
+        ProblemLayer::CODES,
+        AuthLayer::CODES,
+        RequireScopeLayer::CODES,
+        WebhookSignatureLayer::CODES,
+        ratelimit::RateLimitLayer::CODES,
+        idempotency::IdempotencyLayer::CODES,
+        quota::Quotas::CODES,
+        timeout::TimeoutLayer::CODES,
+        timeout::BodyTimeoutLayer::CODES,
+        panic::PanicToProblem::CODES,
+        extract::CODES,
+        validate::CODES,
+        &[Code::ServiceUnavailable, Code::DatabaseError],
+    ];
+    let mut out: Vec<Code> = Vec::new();
+    for code in all.into_iter().flatten() {
+        if !out.contains(code) {
+            out.push(*code);
+        }
+    }
+    out
+}

@@ -43,6 +43,12 @@ use crate::{ApiError, Code};
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PanicToProblem;
 
+impl PanicToProblem {
+    /// The code a caught panic answers with (500), for
+    /// [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+    pub const CODES: &'static [Code] = &[Code::InternalError];
+}
+
 impl ResponseForPanic for PanicToProblem {
     type ResponseBody = Body;
 

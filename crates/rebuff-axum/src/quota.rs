@@ -43,6 +43,11 @@ impl fmt::Debug for Quotas {
 }
 
 impl Quotas {
+    /// The codes [`Quotas::charge`] can answer with (503 and 500 when its store fails), for
+    /// [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+    pub const CODES: &'static [crate::Code] =
+        &[crate::Code::QuotaExceeded, crate::Code::ServiceUnavailable, crate::Code::DatabaseError];
+
     /// Allows each organisation `monthly_limit` units per calendar month, counted in `store`.
     pub fn new(store: Arc<dyn QuotaStore>, monthly_limit: u64) -> Self {
         Quotas { store, monthly_limit }

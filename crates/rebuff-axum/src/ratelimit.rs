@@ -147,6 +147,13 @@ impl fmt::Debug for RateLimitLayer {
 }
 
 impl RateLimitLayer {
+    /// The codes this layer can raise (503 and 500 when its store fails), for
+    /// [`ProblemLayer::builder`](crate::ProblemLayer::builder). With
+    /// [`RateLimitLayer::idempotency`] it also answers for the idempotency layer
+    /// ([`IdempotencyLayer::CODES`](crate::idempotency::IdempotencyLayer::CODES)).
+    pub const CODES: &'static [crate::Code] =
+        &[crate::Code::RateLimitExceeded, crate::Code::ServiceUnavailable, crate::Code::DatabaseError];
+
     /// Admits `quota.limit` requests per `quota.period` per key, keeping state in `store`.
     pub fn new(store: Arc<dyn RateLimitStore>, quota: Quota) -> Self {
         RateLimitLayer {

@@ -10,8 +10,9 @@ use axum::body::Body;
 use axum::response::Response;
 use http::header::CONTENT_TYPE;
 use http::{HeaderValue, Request, StatusCode};
+use rebuff::catalog::GENERIC_CODES;
 use rebuff::dialect::X_REQUEST_ID;
-use rebuff::{Catalog, Problem, RenderOptions};
+use rebuff::{Catalog, ErrorCode, MissingCodes, Problem, RenderOptions};
 use tower::{Layer, Service};
 
 use crate::error::Pending;
@@ -30,6 +31,45 @@ pub struct Rendered;
 /// * Every response gets the request id in `X-Request-Id`, and every error body carries it.
 /// * Masked errors are logged with their cause here, once, with the request id; the body never
 ///   shows the cause unless the layer is in debug mode.
+///
+/// # The catalog must have the codes the layers raise
+///
+/// A layer that raises a code the catalog lacks would answer `500` (or, without
+/// `internal_error`, an empty body), so the check happens when the layer is built:
+///
+/// * [`ProblemLayer::builder`] takes the codes of the layers in use
+///   (`.raises(AuthLayer::CODES)`) and [`build`](ProblemLayerBuilder::build) returns
+///   [`MissingCodes`], naming every code the catalog lacks, in one message.
+/// * [`ProblemLayer::try_new`] checks every code this crate's layers and extractors can raise
+///   ([`crate::codes`]); [`ProblemLayer::new`] does the same and panics with that message.
+///
+/// A service's own catalog that `extends = "standard"` has them all.
+///
+/// ```
+/// use std::sync::Arc;
+/// use rebuff::Catalog;
+/// use rebuff_axum::{AuthLayer, ProblemLayer};
+///
+/// let widgets = Catalog::from_toml_str("widgets.toml", r#"
+///     [catalog]
+///     name = "widgets"
+///     dialect = "rebuff"
+///     type_uri = "https://widgets.example/errors#{anchor}"
+///
+///     [[error]]
+///     code = "widget_not_found"
+///     status = 404
+///     category = "invalid_request_error"
+///     title = "Widget not found"
+///     when = "No widget has this id."
+///     fix = "Check the id."
+///     retry = "never"
+/// "#)?;
+/// let err = ProblemLayer::builder(Arc::new(widgets)).raises(AuthLayer::CODES).build().unwrap_err();
+/// assert!(err.to_string().starts_with("catalog `widgets` lacks 17 codes"), "{err}");
+/// assert!(err.codes().iter().any(|c| c == "api_key_missing"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone)]
 pub struct ProblemLayer {
     inner: Arc<Config>,
@@ -43,33 +83,52 @@ struct Config {
     throttle: Arc<LogThrottle>,
 }
 
-/// The code a bare error response of each status becomes.
-const STATUS_CODES: &[(u16, &str)] = &[
-    (400, "bad_request"),
-    (401, "authentication_required"),
-    (403, "forbidden"),
-    (404, "resource_not_found"),
-    (405, "method_not_allowed"),
-    (408, "request_timeout"),
-    (409, "resource_conflict"),
-    (413, "payload_too_large"),
-    (415, "unsupported_media_type"),
-    (422, "unprocessable_entity"),
-    (429, "rate_limit_exceeded"),
-    (500, "internal_error"),
-    (502, "bad_gateway"),
-    (503, "service_unavailable"),
-    (504, "gateway_timeout"),
-];
-
 impl ProblemLayer {
-    /// Renders with `catalog`.
+    /// The codes this layer needs whatever the layers inside it: what a router and axum's
+    /// own layers answer bare (`404` for no route, `405` with `Allow`, `413` from a body
+    /// limit), the fallbacks of a bare error status it has no generic code for (`400`,
+    /// `500`), and `internal_error`, which a code outside the catalog is answered with.
+    pub const CODES: &'static [crate::Code] = &[
+        crate::Code::BadRequest,
+        crate::Code::ResourceNotFound,
+        crate::Code::MethodNotAllowed,
+        crate::Code::PayloadTooLarge,
+        crate::Code::InternalError,
+    ];
+
+    /// Renders with `catalog`, which must have every code this crate's layers and extractors
+    /// can raise ([`crate::codes`]).
+    ///
+    /// # Panics
+    /// When the catalog lacks some of them, with the message of [`MissingCodes`] naming them
+    /// all. Use [`ProblemLayer::try_new`] to handle that, or [`ProblemLayer::builder`] to
+    /// check only the codes of the layers in use.
     pub fn new(catalog: Arc<Catalog>) -> Self {
-        let by_status = STATUS_CODES.iter().filter(|(_, c)| catalog.get(c).is_some()).copied().collect();
+        Self::try_new(catalog).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Renders with `catalog`, once it is checked to have every code this crate's layers and
+    /// extractors can raise ([`crate::codes`]).
+    ///
+    /// # Errors
+    /// [`MissingCodes`] naming every code the catalog lacks.
+    pub fn try_new(catalog: Arc<Catalog>) -> Result<Self, MissingCodes> {
+        Self::builder(catalog).raises(&crate::codes()).build()
+    }
+
+    /// A builder that checks the catalog against [`ProblemLayer::CODES`] and the codes of the
+    /// layers given to [`raises`](ProblemLayerBuilder::raises).
+    pub fn builder(catalog: Arc<Catalog>) -> ProblemLayerBuilder {
+        ProblemLayerBuilder { catalog, raises: Vec::new(), debug: false }
+    }
+
+    fn unchecked(catalog: Arc<Catalog>, debug: bool) -> Self {
+        // Only the generic codes the catalog has; a status without one falls back in `finish`.
+        let by_status = GENERIC_CODES.iter().filter(|(_, c)| catalog.get(c).is_some()).copied().collect();
         ProblemLayer {
             inner: Arc::new(Config {
                 catalog,
-                options: RenderOptions::default(),
+                options: RenderOptions::debug(debug),
                 by_status,
                 throttle: Arc::new(LogThrottle::default()),
             }),
@@ -86,6 +145,43 @@ impl ProblemLayer {
     /// The catalog in use.
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.inner.catalog
+    }
+}
+
+/// Builds a [`ProblemLayer`] after checking that its catalog has the codes of the layers in
+/// use; see [`ProblemLayer::builder`].
+#[derive(Debug, Clone)]
+#[must_use]
+pub struct ProblemLayerBuilder {
+    catalog: Arc<Catalog>,
+    raises: Vec<&'static str>,
+    debug: bool,
+}
+
+impl ProblemLayerBuilder {
+    /// Adds codes the layers and handlers inside can raise: a layer's `CODES`
+    /// ([`AuthLayer::CODES`](crate::AuthLayer::CODES), [`extract::CODES`](crate::extract::CODES),
+    /// ...), or a service's own codes.
+    pub fn raises<C: ErrorCode>(mut self, codes: &[C]) -> Self {
+        self.raises.extend(codes.iter().map(ErrorCode::as_str));
+        self
+    }
+
+    /// Shows the internal cause of masked errors in bodies. Never in production.
+    pub fn debug(mut self, debug: bool) -> Self {
+        self.debug = debug;
+        self
+    }
+
+    /// The layer, if the catalog has [`ProblemLayer::CODES`] and every code given to
+    /// [`raises`](ProblemLayerBuilder::raises).
+    ///
+    /// # Errors
+    /// [`MissingCodes`] naming, in one message, every code the catalog lacks.
+    pub fn build(self) -> Result<ProblemLayer, MissingCodes> {
+        let needed = ProblemLayer::CODES.iter().map(|c| c.as_str()).chain(self.raises.iter().copied());
+        self.catalog.require(needed, "the layers in use")?;
+        Ok(ProblemLayer::unchecked(self.catalog, self.debug))
     }
 }
 

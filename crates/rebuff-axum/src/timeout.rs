@@ -39,6 +39,10 @@ pub struct TimeoutLayer {
 }
 
 impl TimeoutLayer {
+    /// The code of the bare status [`panic::timeout`](crate::panic::timeout) answers with
+    /// (504), which [`ProblemLayer`](crate::ProblemLayer) renders.
+    pub const CODES: &'static [crate::Code] = &[crate::Code::GatewayTimeout];
+
     /// A layer answering `status` after `timeout`.
     pub fn new(status: StatusCode, timeout: Duration) -> Self {
         TimeoutLayer { timeout, status }
@@ -129,6 +133,10 @@ pub struct BodyTimeoutLayer {
 }
 
 impl BodyTimeoutLayer {
+    /// The code this crate's extractors answer a stalled body with (408), for
+    /// [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+    pub const CODES: &'static [crate::Code] = &[crate::Code::RequestTimeout];
+
     /// A layer failing a body that stalls for `timeout`.
     pub fn new(timeout: Duration) -> Self {
         BodyTimeoutLayer { timeout }

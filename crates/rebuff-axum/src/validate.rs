@@ -40,6 +40,12 @@ use serde::de::DeserializeOwned;
 use crate::extract::Json;
 use crate::{ApiError, Code};
 
+/// The code [`Validate`] answers with (422, with every field error); [`Valid`] also answers
+/// with the codes of [`Json`] ([`extract::CODES`](crate::extract::CODES)). For
+/// [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+pub const CODES: &[Code] =
+    &[Code::ValidationFailed, Code::MissingRequiredField, Code::InvalidFieldValue, Code::InvalidEnumValue];
+
 /// A value that can check itself beyond what its type says (non-empty names, ranges,
 /// cross-field rules), reporting every violation rather than the first.
 pub trait Validate {

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use support::rebuff_stdin;
 
-const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../catalog/standard.toml");
-const PROFILES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../catalog/profiles");
+const STANDARD: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rebuff-core/catalog/standard.toml");
+const PROFILES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../rebuff-core/catalog/profiles");
 
 fn rebuff(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rebuff")).args(args).output().expect("run rebuff")
@@ -180,6 +180,59 @@ fn lint_warns_about_an_empty_fix_but_passes() {
         out.contains(&format!("warning: {}:{line}: entry `api_key_missing`: `fix` is empty", path.display()))
     );
     assert!(out.contains("ok with 1 warning: "), "{out}");
+}
+
+/// A service's catalog: the standard codes and its own.
+const WIDGETS: &str = "[catalog]\nname = \"widgets\"\ndialect = \"rebuff\"\n\
+    type_uri = \"https://widgets.example/errors#{anchor}\"\nextends = \"standard\"\n\n\
+    [[error]]\ncode = \"widget_not_found\"\nstatus = 404\ncategory = \"invalid_request_error\"\n\
+    title = \"Widget not found\"\nwhen = \"No widget has the id.\"\nfix = \"Check the id.\"\nretry = \"never\"\n";
+
+#[test]
+fn lint_accepts_a_catalog_that_adds_codes_to_standard_for_layers_and_server() {
+    let dir = TempDir::new("lint-widgets");
+    let path = dir.write("widgets.toml", WIDGETS);
+    let o = rebuff(&["lint", path_str(&path)]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("catalog `widgets` (dialect rebuff, 45 codes, extends rebuff)"),
+        "{}",
+        stdout(&o)
+    );
+    let o = rebuff(&["lint", "--for", "layers", path_str(&path)]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("has every code rebuff-axum's layers raise"), "{}", stdout(&o));
+    let o = rebuff(&["lint", "--for", "server", path_str(&path)]);
+    assert_exit(&o, 0);
+    // A profile over it: still presentation only.
+    let profile = dir.write(
+        "loud.toml",
+        "[catalog]\nname = \"loud\"\ndialect = \"incidents\"\nextends = \"widgets.toml\"\ncode_case = \"upper\"\n",
+    );
+    let o = rebuff(&["lint", "--for", "layers", path_str(&profile)]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("45 codes, extends widgets"), "{}", stdout(&o));
+    let o = rebuff(&["explain", "widget_not_found", "--catalog", path_str(&profile)]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("WIDGET_NOT_FOUND"), "{}", stdout(&o));
+}
+
+#[test]
+fn lint_for_layers_names_the_codes_a_catalog_lacks() {
+    let dir = TempDir::new("lint-alone");
+    let path = dir.write("widgets.toml", &WIDGETS.replace("extends = \"standard\"\n", ""));
+    // It is a valid catalog...
+    assert_exit(&rebuff(&["lint", path_str(&path)]), 0);
+    // ...that cannot serve rebuff-axum's layers.
+    let o = rebuff(&["lint", "--for", "layers", path_str(&path)]);
+    assert_exit(&o, 1);
+    let err = stderr(&o);
+    assert!(err.contains(&format!("error: {}: catalog `widgets` lacks ", path.display())), "{err}");
+    for code in ["internal_error", "api_key_missing", "rate_limit_exceeded", "idempotency_key_in_use"] {
+        assert!(err.contains(code), "{code} in: {err}");
+    }
+    assert!(err.contains("extends = \"standard\""), "{err}");
+    assert!(stdout(&o).is_empty(), "{}", stdout(&o));
 }
 
 #[test]

@@ -7,6 +7,12 @@ use std::process::Command;
 
 use support::{get, serve};
 
+/// A service's catalog: the standard codes and its own.
+const WIDGETS: &str = "[catalog]\nname = \"widgets\"\ndialect = \"rebuff\"\n\
+    type_uri = \"https://widgets.example/errors#{anchor}\"\nextends = \"standard\"\n\n\
+    [[error]]\ncode = \"widget_not_found\"\nstatus = 404\ncategory = \"invalid_request_error\"\n\
+    title = \"Widget not found\"\nwhen = \"No widget has the id.\"\nfix = \"Check the id.\"\nretry = \"never\"\n";
+
 #[test]
 fn a_fresh_database_prints_its_admin_key_once() {
     let db = std::env::temp_dir().join(format!("rebuff-cli-serve-{}.db", std::process::id()));
@@ -31,6 +37,54 @@ fn a_fresh_database_prints_its_admin_key_once() {
         p.push(suffix);
         let _ = std::fs::remove_file(p);
     }
+}
+
+#[test]
+fn a_catalog_that_adds_codes_to_standard_serves() {
+    let dir = std::env::temp_dir().join(format!("rebuff-cli-serve-widgets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let catalog = dir.join("widgets.toml");
+    std::fs::write(&catalog, WIDGETS).expect("write");
+    let (_server, lines, addr) = serve(&dir.join("w.db"), &["--catalog", catalog.to_str().expect("utf-8")]);
+    assert!(lines.iter().any(|l| l.contains("widgets profile")), "{lines:?}");
+    let refused = get(&addr, "/v1/projects", None);
+    // An inherited code, with the service's type URI.
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(refused.contains("https://widgets.example/errors#authentication_required"), "{refused}");
+    let errors = get(&addr, "/errors.json", None);
+    assert!(errors.contains("widget_not_found"), "the error reference lists the service's code");
+    drop(_server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Regression: a base catalog without the layers' codes used to start and then answer a
+/// request without a key with 500 and an empty body.
+#[test]
+fn a_catalog_without_the_layer_codes_does_not_start() {
+    let dir = std::env::temp_dir().join(format!("rebuff-cli-serve-alone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let catalog = dir.join("widgets.toml");
+    std::fs::write(&catalog, WIDGETS.replace("extends = \"standard\"\n", "")).expect("write");
+    let db = dir.join("never.db");
+    let out = Command::new(env!("CARGO_BIN_EXE_rebuff"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--db"])
+        .arg(&db)
+        .arg("--catalog")
+        .arg(&catalog)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot serve: catalog `widgets` lacks 44 codes that the reference API can raise: "),
+        "{err}"
+    );
+    for code in ["api_key_missing", "internal_error", "rate_limit_exceeded"] {
+        assert!(err.contains(code), "{code} in: {err}");
+    }
+    assert!(!db.exists(), "refused before opening the database");
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

@@ -3,6 +3,11 @@
 //! A [`Catalog`] is loaded from TOML (see `docs/catalog-format.md`), validated, and, for a
 //! profile, resolved against the catalog it extends, so that every [`Entry`] carries its final
 //! presentation: wire spelling, title, type URI, message.
+//!
+//! A catalog may extend another one (`extends = "standard"` or a path): it inherits every
+//! entry and may add `[[error]]` entries of its own, so a service keeps the standard codes
+//! its layers raise and adds its own. A *profile* extends a catalog and adds nothing: it
+//! changes presentation only.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -152,6 +157,7 @@ pub struct Catalog {
     index: HashMap<String, usize>,
     sections: BTreeMap<u16, StatusSection>,
     base: Option<String>,
+    files: Vec<PathBuf>,
 }
 
 impl Catalog {
@@ -175,9 +181,42 @@ impl Catalog {
         &self.type_uri
     }
 
-    /// The name of the catalog this one extends, for a profile.
+    /// The name of the catalog this one extends (a profile, or a catalog that adds codes to
+    /// another).
     pub fn extends(&self) -> Option<&str> {
         self.base.as_deref()
+    }
+
+    /// The files this catalog was read from: its own first, then each file it extends, in
+    /// order. Empty for a built-in catalog or one parsed from text; a built-in catalog that
+    /// a file extends is not listed.
+    pub fn source_files(&self) -> &[PathBuf] {
+        &self.files
+    }
+
+    /// Checks that the catalog has every code in `codes`, as something that answers with
+    /// them must (the layers of a router, a server).
+    ///
+    /// `raised_by` says what raises them, for the message (`"the layers in use"`).
+    ///
+    /// # Errors
+    /// [`MissingCodes`] naming every code the catalog lacks, each once, in the order given.
+    pub fn require<'a>(
+        &self,
+        codes: impl IntoIterator<Item = &'a str>,
+        raised_by: &str,
+    ) -> Result<(), MissingCodes> {
+        let mut missing: Vec<String> = Vec::new();
+        for code in codes {
+            if self.get(code).is_none() && !missing.iter().any(|m| m == code) {
+                missing.push(code.to_owned());
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(MissingCodes { catalog: self.name.clone(), raised_by: raised_by.to_owned(), codes: missing })
+        }
     }
 
     /// Every entry, in catalog order.
@@ -225,7 +264,7 @@ impl Catalog {
         }
         let mut same_status: Vec<&Entry> =
             self.entries.iter().filter(by_status).filter(|e| e.presented_as.is_none()).collect();
-        same_status.sort_by_key(|e| !GENERIC_CODES.contains(&e.code.as_str()));
+        same_status.sort_by_key(|e| generic_code(status) != Some(e.code.as_str()));
         same_status.first().copied()
     }
 
@@ -253,7 +292,7 @@ impl Catalog {
             kind: ErrorKind::Io,
             message: format!("cannot read the file: {e}"),
         })?;
-        load(&origin, &text, path.parent(), 0)
+        load(&origin, &text, Some(path), 0)
     }
 
     /// rebuff's standard catalog.
@@ -282,33 +321,46 @@ impl Catalog {
     pub const PROFILES: [&'static str; 6] = ["rebuff", "arize", "dataxid", "mlops", "incidents", "apikeys"];
 }
 
-/// The codes [`Catalog::identify`] prefers when only a status is known (the generic code of
-/// each status); generated client tables fall back the same way.
-pub const GENERIC_CODES: &[&str] = &[
-    "bad_request",
-    "authentication_required",
-    "forbidden",
-    "resource_not_found",
-    "method_not_allowed",
-    "request_timeout",
-    "resource_conflict",
-    "payload_too_large",
-    "unsupported_media_type",
-    "unprocessable_entity",
-    "rate_limit_exceeded",
-    "internal_error",
-    "bad_gateway",
-    "service_unavailable",
-    "gateway_timeout",
+/// The generic code of each error status, in the standard catalog's spelling.
+///
+/// This is the one table of them: a bare error response of a status (a `404` from a router,
+/// a `413` from a body limit) is rendered as its generic code, [`Catalog::identify`] prefers
+/// it when only a status is known, and generated client tables fall back the same way.
+pub const GENERIC_CODES: &[(u16, &str)] = &[
+    (400, "bad_request"),
+    (401, "authentication_required"),
+    (403, "forbidden"),
+    (404, "resource_not_found"),
+    (405, "method_not_allowed"),
+    (408, "request_timeout"),
+    (409, "resource_conflict"),
+    (413, "payload_too_large"),
+    (415, "unsupported_media_type"),
+    (422, "unprocessable_entity"),
+    (429, "rate_limit_exceeded"),
+    (500, "internal_error"),
+    (502, "bad_gateway"),
+    (503, "service_unavailable"),
+    (504, "gateway_timeout"),
 ];
 
+/// The generic code of `status` (see [`GENERIC_CODES`]).
+pub fn generic_code(status: u16) -> Option<&'static str> {
+    GENERIC_CODES.iter().find(|(s, _)| *s == status).map(|(_, c)| *c)
+}
+
+/// Whether `code` is the generic code of some status.
+pub fn is_generic(code: &str) -> bool {
+    GENERIC_CODES.iter().any(|(_, c)| *c == code)
+}
+
 const BUILTINS: &[(&str, &str)] = &[
-    ("standard", include_str!("../../../catalog/standard.toml")),
-    ("arize", include_str!("../../../catalog/profiles/arize.toml")),
-    ("dataxid", include_str!("../../../catalog/profiles/dataxid.toml")),
-    ("mlops", include_str!("../../../catalog/profiles/mlops.toml")),
-    ("incidents", include_str!("../../../catalog/profiles/incidents.toml")),
-    ("apikeys", include_str!("../../../catalog/profiles/apikeys.toml")),
+    ("standard", include_str!("../catalog/standard.toml")),
+    ("arize", include_str!("../catalog/profiles/arize.toml")),
+    ("dataxid", include_str!("../catalog/profiles/dataxid.toml")),
+    ("mlops", include_str!("../catalog/profiles/mlops.toml")),
+    ("incidents", include_str!("../catalog/profiles/incidents.toml")),
+    ("apikeys", include_str!("../catalog/profiles/apikeys.toml")),
 ];
 
 /// What went wrong while loading a catalog.
@@ -379,6 +431,46 @@ impl fmt::Display for CatalogError {
 }
 
 impl std::error::Error for CatalogError {}
+
+/// Codes that something answers with and a catalog lacks; see [`Catalog::require`].
+///
+/// Its message names every missing code at once, so one start-up failure says everything to
+/// add.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingCodes {
+    catalog: String,
+    raised_by: String,
+    codes: Vec<String>,
+}
+
+impl MissingCodes {
+    /// The name of the catalog that lacks them.
+    pub fn catalog(&self) -> &str {
+        &self.catalog
+    }
+
+    /// The missing codes, each once.
+    pub fn codes(&self) -> &[String] {
+        &self.codes
+    }
+}
+
+impl fmt::Display for MissingCodes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.codes.len();
+        write!(
+            f,
+            "catalog `{}` lacks {n} code{} that {} can raise: {}; extend `standard` \
+             (`extends = \"standard\"` in `[catalog]`) or add them as `[[error]]` entries",
+            self.catalog,
+            if n == 1 { "" } else { "s" },
+            self.raised_by,
+            self.codes.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for MissingCodes {}
 
 // ---- raw TOML shapes -------------------------------------------------------------------
 
@@ -495,8 +587,11 @@ impl Ctx<'_> {
 
 const MAX_EXTENDS_DEPTH: usize = 8;
 
-fn load(origin: &str, text: &str, dir: Option<&Path>, depth: usize) -> Result<Catalog, CatalogError> {
+/// Loads one catalog text; `file` is where it was read from, if from a file (its directory
+/// resolves a relative `extends`).
+fn load(origin: &str, text: &str, file: Option<&Path>, depth: usize) -> Result<Catalog, CatalogError> {
     let cx = Ctx { origin, text };
+    let dir = file.and_then(Path::parent);
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let msg = e.message().trim().to_owned();
         cx.err(e.span().map(|s| s.start), None, ErrorKind::Syntax, msg)
@@ -515,7 +610,7 @@ fn load(origin: &str, text: &str, dir: Option<&Path>, depth: usize) -> Result<Ca
         )
     })?;
 
-    let (mut entries, base_name, inherited_uri, mut sections) = match &raw.catalog.extends {
+    let (mut entries, base_name, inherited_uri, mut sections, mut files) = match &raw.catalog.extends {
         None => {
             if !raw.overrides.is_empty() {
                 let (code, _) = raw.overrides.iter().next().expect("checked non-empty");
@@ -526,21 +621,29 @@ fn load(origin: &str, text: &str, dir: Option<&Path>, depth: usize) -> Result<Ca
                     "`[override.*]` needs `extends` in `[catalog]`",
                 ));
             }
-            (base_entries(&cx, &raw.error)?, None, None, BTreeMap::new())
-        }
-        Some(ext) => {
-            if let Some(first) = raw.error.first() {
+            if raw.error.is_empty() {
                 return Err(cx.err(
-                    Some(first.span().start),
-                    Some(&first.get_ref().code),
-                    ErrorKind::NotPresentation,
-                    "a profile cannot add `[[error]]` entries; it changes presentation only",
+                    None,
+                    None,
+                    ErrorKind::InvalidValue,
+                    "a catalog needs at least one `[[error]]` entry (or `extends` in `[catalog]`)",
                 ));
             }
+            (base_entries(&cx, &raw.error, None)?, None, None, BTreeMap::new(), Vec::new())
+        }
+        Some(ext) => {
             let base = resolve_extends(&cx, ext, dir, depth)?;
-            (base.entries, Some(base.name), Some(base.type_uri), base.sections)
+            // The entries this file adds come after the inherited ones; an inherited code
+            // cannot be redefined (a profile or `[override.*]` changes its presentation).
+            let own = base_entries(&cx, &raw.error, Some(&base))?;
+            let mut entries = base.entries;
+            entries.extend(own);
+            (entries, Some(base.name), Some(base.type_uri), base.sections, base.files)
         }
     };
+    if let Some(file) = file {
+        files.insert(0, file.to_path_buf());
+    }
 
     let type_uri = raw
         .catalog
@@ -735,6 +838,7 @@ fn load(origin: &str, text: &str, dir: Option<&Path>, depth: usize) -> Result<Ca
         index,
         sections,
         base: base_name,
+        files,
     })
 }
 
@@ -765,10 +869,15 @@ fn resolve_extends(
     let text = std::fs::read_to_string(&path).map_err(|e| {
         cx.err(at, None, ErrorKind::Extends, format!("`extends`: cannot read {}: {e}", path.display()))
     })?;
-    load(&path.display().to_string(), &text, path.parent(), depth + 1)
+    load(&path.display().to_string(), &text, Some(&path), depth + 1)
 }
 
-fn base_entries(cx: &Ctx<'_>, raw: &[Spanned<RawEntry>]) -> Result<Vec<Entry>, CatalogError> {
+/// Validates `[[error]]` entries; `inherited` is the catalog they are added to, if any.
+fn base_entries(
+    cx: &Ctx<'_>,
+    raw: &[Spanned<RawEntry>],
+    inherited: Option<&Catalog>,
+) -> Result<Vec<Entry>, CatalogError> {
     let mut seen: HashMap<&str, usize> = HashMap::new();
     let mut out = Vec::with_capacity(raw.len());
     for spanned in raw {
@@ -781,6 +890,17 @@ fn base_entries(cx: &Ctx<'_>, raw: &[Spanned<RawEntry>]) -> Result<Vec<Entry>, C
                 Some(code),
                 ErrorKind::InvalidValue,
                 "a code must be lower_snake_case ([a-z][a-z0-9_]*)",
+            ));
+        }
+        if let Some(base) = inherited.filter(|b| b.get(code).is_some()) {
+            return Err(cx.err(
+                at,
+                Some(code),
+                ErrorKind::DuplicateCode,
+                format!(
+                    "`{}` already has this code; change its presentation with `[override.{code}]` instead",
+                    base.name
+                ),
             ));
         }
         if let Some(first) = seen.insert(code, cx.line_of(spanned.span().start)) {
@@ -853,14 +973,6 @@ fn base_entries(cx: &Ctx<'_>, raw: &[Spanned<RawEntry>]) -> Result<Vec<Entry>, C
             presented_as: None,
             sdk_class: r.sdk_class.clone(),
         });
-    }
-    if out.is_empty() {
-        return Err(cx.err(
-            None,
-            None,
-            ErrorKind::InvalidValue,
-            "a catalog needs at least one `[[error]]` entry",
-        ));
     }
     Ok(out)
 }

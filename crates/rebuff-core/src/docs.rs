@@ -1495,7 +1495,7 @@ fn status_fallbacks(rows: &[ClientRow]) -> Vec<(u16, &str)> {
         .filter_map(|status| {
             let mut own = rows.iter().filter(|r| r.status == status && r.presented_as.is_none());
             let first = own.clone().next()?;
-            let generic = own.find(|r| crate::catalog::GENERIC_CODES.contains(&r.code.as_str()));
+            let generic = own.find(|r| crate::catalog::is_generic(&r.code));
             Some((status, generic.unwrap_or(first).code.as_str()))
         })
         .collect()

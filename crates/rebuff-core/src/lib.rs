@@ -16,6 +16,11 @@
 //! # Ok::<(), rebuff_core::RenderError>(())
 //! ```
 
+// The README's example is compiled and run with the other doctests, so it cannot rot.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
+
 pub mod catalog;
 pub mod dialect;
 pub mod diff;
@@ -24,7 +29,7 @@ pub mod parse;
 pub mod problem;
 pub mod sdk;
 
-pub use catalog::{Catalog, CatalogError, Entry, RetryClass};
+pub use catalog::{Catalog, CatalogError, Entry, MissingCodes, RetryClass};
 pub use dialect::{Dialect, RenderError, RenderOptions};
 pub use parse::{Envelope, ParsedError, parse, parse_for};
 pub use problem::{ErrorCode, FieldError, Location, Problem};

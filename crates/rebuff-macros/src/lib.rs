@@ -25,15 +25,18 @@ use syn::{Attribute, Ident, LitStr, Token, Visibility};
 /// The input is optional outer attributes (put on the enum), a visibility, the enum's name,
 /// `=` and the catalog's path. The path is relative to the invoking crate's
 /// `CARGO_MANIFEST_DIR`; when no file exists there, it is tried relative to the directory of
-/// the source file that invokes the macro (as `include_str!` does). The file may be a base
-/// catalog or a profile: the variants are its stable codes either way, in catalog order, in
+/// the source file that invokes the macro (as `include_str!` does). `"builtin:standard"` (or
+/// `"builtin:arize"`, ...) names a catalog built into `rebuff-core` instead of a file. The
+/// catalog may be a base catalog, one that extends another and adds codes, or a profile: the
+/// variants are all its stable codes, inherited ones included, in catalog order, in
 /// `UpperCamelCase` (`api_key_missing` is `ApiKeyMissing`).
 ///
 /// The enum derives `Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord`, is
 /// `#[non_exhaustive]`, and has `ALL`, `as_str`, `status`, `retry`, `from_code` and
 /// `problem`; it implements `rebuff::ErrorCode`, `Display`, `FromStr` (with
 /// `rebuff::UnknownCode` as the error) and `Into<rebuff::Problem>`. The methods have the
-/// enum's visibility. Editing the catalog file rebuilds the invoking crate.
+/// enum's visibility. Editing the catalog file, or a file it extends, rebuilds the invoking
+/// crate.
 #[proc_macro]
 pub fn catalog(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as Input);
@@ -93,11 +96,17 @@ fn resolve(lit: &LitStr) -> syn::Result<PathBuf> {
     ))
 }
 
-fn expand(input: &Input) -> syn::Result<TokenStream2> {
-    let Input { attrs, vis, name, path: lit } = input;
+/// Loads the catalog named by the invocation: a built-in one (`"builtin:standard"`), or a
+/// file. Also returns the files to track, so that editing any of them rebuilds the invoking
+/// crate (a built-in catalog is part of `rebuff-core`, which cargo already tracks).
+fn load(lit: &LitStr) -> syn::Result<(Catalog, Vec<PathBuf>)> {
     let written = lit.value();
+    if let Some(name) = written.strip_prefix("builtin:") {
+        let catalog = Catalog::builtin(name)
+            .ok_or_else(|| syn::Error::new(lit.span(), format!("no built-in catalog `{name}`")))?;
+        return Ok((catalog.clone(), Vec::new()));
+    }
     let path = resolve(lit)?;
-    let absolute = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
     let catalog = Catalog::from_path(&path).map_err(|err| {
         // Show the path as written in the invocation rather than the resolved one.
         let shown = err.to_string();
@@ -108,6 +117,18 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         };
         syn::Error::new(lit.span(), format!("invalid catalog: {shown}"))
     })?;
+    let files = catalog
+        .source_files()
+        .iter()
+        .map(|p| std::fs::canonicalize(p).unwrap_or_else(|_| p.clone()))
+        .collect();
+    Ok((catalog, files))
+}
+
+fn expand(input: &Input) -> syn::Result<TokenStream2> {
+    let Input { attrs, vis, name, path: lit } = input;
+    let written = lit.value();
+    let (catalog, files) = load(lit)?;
 
     let mut variants = Vec::new();
     let mut seen: HashMap<String, &str> = HashMap::new();
@@ -153,10 +174,15 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
         written.replace('`', "'")
     );
     let all_doc = format!("Every code of the `{}` catalog, in catalog order.", catalog.name());
-    let include = absolute.to_str().ok_or_else(|| {
-        syn::Error::new(lit.span(), "the catalog's path is not valid UTF-8, so it cannot be tracked")
-    })?;
-    let include = LitStr::new(include, Span::call_site());
+    let includes = files
+        .iter()
+        .map(|file| {
+            let text = file.to_str().ok_or_else(|| {
+                syn::Error::new(lit.span(), "the catalog's path is not valid UTF-8, so it cannot be tracked")
+            })?;
+            Ok(LitStr::new(text, Span::call_site()))
+        })
+        .collect::<syn::Result<Vec<_>>>()?;
 
     Ok(quote! {
         #[doc = #enum_doc]
@@ -170,8 +196,8 @@ fn expand(input: &Input) -> syn::Result<TokenStream2> {
             )*
         }
 
-        // Rebuild the invoking crate whenever the catalog changes.
-        const _: &str = include_str!(#include);
+        // Rebuild the invoking crate whenever the catalog, or one it extends, changes.
+        #(const _: &str = include_str!(#includes);)*
 
         impl #name {
             #[doc = #all_doc]

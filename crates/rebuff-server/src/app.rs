@@ -5,6 +5,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::MethodRouter;
 #[cfg(feature = "fault-routes")]
 use axum::routing::{get, post};
+use rebuff::{Catalog, MissingCodes};
 use rebuff_axum::ProblemLayer;
 use rebuff_axum::RequestIdLayer;
 use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
@@ -146,4 +147,18 @@ fn caller_scope(p: &Principal) -> String {
         Subject::Key { id, .. } => format!("{}:key:{id}", p.org_id),
         Subject::Session { user_id } => format!("{}:user:{user_id}", p.org_id),
     }
+}
+
+/// Checks that `catalog` can serve this API: it must have every code of the standard
+/// catalog, which the reference API's layers and routes answer with (a profile of it, or a
+/// catalog that `extends = "standard"` and adds codes, has them all).
+///
+/// [`app()`] would panic on a catalog without the layers' codes ([`ProblemLayer::new`]); this
+/// check lets a binary refuse to start with the same message instead, before it listens.
+///
+/// # Errors
+/// [`MissingCodes`] naming every code the catalog lacks.
+pub fn check_catalog(catalog: &Catalog) -> Result<(), MissingCodes> {
+    let standard = Catalog::standard().entries().iter().map(|e| e.code.as_str());
+    catalog.require(standard, "the reference API")
 }

@@ -32,7 +32,7 @@ pub mod state;
 use std::net::SocketAddr;
 use std::path::Path;
 
-pub use app::app;
+pub use app::{app, check_catalog};
 pub use config::Config;
 pub use ipnet::IpNet;
 pub use routes::keys::{parse_net, parse_time};

@@ -19,14 +19,18 @@
 //! # Ok::<(), rebuff::RenderError>(())
 //! ```
 //!
-//! Your own catalog, with a path relative to your crate's `Cargo.toml`:
+//! Your own catalog, with a path relative to your crate's `Cargo.toml`. A catalog that
+//! `extends = "standard"` and adds `[[error]]` entries gets the standard codes and its own:
 //!
-//! ```ignore
-//! rebuff::catalog!(pub ApiError = "errors.toml");
+//! ```
+//! // tests/widgets.toml: `extends = "standard"`, plus `widget_not_found`.
+//! rebuff::catalog!(pub Code = "tests/widgets.toml");
 //!
 //! fn not_found(id: &str) -> rebuff::Problem {
-//!     ApiError::ResourceNotFound.problem().detail(format!("No widget with ID '{id}'."))
+//!     Code::WidgetNotFound.problem().detail(format!("No widget with ID '{id}'."))
 //! }
+//! assert_eq!(not_found("w_1").code(), "widget_not_found");
+//! assert_eq!(Code::ApiKeyMissing.status(), 401); // inherited
 //! ```
 
 extern crate self as rebuff;
@@ -36,12 +40,12 @@ use std::fmt;
 pub use rebuff_core::*;
 pub use rebuff_macros::catalog;
 
-/// rebuff's standard catalog (`catalog/standard.toml`) as typed codes.
+/// rebuff's standard catalog (`rebuff-core/catalog/standard.toml`) as typed codes.
 ///
 /// Profiles of the standard catalog have the same stable codes, so these codes render in any
 /// of them (`Catalog::builtin("arize")`, ...).
 pub mod standard {
-    crate::catalog!(pub Code = "../../catalog/standard.toml");
+    crate::catalog!(pub Code = "builtin:standard");
 }
 
 /// A string that is not a code of the catalog: the error of a generated code's `FromStr`.

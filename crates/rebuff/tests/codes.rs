@@ -7,7 +7,29 @@ use rebuff::{Catalog, ErrorCode, Problem, RetryClass, UnknownCode};
 
 // A profile through the macro, with a restricted visibility: the codes are the stable ones.
 mod apikeys {
-    rebuff::catalog!(pub(crate) Code = "../../catalog/profiles/apikeys.toml");
+    rebuff::catalog!(pub(crate) Code = "builtin:apikeys");
+}
+
+// A service's catalog that extends the standard one: its codes and the inherited ones.
+mod widgets {
+    rebuff::catalog!(pub(crate) Code = "tests/widgets.toml");
+}
+
+#[test]
+fn a_catalog_that_extends_standard_generates_the_inherited_codes_too() {
+    use widgets::Code;
+    assert_eq!(Code::ALL.len(), Catalog::standard().entries().len() + 1);
+    assert_eq!(Code::ALL.last(), Some(&Code::WidgetNotFound));
+    assert_eq!(Code::WidgetNotFound.as_str(), "widget_not_found");
+    assert_eq!(Code::WidgetNotFound.status(), 404);
+    assert_eq!(Code::WidgetNotFound.retry(), RetryClass::Never);
+    // Inherited, with the standard spelling, so the layers' codes are the service's too.
+    assert_eq!(Code::ApiKeyMissing.as_str(), rebuff::standard::Code::ApiKeyMissing.as_str());
+    assert_eq!(Code::from_code("rate_limit_exceeded"), Some(Code::RateLimitExceeded));
+    let catalog = Catalog::from_path(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/widgets.toml"))
+        .expect("the catalog loads at run time too");
+    let res = catalog.render(&Code::WidgetNotFound.problem()).expect("renders");
+    assert_eq!(res.status(), 404);
 }
 
 #[test]

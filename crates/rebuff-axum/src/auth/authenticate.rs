@@ -86,6 +86,23 @@ impl fmt::Debug for AuthLayer {
 }
 
 impl AuthLayer {
+    /// The codes this layer can raise (401 and 403 for credentials; 503 and 500 when its
+    /// store fails), for [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+    pub const CODES: &'static [crate::Code] = &[
+        crate::Code::AuthenticationRequired,
+        crate::Code::ApiKeyMissing,
+        crate::Code::ApiKeyMalformed,
+        crate::Code::ApiKeyInvalid,
+        crate::Code::ApiKeyRevoked,
+        crate::Code::ApiKeyExpired,
+        crate::Code::SessionExpired,
+        crate::Code::CsrfFailed,
+        crate::Code::IpNotAllowed,
+        crate::Code::AccountDisabled,
+        crate::Code::ServiceUnavailable,
+        crate::Code::DatabaseError,
+    ];
+
     /// Authenticates API keys found in `keys`.
     pub fn new(keys: Arc<dyn KeyStore>) -> Self {
         AuthLayer { config: Arc::new(Config { keys, sessions: None }) }

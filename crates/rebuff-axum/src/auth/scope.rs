@@ -39,6 +39,11 @@ struct Scope {
 }
 
 impl RequireScopeLayer {
+    /// The codes this layer can raise, for
+    /// [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+    pub const CODES: &'static [crate::Code] =
+        &[crate::Code::AuthenticationRequired, crate::Code::InsufficientScope];
+
     /// Requires `scope`.
     ///
     /// # Panics

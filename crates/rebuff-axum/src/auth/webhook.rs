@@ -102,6 +102,15 @@ impl fmt::Debug for Config {
 }
 
 impl WebhookSignatureLayer {
+    /// The codes this layer can raise (a body over its limit is `payload_too_large`), for
+    /// [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+    pub const CODES: &'static [crate::Code] = &[
+        crate::Code::InvalidSignature,
+        crate::Code::PayloadTooLarge,
+        crate::Code::BadRequest,
+        crate::Code::RequestTimeout,
+    ];
+
     /// Verifies signatures made with `secret`, accepting timestamps within `tolerance` of now
     /// (either way, for clock skew).
     pub fn new(secret: impl Into<Vec<u8>>, tolerance: Duration) -> Self {

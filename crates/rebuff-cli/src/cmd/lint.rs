@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use rebuff_core::Catalog;
 
-use super::load_catalog;
+use super::{failure, load_catalog};
 
 /// Check a catalog: it loads, and has no lint-level problems.
 ///
@@ -13,11 +13,27 @@ use super::load_catalog;
 /// 5xx, override of a missing code...) is reported with its file, line and entry, and the
 /// exit status is 1. Lint-level problems (an empty `fix`, two codes of a base catalog sharing
 /// a wire code or docs anchor) are printed as warnings; the exit status stays 0.
+///
+/// `--for layers` also checks that the catalog has every code rebuff-axum's layers and
+/// extractors can raise, and `--for server` every code the reference API answers with; a
+/// catalog that lacks some fails (exit 1) with all of them named.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The catalog file (or a built-in catalog name such as `standard` or `arize`).
     #[arg(value_name = "CATALOG")]
     catalog: String,
+    /// Also check that the catalog has the codes of what will serve it.
+    #[arg(long = "for", value_name = "USE", value_enum)]
+    for_use: Option<Use>,
+}
+
+/// What a catalog will be served by, for `--for`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Use {
+    /// rebuff-axum's layers and extractors (`ProblemLayer::new` checks the same).
+    Layers,
+    /// The reference API (`rebuff serve --catalog` checks the same).
+    Server,
 }
 
 /// A problem that does not stop the catalog from loading.
@@ -30,6 +46,18 @@ struct Warning {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let catalog = load_catalog(&args.catalog)?;
+    match args.for_use {
+        None => {}
+        Some(Use::Layers) => {
+            let codes = rebuff_axum::codes();
+            catalog
+                .require(codes.iter().map(|c| c.as_str()), "rebuff-axum's layers and extractors")
+                .map_err(|e| failure(format!("{}: {e}", args.catalog)))?;
+        }
+        Some(Use::Server) => {
+            rebuff_server::check_catalog(&catalog).map_err(|e| failure(format!("{}: {e}", args.catalog)))?;
+        }
+    }
     // The text is read again only to point warnings at a line; a built-in has none.
     let text = std::fs::read_to_string(&args.catalog).unwrap_or_default();
     let warnings = warnings(&catalog, &text);
@@ -38,17 +66,23 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         println!("warning: {}{line}: entry `{}`: {}", args.catalog, w.entry, w.message);
     }
     let extends = catalog.extends().map(|b| format!(", extends {b}")).unwrap_or_default();
+    let checked = match args.for_use {
+        None => "",
+        Some(Use::Layers) => "; has every code rebuff-axum's layers raise",
+        Some(Use::Server) => "; has every code the reference API answers with",
+    };
     let warned = match warnings.len() {
         0 => String::new(),
         1 => " with 1 warning".to_owned(),
         n => format!(" with {n} warnings"),
     };
     println!(
-        "ok{warned}: {}: catalog `{}` (dialect {}, {} codes{extends})",
+        "ok{warned}: {}: catalog `{}` (dialect {}, {} code{}{extends}){checked}",
         args.catalog,
         catalog.name(),
         catalog.dialect(),
-        catalog.entries().len()
+        catalog.entries().len(),
+        if catalog.entries().len() == 1 { "" } else { "s" }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,10 @@ use super::CatalogArgs;
 
 /// Run the reference API (SQLite on disk, created and migrated on first start).
 ///
+/// The catalog (`--profile`, `--catalog`) must have every code the API answers with: a
+/// profile of the standard catalog, or a catalog that `extends = "standard"`. Otherwise the
+/// server does not start, and the message names the missing codes (exit status 1).
+///
 /// Several instances act as one when they share `--redis` (rate limits, quotas, idempotency
 /// records) and `--postgres` (organisations, users, API keys, sessions; also limits, quotas and
 /// idempotency when there is no Redis).
@@ -67,6 +71,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         )
         .init();
     let catalog = args.catalog.load_or("rebuff")?;
+    // Before anything starts: a catalog without the codes the API answers with would make
+    // the server answer those errors with 500.
+    rebuff_server::check_catalog(&catalog).map_err(|e| super::failure(format!("cannot serve: {e}")))?;
     let mut config = Config::new(Arc::new(catalog));
     config.debug = args.debug;
     config.rate_limit = args.rate_limit;

@@ -35,7 +35,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::catalog::{Catalog, GENERIC_CODES, RetryClass};
+use crate::catalog::{Catalog, RetryClass, is_generic};
 use crate::dialect::Dialect;
 
 /// A catalog (or export) that no module can be generated from.
@@ -239,7 +239,7 @@ impl Api {
             .filter_map(|status| {
                 let mut own = self.rows.iter().filter(|r| r.status == status && r.presented_as.is_none());
                 let first = own.clone().next()?;
-                let generic = own.find(|r| GENERIC_CODES.contains(&r.code.as_str()));
+                let generic = own.find(|r| is_generic(&r.code));
                 Some((status, generic.unwrap_or(first).code.as_str()))
             })
             .collect()
