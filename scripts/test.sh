@@ -5,7 +5,10 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rebuff-target}"
 # Redis and PostgreSQL for the backend tests (started if they are not answering).
 bash scripts/services.sh
-cargo test --workspace --all-targets
+# The example binaries, at the paths the tests that drive them start them from
+# (`cargo test` compiles examples but does not always copy them to target/debug/examples).
+cargo build --workspace --examples
+cargo test --workspace --all-targets --no-fail-fast
 cargo test --workspace --doc
 # The generated Python and TypeScript modules, run against `rebuff serve`.
 bash scripts/sdk-test.sh
