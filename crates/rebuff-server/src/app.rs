@@ -90,6 +90,9 @@ pub fn app(state: AppState) -> Router {
         "/v1/_fault/slow-project",
         guard(post(routes::faults::slow_project).route_layer(scope("write"))),
     );
+    #[cfg(feature = "fault-routes")]
+    let authed =
+        authed.route("/v1/_fault/effect", guard(post(routes::faults::effect).route_layer(scope("write"))));
 
     let open = Router::new().route("/v1/auth/login", post(routes::auth::login)).route(
         "/v1/webhooks/incoming",
