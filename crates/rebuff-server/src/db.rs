@@ -153,15 +153,35 @@ pub(crate) fn insert_project(conn: &Connection, org: &str, name: &str) -> rusqli
     }
 }
 
-pub(crate) fn list_projects(conn: &Connection, org: &str, limit: u32) -> rusqlite::Result<Vec<Project>> {
+/// Up to `limit` of an organisation's projects in creation order, after the place `after`
+/// (`created_at`, `id`) when given.
+pub(crate) fn list_projects(
+    conn: &Connection,
+    org: &str,
+    limit: u32,
+    after: Option<&(i64, String)>,
+) -> rusqlite::Result<Vec<Project>> {
     // No `LIMIT ?`: SQLite re-prepares a statement whose LIMIT is a bound parameter on every
-    // run. Rows stream off the index in order, so stopping after `limit` reads no more.
-    let mut st = conn.prepare_cached(
-        "SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id",
-    )?;
-    st.query_map(params![org], |r| Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? }))?
-        .take(limit as usize)
-        .collect()
+    // run. Rows stream off the index in order, so stopping after `limit` reads no more; the
+    // row-value comparison starts the scan at the cursor's place in that same index.
+    let row = |r: &rusqlite::Row<'_>| Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? });
+    match after {
+        None => conn
+            .prepare_cached(
+                "SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id",
+            )?
+            .query_map(params![org], row)?
+            .take(limit as usize)
+            .collect(),
+        Some((at, id)) => conn
+            .prepare_cached(
+                "SELECT id, name, created_at FROM projects WHERE org_id = ?1 AND (created_at, id) > (?2, ?3)
+                 ORDER BY created_at, id",
+            )?
+            .query_map(params![org, at, id], row)?
+            .take(limit as usize)
+            .collect(),
+    }
 }
 
 /// Every lookup is scoped to the caller's organisation, so a resource of another one is

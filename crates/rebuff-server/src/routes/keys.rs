@@ -5,13 +5,13 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ipnet::IpNet;
 use rebuff_axum::auth::Principal;
-use rebuff_axum::extract::{Json, Path};
+use rebuff_axum::extract::{Json, Path, Query};
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use rebuff_sqlite::{KeyInfo, NewKey};
 use serde::Deserialize;
 
-use super::{Page, not_found};
+use super::{Page, Paging, not_found};
 use crate::state::AppState;
 
 const SCOPES: &[&str] = &["read", "write", "admin"];
@@ -104,12 +104,27 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(out)))
 }
 
+/// Keys are paged like every list, in creation order. An organisation has few keys, and the
+/// accounts' backends list them whole, so the page is cut here.
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
+    Query(paging): Query<Paging>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let keys = state.store().accounts().list_keys(&principal.org_id).await?;
-    Ok(Json(Page { data: keys.iter().map(view).collect::<Vec<_>>() }))
+    let page = paging.request()?;
+    let mut keys = state.store().accounts().list_keys(&principal.org_id).await?;
+    keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let keys: Vec<_> = keys
+        .into_iter()
+        .filter(|k| page.after.as_ref().is_none_or(|(at, id)| (k.created_at, &k.id) > (*at, id)))
+        .take(page.limit as usize + 1)
+        .collect();
+    let page = Page::of(keys, page.limit, |k| (k.created_at, k.id.as_str()));
+    Ok(Json(Page {
+        data: page.data.iter().map(view).collect::<Vec<_>>(),
+        has_more: page.has_more,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 pub(crate) async fn revoke(

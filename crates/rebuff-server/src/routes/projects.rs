@@ -9,7 +9,7 @@ use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use serde::Deserialize;
 
-use super::{Page, db, db_read, not_found, path_id};
+use super::{Page, Paging, db, db_read, not_found, path_id};
 use crate::db::{self as store, Insert};
 use crate::state::AppState;
 
@@ -25,25 +25,15 @@ impl Validate for NewProject {
     }
 }
 
-#[derive(Debug, Deserialize)]
-pub(crate) struct Paging {
-    limit: Option<u32>,
-}
-
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     Query(paging): Query<Paging>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let limit = paging.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
-        let mut err = ApiError::new(Code::InvalidQueryParameter).detail("limit must be between 1 and 100");
-        err.problem_mut().param = Some("limit".into());
-        return Err(err);
-    }
+    let page = paging.request()?;
     let org = principal.org_id;
-    let items = db_read(&state, |c| store::list_projects(c, &org, limit))?;
-    Ok(Json(Page { data: items }))
+    let items = db_read(&state, |c| store::list_projects(c, &org, page.limit + 1, page.after.as_ref()))?;
+    Ok(Json(Page::of(items, page.limit, |p| (p.created_at, p.id.as_str()))))
 }
 
 pub(crate) async fn create(
