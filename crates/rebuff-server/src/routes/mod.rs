@@ -12,7 +12,10 @@ pub(crate) mod webhooks;
 
 use std::fmt;
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use rebuff::FieldError;
+use rebuff_axum::idempotency::{IdempotencyRecord, Recorded, replay_response};
 use rebuff_axum::{ApiError, Code};
 use serde::Deserializer;
 use serde::de::{self, Unexpected, Visitor};
@@ -145,6 +148,75 @@ where
     F: FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
 {
     state.store().with_conn(f).await.map_err(ApiError::from)
+}
+
+/// What [`write_once`]'s transaction came to.
+enum Done {
+    /// Written now, with this body; its outcome recorded when there was a key.
+    Written(Vec<u8>),
+    /// The key's outcome was recorded before: nothing written.
+    Found(rebuff_axum::idempotency::Outcome),
+    /// Refused by the write itself (rolled back, nothing recorded).
+    Refused(ApiError),
+}
+
+/// Runs a write and answers `status` with its JSON, exactly once per idempotency key: for a
+/// request with a key (`record`), the outcome is recorded in the write's own transaction,
+/// after checking, in that same transaction, that the key has none yet. So the side effect and
+/// its outcome commit together or not at all, and a retry, whatever became of the
+/// idempotency store's record meanwhile, is answered the recorded response and writes nothing.
+/// Without a key it is a plain transaction.
+///
+/// `write` returns `Ok(Err(error))` to refuse (nothing is committed or recorded).
+pub(crate) async fn write_once<T, F>(
+    state: &AppState,
+    record: Option<IdempotencyRecord>,
+    status: StatusCode,
+    write: F,
+) -> Result<Response, ApiError>
+where
+    T: serde::Serialize,
+    F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<T, ApiError>> + Send + 'static,
+{
+    const JSON: &str = "application/json";
+    let recorded = record.is_some();
+    let fingerprint = record.as_ref().map(|r| r.fingerprint);
+    let done = db(state, move |conn| {
+        // IMMEDIATE: the write lock is taken before the look-up, so no other run of the same
+        // key can commit between the two.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(r) = &record
+            && let Some(found) = crate::db::find_outcome(&tx, &r.key)?
+        {
+            return Ok(Done::Found(found));
+        }
+        let value = match write(&tx)? {
+            Ok(value) => value,
+            Err(e) => return Ok(Done::Refused(e)),
+        };
+        let body =
+            serde_json::to_vec(&value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        if let Some(r) = &record {
+            crate::db::insert_outcome(&tx, r, status.as_u16(), JSON, &body)?;
+        }
+        tx.commit()?;
+        Ok(Done::Written(body))
+    })
+    .await?;
+    match done {
+        Done::Written(body) => {
+            let mut res = (status, [(http::header::CONTENT_TYPE, JSON)], body).into_response();
+            if recorded {
+                res.extensions_mut().insert(Recorded);
+            }
+            Ok(res)
+        }
+        Done::Found(outcome) if Some(outcome.fingerprint) == fingerprint => {
+            Ok(replay_response(outcome.response))
+        }
+        Done::Found(_) => Err(ApiError::new(Code::IdempotencyKeyReused)),
+        Done::Refused(e) => Err(e),
+    }
 }
 
 /// Checks a path id's shape so a malformed id is `invalid_id` (400), not a 404.

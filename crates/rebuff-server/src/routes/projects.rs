@@ -1,15 +1,16 @@
 //! `/v1/projects`.
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use rebuff_axum::auth::Principal;
 use rebuff_axum::extract::{Json, Path, Query};
+use rebuff_axum::idempotency::IdempotencyRecord;
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use serde::Deserialize;
 
-use super::{Page, Paging, db, db_read, not_found, path_id};
+use super::{Page, Paging, db, db_read, not_found, path_id, write_once};
 use crate::db::{self as store, Insert};
 use crate::state::AppState;
 
@@ -39,16 +40,19 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    record: Option<Extension<IdempotencyRecord>>,
     Valid(body): Valid<NewProject>,
 ) -> Result<impl IntoResponse, ApiError> {
     let org = principal.org_id;
     let name = body.name.trim().to_owned();
-    let shown = name.clone();
-    match db(&state, move |c| store::insert_project(c, &org, &name)).await? {
-        Insert::Created(p) => Ok((StatusCode::CREATED, Json(p))),
-        Insert::Duplicate => Err(ApiError::new(Code::ResourceAlreadyExists)
-            .detail(format!("A project named '{shown}' already exists in this organization."))),
-    }
+    write_once(&state, record.map(|Extension(r)| r), StatusCode::CREATED, move |c| {
+        Ok(match store::insert_project(c, &org, &name)? {
+            Insert::Created(p) => Ok(p),
+            Insert::Duplicate => Err(ApiError::new(Code::ResourceAlreadyExists)
+                .detail(format!("A project named '{name}' already exists in this organization."))),
+        })
+    })
+    .await
 }
 
 pub(crate) async fn get(
