@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use rebuff_store::{Begin, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoreErrorKind};
 use rebuff_redis::RedisStore;
+use rebuff_store::{Begin, IdempotencyStore, Quota, QuotaStore, RateLimitStore, StoreErrorKind};
 use support::in_ci;
 
 struct OwnRedis {

@@ -14,9 +14,9 @@
 //! * every outage answer is a masked 503 with `Retry-After`, and no request waits longer than
 //!   the store's deadline allows.
 //!
-//! Each test prints its figures (`CHAOS redis: ...`). `redis-server`, `initdb` and `postgres`
-//! must be on the `PATH` (`scripts/services.sh` installs them); without them the tests print a
-//! notice and pass, except in CI where they fail.
+//! Each test prints its figures (`CHAOS Redis: ...`). `redis-server`, `initdb` and `postgres`
+//! must be installed (`scripts/services.sh` installs them); without them the tests print a
+//! notice and pass, except in CI where they fail. Both take about half a minute.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -67,6 +67,24 @@ struct OwnStore {
     dir: PathBuf,
 }
 
+/// A PostgreSQL program: on the `PATH`, else in Debian's `/usr/lib/postgresql/<version>/bin`
+/// (where the `postgresql` package that `scripts/services.sh` installs puts it).
+fn pg_program(name: &str) -> PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).map(|d| d.join(name)).find(|f| f.is_file()))
+        .unwrap_or_default();
+    let debian = || {
+        let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .ok()?
+            .flatten()
+            .map(|e| e.path().join("bin").join(name))
+            .collect();
+        versions.sort();
+        versions.into_iter().rev().find(|f| f.is_file())
+    };
+    on_path.or_else(debian).unwrap_or_else(|| PathBuf::from(name))
+}
+
 fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
     listener.local_addr().expect("address").port()
@@ -105,7 +123,7 @@ impl OwnStore {
 
     fn initdb(&self) -> bool {
         let data = self.dir.join("data");
-        let mut cmd = Command::new("initdb");
+        let mut cmd = Command::new(pg_program("initdb"));
         cmd.args(["-A", "trust", "-U", "postgres", "--no-sync", "-D"]).arg(&data);
         if let Some((uid, gid)) = postgres_ids() {
             let _ = Command::new("chown").arg("-R").arg(format!("{uid}:{gid}")).arg(&self.dir).status();
@@ -134,7 +152,7 @@ impl OwnStore {
                 cmd
             }
             Kind::Postgres => {
-                let mut cmd = Command::new("postgres");
+                let mut cmd = Command::new(pg_program("postgres"));
                 cmd.arg("-D")
                     .arg(self.dir.join("data"))
                     .args(["-p", &port, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=on", "-k"])
