@@ -400,7 +400,12 @@ where
         }
         None => match config.store.begin(&store_key, &fingerprint, config.lock_ttl).await {
             Ok(b) => b,
-            Err(e) => return Ok(ApiError::from(e).into_response()),
+            Err(e) => {
+                if e.kind() == StoreErrorKind::Unavailable {
+                    release_unknown(&config, store_key);
+                }
+                return Ok(ApiError::from(e).into_response());
+            }
         },
     };
     let started = match begin {
@@ -525,6 +530,31 @@ fn store_in_background(config: &Arc<Config>, key: String, fingerprint: [u8; 32],
                     return;
                 }
                 Ok(()) => return,
+            }
+        }
+    });
+}
+
+/// After a `begin` whose answer was lost (the store stalled or died after running it, before
+/// its reply arrived), the request is refused, but the store may hold its lock: released from a
+/// task of its own once the store answers again, for as long as the lock would live, so that
+/// the key is not left locked after its request was refused. (`release` drops only a lock,
+/// never a completion; a retry that took the key meanwhile may lose its lock, which the
+/// outcomes recorded with the writes make harmless, see [`IdempotencyLayer::outcomes`].)
+pub(crate) fn release_unknown(config: &Arc<Config>, key: String) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+    let config = config.clone();
+    handle.spawn(async move {
+        let give_up = tokio::time::Instant::now() + config.lock_ttl;
+        loop {
+            match config.store.release(&key).await {
+                Err(e) if e.kind() == StoreErrorKind::Unavailable => {
+                    if tokio::time::Instant::now() + Duration::from_millis(200) > give_up {
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                _ => return,
             }
         }
     });
