@@ -429,6 +429,9 @@ struct Figures {
     unmasked: Vec<String>,
 }
 
+/// One request of a load: for a side effect, its tag; and what it got.
+type Sent = (Option<String>, Answer);
+
 /// A load of GETs and idempotent side effects over both instances until `stop`; each worker
 /// returns what it sent (for POSTs, the tag) and got.
 fn load(
@@ -436,7 +439,7 @@ fn load(
     inst: &Instances,
     round: &str,
     stop: &Arc<AtomicBool>,
-) -> Vec<tokio::task::JoinHandle<Vec<(Option<String>, Answer)>>> {
+) -> Vec<tokio::task::JoinHandle<Vec<Sent>>> {
     (0..8)
         .map(|worker| {
             let (http, bases, key, stop) = (http.clone(), inst.bases.clone(), inst.key.clone(), stop.clone());
