@@ -546,16 +546,18 @@ pub(crate) fn release_unknown(config: &Arc<Config>, key: String) {
     let config = config.clone();
     handle.spawn(async move {
         let give_up = tokio::time::Instant::now() + config.lock_ttl;
-        loop {
+        let mut released = 0;
+        // Twice: the lost `begin` may still be finishing on the store (a database resumed
+        // after a pause finishes the statements it was running) when the first release runs.
+        while released < 2 {
             match config.store.release(&key).await {
-                Err(e) if e.kind() == StoreErrorKind::Unavailable => {
-                    if tokio::time::Instant::now() + Duration::from_millis(200) > give_up {
-                        return;
-                    }
-                    tokio::time::sleep(Duration::from_millis(200)).await;
-                }
-                _ => return,
+                Err(e) if e.kind() == StoreErrorKind::Unavailable => {}
+                _ => released += 1,
             }
+            if tokio::time::Instant::now() + Duration::from_millis(500) > give_up {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(if released == 0 { 200 } else { 500 })).await;
         }
     });
 }
