@@ -52,10 +52,14 @@
 //!
 //! A completion is stored before the response leaves, so a response the client received is
 //! the one its retries replay. While the store is unavailable (a restart, a failover) the
-//! layer tries again for about 3 seconds; if it still cannot, it logs the failure, sends the
-//! response, and keeps the lock until it expires: a retry meanwhile gets
-//! `idempotency_key_in_use`, and one after the expiry runs again. Records that must survive
-//! anything belong in a store that commits them with the business write.
+//! response is sent at once and a background task keeps trying to store it for as long as the
+//! lock lives; the key stays locked meanwhile, and a retry gets `idempotency_key_in_use`
+//! ("in progress, or its outcome is being recovered"), never a second run.
+//!
+//! Exactly once whatever the store does takes the outcome committed with the side effect:
+//! a handler records it in its own transaction ([`IdempotencyRecord`], [`Recorded`]) and the
+//! layer, given those records ([`IdempotencyLayer::outcomes`]), replays one before running a
+//! request, whatever the store lost or still holds as a lock.
 
 use std::fmt;
 use std::future::Future;
