@@ -52,10 +52,14 @@
 //!
 //! A completion is stored before the response leaves, so a response the client received is
 //! the one its retries replay. While the store is unavailable (a restart, a failover) the
-//! layer tries again for about 3 seconds; if it still cannot, it logs the failure, sends the
-//! response, and keeps the lock until it expires: a retry meanwhile gets
-//! `idempotency_key_in_use`, and one after the expiry runs again. Records that must survive
-//! anything belong in a store that commits them with the business write.
+//! response is sent at once and a background task keeps trying to store it for as long as the
+//! lock lives; the key stays locked meanwhile, and a retry gets `idempotency_key_in_use`
+//! ("in progress, or its outcome is being recovered"), never a second run.
+//!
+//! Exactly once whatever the store does takes the outcome committed with the side effect:
+//! a handler records it in its own transaction ([`IdempotencyRecord`], [`Recorded`]) and the
+//! layer, given those records ([`IdempotencyLayer::outcomes`]), replays one before running a
+//! request, whatever the store lost or still holds as a lock.
 
 use std::fmt;
 use std::future::Future;
@@ -126,6 +130,8 @@ pub(crate) struct Config {
     pub(crate) lock_ttl: Duration,
     max_body: usize,
     scope_fn: ScopeFn,
+    /// Where handlers record outcomes with their side effects, when they do.
+    outcomes: Option<Arc<dyn Outcomes>>,
 }
 
 impl fmt::Debug for IdempotencyLayer {
@@ -162,6 +168,7 @@ impl IdempotencyLayer {
                 lock_ttl: Duration::from_secs(60),
                 max_body: 1024 * 1024,
                 scope_fn: Arc::new(default_scope),
+                outcomes: None,
             }),
         }
     }
@@ -200,6 +207,65 @@ impl IdempotencyLayer {
         Arc::make_mut(&mut self.config).scope_fn = Arc::new(f);
         self
     }
+}
+
+impl IdempotencyLayer {
+    /// Looks up outcomes that handlers record in the same transaction as their side effect
+    /// (see [`IdempotencyRecord`]) before running a request, and replays one when it is there:
+    /// a request whose side effect committed is never run again, whatever became of its
+    /// record in the idempotency store (lost with a Redis restart, never stored because the
+    /// store was down, a lock left by a dead instance or expired).
+    #[must_use]
+    pub fn outcomes(mut self, outcomes: Arc<dyn Outcomes>) -> Self {
+        Arc::make_mut(&mut self.config).outcomes = Some(outcomes);
+        self
+    }
+}
+
+/// The idempotency key of the request a handler runs, in the request's extensions, so that a
+/// handler can record its outcome in the same transaction as its side effect: then the
+/// outcome exists exactly when the side effect does, and [`Outcomes::find`] answers retries
+/// from it. The handler marks its response with [`Recorded`].
+///
+/// A handler that records must, inside its transaction and before writing, look the key up and
+/// answer the recorded outcome if there is one (a run that raced this one committed first); a
+/// primary key on the record's key makes a second commit impossible even then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyRecord {
+    /// The key, scoped to its caller, as stored.
+    pub key: String,
+    /// The payload's fingerprint; a recorded outcome with another one answers
+    /// `idempotency_key_reused`.
+    pub fingerprint: [u8; 32],
+    /// How long the outcome must be kept.
+    pub ttl: Duration,
+}
+
+/// In a response's extensions: its outcome was recorded with the side effect
+/// ([`IdempotencyRecord`]), so it survives whatever happens to the idempotency store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded;
+
+/// An outcome recorded with its side effect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The payload's fingerprint.
+    pub fingerprint: [u8; 32],
+    /// The response, as the client got it (without the exchange's own headers).
+    pub response: StoredResponse,
+}
+
+/// Reads outcomes that handlers recorded in their own transactions (see
+/// [`IdempotencyLayer::outcomes`]).
+pub trait Outcomes: Send + Sync + 'static {
+    /// The unexpired outcome recorded for `key`, if any.
+    fn find<'a>(&'a self, key: &'a str) -> crate::store::BoxFuture<'a, Result<Option<Outcome>, StoreError>>;
+}
+
+/// A replay of a recorded response, marked as such: what a handler answers when it finds its
+/// key already recorded in its transaction.
+pub fn replay_response(stored: StoredResponse) -> Response {
+    replay(stored)
 }
 
 impl<S> Layer<S> for IdempotencyLayer {
@@ -351,23 +417,57 @@ where
         }
         None => match config.store.begin(&store_key, &fingerprint, config.lock_ttl).await {
             Ok(b) => b,
-            Err(e) => return Ok(ApiError::from(e).into_response()),
+            Err(e) => {
+                if e.kind() == StoreErrorKind::Unavailable {
+                    release_unknown(&config, store_key);
+                }
+                return Ok(ApiError::from(e).into_response());
+            }
         },
     };
-    match begin {
-        Begin::Started => {}
+    let started = match begin {
+        Begin::Started => true,
         Begin::Completed(stored) => return Ok(replay(stored)),
-        Begin::InFlight => {
-            let mut err = ApiError::new(Code::IdempotencyKeyInUse);
-            err.problem_mut().retry_after = Some(1);
-            return Ok(err.into_response());
-        }
+        Begin::InFlight => false,
         Begin::Mismatch => return Ok(ApiError::new(Code::IdempotencyKeyReused).into_response()),
+    };
+    // From here on, when started, the lock is ours: the guard releases it however this future
+    // ends, unless the response is stored.
+    let mut guard = ReleaseGuard { store: config.store.clone(), key: started.then(|| store_key.clone()) };
+
+    // An outcome recorded with its side effect wins over the lock: the request ran and
+    // committed, whatever the idempotency store says (it lost the record, or never got it).
+    if let Some(outcomes) = &config.outcomes {
+        match outcomes.find(&store_key).await {
+            Ok(Some(outcome)) if outcome.fingerprint == fingerprint => {
+                // Stored again, so that the next retry is answered by the store alone.
+                guard.disarm();
+                store_in_background(&config, store_key, fingerprint, outcome.response.clone());
+                return Ok(replay(outcome.response));
+            }
+            Ok(Some(_)) => {
+                guard.release_now().await;
+                return Ok(ApiError::new(Code::IdempotencyKeyReused).into_response());
+            }
+            Ok(None) => {}
+            Err(e) => {
+                // Not knowing whether it ran, it must not run: a 503 to retry later.
+                guard.release_now().await;
+                return Ok(ApiError::from(e).into_response());
+            }
+        }
+    }
+    if !started {
+        // Running elsewhere, or its outcome is not known yet (its instance died, or could not
+        // store the response): never run a second time, say to retry.
+        let mut err = ApiError::new(Code::IdempotencyKeyInUse)
+            .detail("A request with this Idempotency-Key is in progress, or its outcome is being recovered; retry later.");
+        err.problem_mut().retry_after = Some(1);
+        return Ok(err.into_response());
     }
 
-    // From here on the lock is ours: the guard releases it however this future ends, unless
-    // the response is stored.
-    let mut guard = ReleaseGuard { store: config.store.clone(), key: Some(store_key) };
+    let mut parts = parts;
+    parts.extensions.insert(IdempotencyRecord { key: store_key.clone(), fingerprint, ttl: config.ttl });
     let res = match inner.call(Request::from_parts(parts, Body::from(bytes))).await {
         Ok(res) => res,
         Err(e) => {
@@ -404,35 +504,79 @@ where
     // held, retries get `idempotency_key_in_use` until it expires.
     guard.disarm();
     // The record is stored before the client hears of it, so that a response the client got
-    // is always the one a retry replays.
-    if let Err(e) = complete(&config, &key, &fingerprint, stored).await {
-        tracing::error!(error = %e, "could not store an idempotent response; its lock expires by itself");
+    // is always the one a retry replays. One try: while the store is unavailable the request
+    // does not wait for it (it would run into its timeout); the lock stays, retries are told
+    // the outcome is being recovered, and a task keeps trying in the background.
+    match config.store.complete(&key, &fingerprint, stored.clone(), config.ttl).await {
+        Ok(()) => {}
+        Err(e) if e.kind() == StoreErrorKind::Unavailable => {
+            tracing::warn!(error = %e, "could not store an idempotent response yet; trying again in the background");
+            store_in_background(&config, key, fingerprint, stored);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "could not store an idempotent response; its lock expires by itself");
+        }
     }
     Ok(Response::from_parts(parts, Body::from(body)))
 }
 
-/// Waits between tries to store a completion while the store is unavailable: about 3 s in
-/// all, which covers a failover or a restart of the store.
+/// Waits between tries to store a completion in the background while the store is
+/// unavailable; then every 2 s until the lock would have expired.
 const COMPLETE_RETRY_DELAYS_MS: [u64; 6] = [50, 100, 200, 400, 800, 1600];
 
-/// Stores a completion; tries again while the store is unavailable (not when it answers
-/// with an error).
-async fn complete(
-    config: &Config,
-    key: &str,
-    fingerprint: &[u8; 32],
-    stored: StoredResponse,
-) -> Result<(), StoreError> {
-    let mut delays = COMPLETE_RETRY_DELAYS_MS.iter();
-    loop {
-        match config.store.complete(key, fingerprint, stored.clone(), config.ttl).await {
-            Err(e) if e.kind() == StoreErrorKind::Unavailable => match delays.next() {
-                Some(&ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
-                None => return Err(e),
-            },
-            done => return done,
+/// Stores a completion from a task of its own, trying again while the store is unavailable,
+/// for as long as the lock lives (a completion stored later still tells retries the truth).
+fn store_in_background(config: &Arc<Config>, key: String, fingerprint: [u8; 32], stored: StoredResponse) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+    let config = config.clone();
+    handle.spawn(async move {
+        let give_up = tokio::time::Instant::now() + config.lock_ttl;
+        let mut delays = COMPLETE_RETRY_DELAYS_MS.iter().copied().chain(std::iter::repeat(2000));
+        loop {
+            match config.store.complete(&key, &fingerprint, stored.clone(), config.ttl).await {
+                Err(e) if e.kind() == StoreErrorKind::Unavailable => {
+                    let ms = delays.next().unwrap_or(2000);
+                    if tokio::time::Instant::now() + Duration::from_millis(ms) > give_up {
+                        tracing::error!(error = %e, "could not store an idempotent response; its lock expires by itself");
+                        return;
+                    }
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "could not store an idempotent response; its lock expires by itself");
+                    return;
+                }
+                Ok(()) => return,
+            }
         }
-    }
+    });
+}
+
+/// After a `begin` whose answer was lost (the store stalled or died after running it, before
+/// its reply arrived), the request is refused, but the store may hold its lock: released from a
+/// task of its own once the store answers again, for as long as the lock would live, so that
+/// the key is not left locked after its request was refused. (`release` drops only a lock,
+/// never a completion; a retry that took the key meanwhile may lose its lock, which the
+/// outcomes recorded with the writes make harmless, see [`IdempotencyLayer::outcomes`].)
+pub(crate) fn release_unknown(config: &Arc<Config>, key: String) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+    let config = config.clone();
+    handle.spawn(async move {
+        let give_up = tokio::time::Instant::now() + config.lock_ttl;
+        let mut released = 0;
+        // Twice: the lost `begin` may still be finishing on the store (a database resumed
+        // after a pause finishes the statements it was running) when the first release runs.
+        while released < 2 {
+            match config.store.release(&key).await {
+                Err(e) if e.kind() == StoreErrorKind::Unavailable => {}
+                _ => released += 1,
+            }
+            if tokio::time::Instant::now() + Duration::from_millis(500) > give_up {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(if released == 0 { 200 } else { 500 })).await;
+        }
+    });
 }
 
 /// SHA-256 over method, path and query, and body: what makes a retry "the same request".

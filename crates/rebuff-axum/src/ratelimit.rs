@@ -305,8 +305,13 @@ async fn decide_with_idempotency(
     };
     let begin =
         BeginRequest { key: &read.store_key, fingerprint: &read.fingerprint, lock_ttl: idem.lock_ttl };
+    let mut combined = false;
     let decided = match config.store.check_and_begin(key, config.quota, now, begin) {
-        Some(both) => both.await.map(|Admission { decision, begin }| {
+        Some(both) => {
+            combined = true;
+            both.await
+        }
+        .map(|Admission { decision, begin }| {
             let prefetched = begin.map(|begin| Prefetched {
                 store_key: read.store_key.clone(),
                 fingerprint: read.fingerprint,
@@ -317,6 +322,15 @@ async fn decide_with_idempotency(
         }),
         None => plain(config, key, now).await,
     };
+    // The combined operation's answer was lost: the lock may have been taken for a request
+    // about to be refused. (Failing open, the idempotency layer begins it again itself.)
+    if let Err(e) = &decided
+        && combined
+        && e.kind() == crate::store::StoreErrorKind::Unavailable
+        && !config.fail_open
+    {
+        idempotency::release_unknown(idem, read.store_key.clone());
+    }
     let mut parts = read.parts;
     if let Ok((_, Some(prefetched))) = &decided {
         parts.extensions.insert(prefetched.clone());

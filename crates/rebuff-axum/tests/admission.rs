@@ -207,7 +207,17 @@ async fn a_completion_is_stored_once_the_store_answers_again() {
     let s = start(store, true).await;
     let (status, _, first) = s.post(Some("k"), json!({"name": "a"})).await;
     assert_eq!(status, StatusCode::CREATED);
-    let (status, headers, replay) = s.post(Some("k"), json!({"name": "a"})).await;
+    // The response was sent without waiting for the store; the completion is stored in the
+    // background. Meanwhile a retry is told the outcome is being recovered, never run.
+    let (status, headers, replay) = loop {
+        let (status, headers, body) = s.post(Some("k"), json!({"name": "a"})).await;
+        if status != StatusCode::CONFLICT {
+            break (status, headers, body);
+        }
+        assert_eq!(body["code"], "idempotency_key_in_use", "{body}");
+        assert!(headers.get("retry-after").is_some());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(headers.get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
     assert_eq!(replay, first);

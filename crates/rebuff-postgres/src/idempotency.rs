@@ -58,12 +58,16 @@ impl IdempotencyStore for PgStore {
             let stmt = client
                 .prepare_cached(
                     "SELECT outcome, status, header_names, header_values, body \
-                     FROM rebuff_idempotency_begin($1, $2, $3)",
+                     FROM (SELECT rebuff_in_time($4) AS ok) d, \
+                     LATERAL rebuff_idempotency_begin(CASE WHEN d.ok THEN $1::text END, $2, $3) b",
                 )
                 .await
                 .map_err(pg)?;
-            let row =
-                client.query_one(&stmt, &[&key, &&fingerprint[..], &millis(lock_ttl)]).await.map_err(pg)?;
+            let deadline = self.deadline_us();
+            let row = client
+                .query_one(&stmt, &[&key, &&fingerprint[..], &millis(lock_ttl), &deadline])
+                .await
+                .map_err(pg)?;
             begin_from_row(&row, 0)
         }))
     }
@@ -109,10 +113,12 @@ impl IdempotencyStore for PgStore {
         Box::pin(self.timed(async move {
             let client = self.client().await?;
             let stmt = client
-                .prepare_cached("DELETE FROM idempotency WHERE key = $1 AND state = 'locked'")
+                .prepare_cached(
+                    "DELETE FROM idempotency WHERE key = $1 AND state = 'locked' AND rebuff_in_time($2)",
+                )
                 .await
                 .map_err(pg)?;
-            client.execute(&stmt, &[&key]).await.map_err(pg)?;
+            client.execute(&stmt, &[&key, &self.deadline_us()]).await.map_err(pg)?;
             Ok(())
         }))
     }

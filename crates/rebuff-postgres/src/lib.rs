@@ -279,6 +279,14 @@ impl PgStore {
         result
     }
 
+    /// The deadline of a call starting now, for `rebuff_in_time`: microseconds since the Unix
+    /// epoch, on this process's clock (the database compares it with its own, so the two hosts'
+    /// clocks are assumed synchronised, as NTP keeps them to well within a timeout).
+    pub(crate) fn deadline_us(&self) -> i64 {
+        let now = i64::try_from(rebuff_store::ratelimit::now_nanos() / 1000).unwrap_or(i64::MAX / 4);
+        now.saturating_add(i64::try_from(self.inner.timeout.as_micros()).unwrap_or(i64::MAX / 4))
+    }
+
     fn observe(&self, error: Option<&StoreError>) {
         let down = &self.inner.down;
         match error {
@@ -351,7 +359,10 @@ fn map_err(e: &tokio_postgres::Error) -> StoreError {
         return if transient { StoreError::unavailable(message) } else { StoreError::backend(message) };
     };
     let code = db.code().code();
-    let transient = code.starts_with("08")
+    // `RBLTE`: `rebuff_in_time` found the call late; nothing was done, and the caller has
+    // answered already.
+    let transient = code == "RBLTE"
+        || code.starts_with("08")
         || code.starts_with("53")
         || code.starts_with("57P")
         || *db.code() == SqlState::T_R_SERIALIZATION_FAILURE

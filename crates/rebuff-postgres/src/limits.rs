@@ -27,10 +27,17 @@ impl RateLimitStore for PgStore {
             self.timed(async {
                 let client = self.client().await?;
                 let stmt = client
-                    .prepare_cached("SELECT allowed, remaining, reset_after, retry_after FROM rebuff_gcra($1, $2, $3, $4)")
+                    .prepare_cached(
+                        // The guard is a lateral source of the call's argument: it runs first.
+                        "SELECT allowed, remaining, reset_after, retry_after \
+                         FROM (SELECT rebuff_in_time($5) AS ok) d, \
+                         LATERAL rebuff_gcra($1, $2, $3, CASE WHEN d.ok THEN $4::bigint END) g",
+                    )
                     .await
                     .map_err(pg)?;
-                let row = client.query_one(&stmt, &[&key, &limit, &period, &now]).await.map_err(pg)?;
+                let deadline = self.deadline_us();
+                let row =
+                    client.query_one(&stmt, &[&key, &limit, &period, &now, &deadline]).await.map_err(pg)?;
                 decision_from_row(&row, quota)
             })
             .await
@@ -56,13 +63,15 @@ impl RateLimitStore for PgStore {
                 .prepare_cached(
                     "SELECT allowed, remaining, reset_after, retry_after, \
                      outcome, status, header_names, header_values, body \
-                     FROM rebuff_check_and_begin($1, $2, $3, $4, $5, $6, $7)",
+                     FROM (SELECT rebuff_in_time($8) AS ok) d, \
+                     LATERAL rebuff_check_and_begin($1, $2, $3, CASE WHEN d.ok THEN $4::bigint END, $5, $6, $7) g",
                 )
                 .await
                 .map_err(pg)?;
             let lock_ms = crate::idempotency::millis(begin.lock_ttl);
-            let args: [&(dyn tokio_postgres::types::ToSql + Sync); 7] =
-                [&key, &limit, &period, &now, &begin.key, &&begin.fingerprint[..], &lock_ms];
+            let deadline = self.deadline_us();
+            let args: [&(dyn tokio_postgres::types::ToSql + Sync); 8] =
+                [&key, &limit, &period, &now, &begin.key, &&begin.fingerprint[..], &lock_ms, &deadline];
             let row = client.query_one(&stmt, &args).await.map_err(pg)?;
             let decision = decision_from_row(&row, quota)?;
             let begin =
@@ -109,13 +118,17 @@ impl QuotaStore for PgStore {
                         .prepare_cached(
                             "INSERT INTO usage AS u (org, period, used) \
                              SELECT $1::text, $2::text, $3::bigint WHERE $3::bigint <= $4::bigint \
+                             AND rebuff_in_time($5) \
                              ON CONFLICT (org, period) DO UPDATE SET used = u.used + excluded.used \
                              WHERE u.used <= $4::bigint - excluded.used RETURNING used",
                         )
                         .await
                         .map_err(pg)?;
                     let row = client
-                        .query_opt(&stmt, &[&org, &period, &stored_amount, &stored_limit])
+                        .query_opt(
+                            &stmt,
+                            &[&org, &period, &stored_amount, &stored_limit, &self.deadline_us()],
+                        )
                         .await
                         .map_err(pg)?;
                     row.map(|r| r.try_get::<_, i64>(0).map_err(pg)).transpose()

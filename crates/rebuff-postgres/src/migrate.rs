@@ -167,6 +167,19 @@ const MIGRATIONS: &[&str] = &[
         END IF;
     END $$;
     "#,
+    // 3: the deadline of a call. A statement that starts after its caller's deadline (the
+    // server was paused or stalled, and the caller has answered its request meanwhile) must
+    // change nothing: this raises instead, before the call it guards runs.
+    r#"
+    CREATE FUNCTION rebuff_in_time(p_deadline BIGINT) RETURNS BOOLEAN
+    LANGUAGE plpgsql VOLATILE AS $$
+    BEGIN
+        IF (extract(epoch FROM clock_timestamp()) * 1000000)::BIGINT > p_deadline THEN
+            RAISE EXCEPTION 'started after its deadline' USING ERRCODE = 'RBLTE';
+        END IF;
+        RETURN true;
+    END $$;
+    "#,
 ];
 
 /// Creates `schema` if missing and brings it up to date, under an advisory lock so that

@@ -45,14 +45,26 @@
 //! connection is a [`ConnectionManager`]: after a failure it reconnects by itself, in the
 //! background, and the store logs the outage once when it starts and once when it ends.
 //!
+//! Every script is given its call's deadline on the Redis server's clock (the local clock plus
+//! the offset to Redis's `TIME` that the health check measures) and starts by comparing it
+//! with `TIME`: a script that starts late (Redis was paused, or stalled) does nothing and
+//! answers `LATE`, so the work queued during a stall neither takes locks nor charges limits
+//! for requests that were answered 503 meanwhile.
+//!
+//! A health check ([`Builder::health_check`]) runs in the background: it keeps the connection
+//! alive between requests and notices a Redis that went away before a request does. Once Redis
+//! is known to be down (a connection error, or a failed check) the circuit is open: calls fail
+//! at once, so a fail-open rate limit admits at once, until a check passes (every 100 ms while
+//! down). A call that finds its connection dead is sent once more on a new one.
+//!
 //! Requires Redis 5 or later (scripts that read `TIME` before writing).
 
 mod codec;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use rebuff_store::{
@@ -86,6 +98,7 @@ pub struct Builder {
     connect_timeout: Duration,
     clock: Clock,
     quota_ttl: Duration,
+    health_check: Duration,
 }
 
 impl fmt::Debug for Builder {
@@ -97,6 +110,7 @@ impl fmt::Debug for Builder {
             .field("connect_timeout", &self.connect_timeout)
             .field("clock", &self.clock)
             .field("quota_ttl", &self.quota_ttl)
+            .field("health_check", &self.health_check)
             .finish()
     }
 }
@@ -139,6 +153,17 @@ impl Builder {
         self
     }
 
+    /// How often a background task checks that Redis answers while it does (1 s by default);
+    /// while it does not, the check runs every 100 ms (or this interval, if shorter). The
+    /// check keeps the connection alive between requests, notices a Redis that went away
+    /// before a request does, opens the circuit (calls then fail at once instead of waiting
+    /// for their deadline) and closes it as soon as Redis answers again.
+    #[must_use]
+    pub fn health_check(mut self, interval: Duration) -> Self {
+        self.health_check = interval.max(Duration::from_millis(1));
+        self
+    }
+
     /// Connects, and loads the scripts so that the first decisions take one round trip too.
     ///
     /// # Errors
@@ -169,7 +194,7 @@ impl Builder {
         .await
         .map_err(|_| unreachable(&"no answer"))?
         .map_err(|e| unreachable(&e))?;
-        Ok(RedisStore {
+        let store = RedisStore {
             inner: Arc::new(Inner {
                 conn,
                 url: redact(&self.url),
@@ -179,9 +204,35 @@ impl Builder {
                 quota_ttl_secs: self.quota_ttl.as_secs().max(1),
                 scripts,
                 down: AtomicBool::new(false),
+                clock_offset_us: AtomicI64::new(0),
+                wake: Arc::new(tokio::sync::Notify::new()),
             }),
-        })
+        };
+        store.probe().await;
+        spawn_health_check(Arc::downgrade(&store.inner), store.inner.wake.clone(), self.health_check);
+        Ok(store)
     }
+}
+
+/// Checks Redis every `interval` while it answers and every 100 ms (at most `interval`)
+/// while it does not, at once when a command timed out, until the store is dropped.
+fn spawn_health_check(inner: Weak<Inner>, wake: Arc<tokio::sync::Notify>, interval: Duration) {
+    let down_interval = interval.min(Duration::from_millis(100));
+    tokio::spawn(async move {
+        loop {
+            let wait = match inner.upgrade() {
+                Some(inner) if inner.down.load(Ordering::Relaxed) => down_interval,
+                Some(_) => interval,
+                None => return,
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = wake.notified() => {}
+            }
+            let Some(inner) = inner.upgrade() else { return };
+            RedisStore { inner }.probe().await;
+        }
+    });
 }
 
 struct Scripts {
@@ -193,21 +244,25 @@ struct Scripts {
 }
 
 /// `gcra.lua` and `begin.lua` define one Lua function each, so that the combined script runs
-/// the very same code as the two single ones.
+/// the very same code as the two single ones; `deadline.lua` defines `late`, with which every
+/// script begins.
 macro_rules! script {
     ($($file:literal),+; $body:literal) => {
-        Script::new(concat!($(include_str!(concat!("lua/", $file)), "\n",)+ $body))
+        Script::new(concat!(include_str!("lua/deadline.lua"), "\n", $(include_str!(concat!("lua/", $file)), "\n",)+ $body))
     };
 }
+
+/// What a script answers when it started after its caller's deadline and did nothing.
+const LATE: &[u8] = b"LATE";
 
 impl Scripts {
     fn new() -> Self {
         Scripts {
-            gcra: script!("gcra.lua"; "return gcra(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"),
-            quota: Script::new(include_str!("lua/quota.lua")),
-            begin: script!("begin.lua"; "return begin(KEYS[1], ARGV[1], ARGV[2])"),
+            gcra: script!("gcra.lua"; "if late(ARGV[4]) then return 'LATE' end return gcra(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"),
+            quota: script!("quota.lua"; ""),
+            begin: script!("begin.lua"; "if late(ARGV[3]) then return 'LATE' end return begin(KEYS[1], ARGV[1], ARGV[2])"),
             check_and_begin: script!("gcra.lua", "begin.lua", "check_and_begin.lua"; ""),
-            release: Script::new(include_str!("lua/release.lua")),
+            release: script!("release.lua"; ""),
         }
     }
 
@@ -234,8 +289,13 @@ struct Inner {
     clock: Clock,
     quota_ttl_secs: u64,
     scripts: Scripts,
-    /// Whether the last command failed as unavailable: the outage is logged on changes only.
+    /// Whether Redis is known to be down: the circuit is open, commands fail at once, and the
+    /// outage is logged on changes only.
     down: AtomicBool,
+    /// The Redis server's clock minus this process's, in microseconds, as last measured.
+    clock_offset_us: AtomicI64,
+    /// Wakes the health check before its time (a command timed out).
+    wake: Arc<tokio::sync::Notify>,
 }
 
 impl fmt::Debug for RedisStore {
@@ -260,6 +320,7 @@ impl RedisStore {
             connect_timeout: Duration::from_secs(5),
             clock: Clock::Redis,
             quota_ttl: Duration::from_secs(62 * 24 * 3600),
+            health_check: Duration::from_secs(1),
         }
     }
 
@@ -277,24 +338,96 @@ impl RedisStore {
         &self.inner.prefix
     }
 
-    /// Runs one script invocation (one round trip: `EVALSHA`) under the deadline.
-    async fn invoke<T: FromRedisValue>(&self, invocation: ScriptInvocation<'_>) -> Result<T, StoreError> {
-        let mut conn = self.inner.conn.clone();
-        self.deadline(invocation.invoke_async(&mut conn)).await
+    /// Runs one script invocation (one round trip: `EVALSHA`) under the deadline, which the
+    /// script is given too: one that starts after it changes nothing and answers `LATE`.
+    async fn invoke<T: FromRedisValue>(&self, mut invocation: ScriptInvocation<'_>) -> Result<T, StoreError> {
+        let deadline = tokio::time::Instant::now() + self.inner.timeout;
+        invocation.arg(self.server_deadline().to_string());
+        let invocation = &invocation;
+        let value: Value = self
+            .run(deadline, move |mut conn| async move { invocation.invoke_async(&mut conn).await })
+            .await?;
+        if matches!(&value, Value::BulkString(b) if b == LATE)
+            || matches!(&value, Value::SimpleString(t) if t.as_bytes() == LATE)
+        {
+            // Redis ran it after the caller gave up (it was paused, or slow): nothing changed.
+            self.inner.wake.notify_one();
+            return Err(StoreError::unavailable(
+                "Redis ran the script after its deadline; it changed nothing",
+            ));
+        }
+        T::from_redis_value(value).map_err(|e| StoreError::backend(format!("Redis: unexpected answer: {e}")))
     }
 
-    /// Runs `command` under the deadline, and keeps the outage log up to date.
-    async fn deadline<T>(&self, command: impl Future<Output = RedisResult<T>>) -> Result<T, StoreError> {
-        let result = match tokio::time::timeout(self.inner.timeout, command).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(map_err(&e).with_source(e)),
-            Err(_) => Err(StoreError::unavailable(format!(
-                "Redis did not answer within {} ms",
-                self.inner.timeout.as_millis()
-            ))),
+    /// The deadline of a call starting now, on the Redis server's clock (microseconds since
+    /// the Unix epoch): the local clock, the offset the health check last measured, and the
+    /// store's timeout.
+    fn server_deadline(&self) -> i64 {
+        let now = i64::try_from(rebuff_store::ratelimit::now_nanos() / 1000).unwrap_or(i64::MAX);
+        let timeout = i64::try_from(self.inner.timeout.as_micros()).unwrap_or(i64::MAX);
+        now.saturating_add(self.inner.clock_offset_us.load(Ordering::Relaxed)).saturating_add(timeout)
+    }
+
+    /// Runs a command on the shared connection until `deadline`, and keeps the outage state
+    /// up to date.
+    ///
+    /// While Redis is known to be down (the circuit is open) it fails at once without asking:
+    /// only the health check ([`Builder::health_check`]) closes the circuit again. A command
+    /// that finds the connection dead (closed or refused, so it never reached a server) is
+    /// sent once more, on the connection the manager opens again, within the same deadline:
+    /// a Redis restarted between two health checks does not fail the first request after it.
+    async fn run<T, F, Fut>(&self, deadline: tokio::time::Instant, mut command: F) -> Result<T, StoreError>
+    where
+        F: FnMut(ConnectionManager) -> Fut,
+        Fut: Future<Output = RedisResult<T>>,
+    {
+        if self.inner.down.load(Ordering::Relaxed) {
+            return Err(StoreError::unavailable("Redis is down; waiting for a health check to pass"));
+        }
+        let mut retried = false;
+        let result = loop {
+            match tokio::time::timeout_at(deadline, command(self.inner.conn.clone())).await {
+                Ok(Ok(value)) => break Ok(value),
+                Ok(Err(e)) if !retried && (e.is_connection_dropped() || e.is_connection_refusal()) => {
+                    retried = true;
+                }
+                Ok(Err(e)) => break Err(map_err(&e).with_source(e)),
+                Err(_) => {
+                    // A slow answer alone does not open the circuit (one slow command on a
+                    // loaded machine would fail every request for a while): the health check
+                    // runs at once and decides.
+                    self.inner.wake.notify_one();
+                    return Err(StoreError::unavailable(format!(
+                        "Redis did not answer within {} ms",
+                        self.inner.timeout.as_millis()
+                    )));
+                }
+            }
         };
         self.observe(result.as_ref().err());
         result
+    }
+
+    /// One health check: `TIME`, bypassing the circuit. Success closes the circuit and
+    /// measures the offset of the server's clock; failure opens it.
+    async fn probe(&self) {
+        let mut conn = self.inner.conn.clone();
+        let before = rebuff_store::ratelimit::now_nanos();
+        let answer =
+            tokio::time::timeout(self.inner.timeout, redis::cmd("TIME").query_async::<(i64, i64)>(&mut conn))
+                .await;
+        let result = match answer {
+            Ok(Ok((secs, micros))) => {
+                let after = rebuff_store::ratelimit::now_nanos();
+                let local_us = i64::try_from((before + after) / 2000).unwrap_or(i64::MAX);
+                let offset = secs.saturating_mul(1_000_000).saturating_add(micros).saturating_sub(local_us);
+                self.inner.clock_offset_us.store(offset, Ordering::Relaxed);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(map_err(&e).with_source(e)),
+            Err(_) => Err(StoreError::unavailable("Redis did not answer the health check in time")),
+        };
+        self.observe(result.as_ref().err());
     }
 
     fn observe(&self, error: Option<&StoreError>) {
@@ -512,10 +645,12 @@ impl IdempotencyStore for RedisStore {
             record.push(b'D');
             record.extend_from_slice(fingerprint);
             codec::encode(&response, &mut record);
-            let mut conn = self.inner.conn.clone();
             let mut cmd = redis::cmd("SET");
             cmd.arg(self.key("idem", key)).arg(record).arg("PX").arg(millis(ttl));
-            self.deadline(cmd.query_async::<()>(&mut conn)).await
+            let cmd = &cmd;
+            // No deadline inside Redis: a completion stored late is still the true outcome.
+            let deadline = tokio::time::Instant::now() + self.inner.timeout;
+            self.run(deadline, move |mut conn| async move { cmd.query_async::<()>(&mut conn).await }).await
         })
     }
 

@@ -1,5 +1,7 @@
 //! The router: routes, and the layers that give every error its catalog answer.
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::MethodRouter;
@@ -43,7 +45,11 @@ pub fn app(state: AppState) -> Router {
         .max_body(cfg.body_limit)
         // A lock must outlive the longest a request may run, or a retry could run beside it.
         .lock_ttl(cfg.request_timeout + IDEMPOTENCY_LOCK_MARGIN)
-        .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope));
+        .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope))
+        // Writes record their outcome in their own SQLite transaction (`routes::write_once`):
+        // looked up before a request runs, it answers retries whatever the idempotency
+        // store lost.
+        .outcomes(Arc::new(crate::db::Outcomes(state.store().sqlite().clone())));
     // One `ServiceBuilder` per stack, outermost first: `Router::layer` boxes every layer of
     // every route separately, and a request then clones each box (an allocation apiece).
     let stack = ServiceBuilder::new()
@@ -93,6 +99,11 @@ pub fn app(state: AppState) -> Router {
     let authed = authed.route(
         "/v1/_fault/slow-project",
         post(routes::faults::slow_project).route_layer(scope("write")).route_layer(stack.clone()),
+    );
+    #[cfg(feature = "fault-routes")]
+    let authed = authed.route(
+        "/v1/_fault/effect",
+        post(routes::faults::effect).route_layer(scope("write")).route_layer(stack.clone()),
     );
 
     let open = OpenApiRouter::new().routes(routes!(routes::auth::login)).routes(

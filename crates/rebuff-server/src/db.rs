@@ -50,7 +50,18 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         );
         -- Lists read a page of an organisation's projects in creation order straight off
         -- this index: no sort per request.
-        CREATE INDEX IF NOT EXISTS projects_by_org_created ON projects (org_id, created_at, id);",
+        CREATE INDEX IF NOT EXISTS projects_by_org_created ON projects (org_id, created_at, id);
+        -- The outcome of an idempotent write, committed in the write's own transaction: it
+        -- exists exactly when the side effect does. The primary key makes a second commit of
+        -- the same key impossible, even for two runs that raced.
+        CREATE TABLE IF NOT EXISTS idempotency_outcomes (
+            key TEXT PRIMARY KEY,
+            fingerprint BLOB NOT NULL,
+            status INTEGER NOT NULL,
+            content_type TEXT NOT NULL,
+            body BLOB NOT NULL,
+            expires_at INTEGER NOT NULL
+        );",
     )
 }
 
@@ -177,15 +188,35 @@ pub(crate) fn insert_project(conn: &Connection, org: &str, name: &str) -> rusqli
     }
 }
 
-pub(crate) fn list_projects(conn: &Connection, org: &str, limit: u32) -> rusqlite::Result<Vec<Project>> {
+/// Up to `limit` of an organisation's projects in creation order, after the place `after`
+/// (`created_at`, `id`) when given.
+pub(crate) fn list_projects(
+    conn: &Connection,
+    org: &str,
+    limit: u32,
+    after: Option<&(i64, String)>,
+) -> rusqlite::Result<Vec<Project>> {
     // No `LIMIT ?`: SQLite re-prepares a statement whose LIMIT is a bound parameter on every
-    // run. Rows stream off the index in order, so stopping after `limit` reads no more.
-    let mut st = conn.prepare_cached(
-        "SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id",
-    )?;
-    st.query_map(params![org], |r| Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? }))?
-        .take(limit as usize)
-        .collect()
+    // run. Rows stream off the index in order, so stopping after `limit` reads no more; the
+    // row-value comparison starts the scan at the cursor's place in that same index.
+    let row = |r: &rusqlite::Row<'_>| Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? });
+    match after {
+        None => conn
+            .prepare_cached(
+                "SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id",
+            )?
+            .query_map(params![org], row)?
+            .take(limit as usize)
+            .collect(),
+        Some((at, id)) => conn
+            .prepare_cached(
+                "SELECT id, name, created_at FROM projects WHERE org_id = ?1 AND (created_at, id) > (?2, ?3)
+                 ORDER BY created_at, id",
+            )?
+            .query_map(params![org, at, id], row)?
+            .take(limit as usize)
+            .collect(),
+    }
 }
 
 /// Every lookup is scoped to the caller's organisation, so a resource of another one is
@@ -351,4 +382,68 @@ pub(crate) fn get_job(conn: &Connection, org: &str, id: &str) -> rusqlite::Resul
 pub(crate) fn finish_job(conn: &Connection, id: &str) -> rusqlite::Result<()> {
     conn.execute("UPDATE jobs SET status = 'done', done_at = ?1 WHERE id = ?2", params![now(), id])?;
     Ok(())
+}
+
+/// The unexpired outcome recorded for an idempotency key.
+pub(crate) fn find_outcome(
+    conn: &Connection,
+    key: &str,
+) -> rusqlite::Result<Option<rebuff_axum::idempotency::Outcome>> {
+    conn.prepare_cached(
+        "SELECT fingerprint, status, content_type, body FROM idempotency_outcomes WHERE key = ?1 AND expires_at > ?2",
+    )?
+    .query_row(params![key, now()], |r| {
+        let fp: Vec<u8> = r.get(0)?;
+        let status: u16 = r.get(1)?;
+        let content_type: String = r.get(2)?;
+        let body: Vec<u8> = r.get(3)?;
+        Ok(rebuff_axum::idempotency::Outcome {
+            fingerprint: fp.try_into().unwrap_or([0; 32]),
+            response: rebuff_axum::store::StoredResponse {
+                status,
+                headers: vec![("content-type".to_owned(), content_type)],
+                body: body.into(),
+            },
+        })
+    })
+    .optional()
+}
+
+/// Records the outcome of an idempotent write, inside the write's transaction. An expired
+/// record of the same key is replaced.
+pub(crate) fn insert_outcome(
+    conn: &Connection,
+    record: &rebuff_axum::idempotency::IdempotencyRecord,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+) -> rusqlite::Result<()> {
+    let now = now();
+    let ttl = i64::try_from(record.ttl.as_secs()).unwrap_or(i64::MAX);
+    conn.execute(
+        "DELETE FROM idempotency_outcomes WHERE key = ?1 AND expires_at <= ?2",
+        params![record.key, now],
+    )?;
+    conn.execute(
+        "INSERT INTO idempotency_outcomes (key, fingerprint, status, content_type, body, expires_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![record.key, &record.fingerprint[..], status, content_type, body, now.saturating_add(ttl)],
+    )?;
+    Ok(())
+}
+
+/// The outcomes recorded in the API's SQLite file, for the idempotency layer.
+pub(crate) struct Outcomes(pub(crate) rebuff_sqlite::SqliteStore);
+
+impl rebuff_axum::idempotency::Outcomes for Outcomes {
+    fn find<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> rebuff_axum::store::BoxFuture<
+        'a,
+        Result<Option<rebuff_axum::idempotency::Outcome>, rebuff_axum::store::StoreError>,
+    > {
+        // An indexed read of one row: on the calling thread, as the other request-path reads.
+        Box::pin(async move { self.0.read_conn(|c| find_outcome(c, key)) })
+    }
 }

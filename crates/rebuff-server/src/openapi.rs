@@ -119,12 +119,13 @@ mod tests {
     use utoipa::{IntoParams, PartialSchema};
 
     use crate::limits::LIST_LIMIT_MAX;
-    use crate::routes::projects::{Paging, ProjectList};
+    use crate::db::Project;
+    use crate::routes::{Page, Paging};
 
     /// utoipa's attributes take literals only: the bounds written there must be the constants.
     #[test]
     fn literal_bounds_in_attributes_are_the_constants() {
-        let list = serde_json::to_value(ProjectList::schema()).unwrap_or_default();
+        let list = serde_json::to_value(Page::<Project>::schema()).unwrap_or_default();
         assert_eq!(list["properties"]["data"]["maxItems"], LIST_LIMIT_MAX);
         let params = Paging::into_params(|| None);
         let limit = serde_json::to_value(&params[0]).unwrap_or_default();

@@ -3,8 +3,12 @@
 --
 -- KEYS[1]  the rate-limit TAT       ARGV[1..3]  limit, period, now (as gcra)
 -- KEYS[2]  the idempotency record   ARGV[4..5]  fingerprint, lock_ms (as begin)
+--                                    ARGV[6]     the caller's deadline (see deadline.lua)
 --
--- Returns {decision} when refused, {decision, begin} when admitted.
+-- Returns {decision} when refused, {decision, begin} when admitted, 'LATE' past the deadline.
+if late(ARGV[6]) then
+  return 'LATE'
+end
 local decision = gcra(KEYS[1], ARGV[1], ARGV[2], ARGV[3])
 if decision.err then
   return decision

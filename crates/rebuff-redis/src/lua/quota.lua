@@ -4,8 +4,12 @@
 -- ARGV[1]  amount to add
 -- ARGV[2]  limit
 -- ARGV[3]  seconds the counter is kept after its last change
+-- ARGV[4]  the caller's deadline (see deadline.lua)
 --
--- Returns {granted (0/1), usage after this request}.
+-- Returns {granted (0/1), usage after this request}, or 'LATE' past the deadline.
+if late(ARGV[4]) then
+  return 'LATE'
+end
 local used = 0
 local stored = redis.call('GET', KEYS[1])
 if stored then

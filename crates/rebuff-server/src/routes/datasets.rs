@@ -1,16 +1,17 @@
 //! `/v1/datasets`.
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use rebuff_axum::auth::Principal;
 use rebuff_axum::extract::{Json, Path};
+use rebuff_axum::idempotency::IdempotencyRecord;
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{db, db_read, not_found, path_id};
+use super::{db_read, not_found, path_id, write_once};
 use crate::db::{self as store, Dataset};
 use crate::limits;
 use crate::state::AppState;
@@ -68,18 +69,16 @@ impl Validate for NewDataset {
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    record: Option<Extension<IdempotencyRecord>>,
     Valid(body): Valid<NewDataset>,
 ) -> Result<impl IntoResponse, ApiError> {
     let org = principal.org_id;
-    let project = body.project_id.clone();
-    let created = db(&state, move |c| {
-        store::insert_dataset(c, &org, &body.project_id, body.name.trim(), &body.format, body.rows)
+    write_once(&state, record.map(|Extension(r)| r), StatusCode::CREATED, move |c| {
+        let created =
+            store::insert_dataset(c, &org, &body.project_id, body.name.trim(), &body.format, body.rows)?;
+        Ok(created.ok_or_else(|| not_found(Code::ResourceNotFound, "Project", &body.project_id)))
     })
-    .await?;
-    match created {
-        Some(d) => Ok((StatusCode::CREATED, Json(d))),
-        None => Err(not_found(Code::ResourceNotFound, "Project", &project)),
-    }
+    .await
 }
 
 /// Get a dataset.

@@ -43,3 +43,27 @@ pub(crate) async fn slow_project(
         crate::db::Insert::Duplicate => Err(ApiError::new(Code::ResourceAlreadyExists)),
     }
 }
+
+/// Records one side effect, a row of `fault_effects` tagged with the body's `tag`, after
+/// waiting the milliseconds `X-Fault-Delay-Ms` asks for. The table has no unique constraint,
+/// so a request that runs twice leaves two rows: what the chaos test counts.
+pub(crate) async fn effect(
+    State(state): State<AppState>,
+    record: Option<axum::extract::Extension<rebuff_axum::idempotency::IdempotencyRecord>>,
+    headers: HeaderMap,
+    Json(body): Json<serde_json::Value>,
+) -> Result<impl IntoResponse, ApiError> {
+    let delay = headers.get("x-fault-delay-ms").and_then(|v| v.to_str().ok()?.parse().ok()).unwrap_or(0);
+    tokio::time::sleep(Duration::from_millis(delay)).await;
+    let tag = body.get("tag").and_then(serde_json::Value::as_str).unwrap_or("").to_owned();
+    let record = record.map(|axum::extract::Extension(r)| r);
+    super::write_once(&state, record, StatusCode::CREATED, move |c| {
+        c.execute_batch("CREATE TABLE IF NOT EXISTS fault_effects (tag TEXT NOT NULL, at INTEGER NOT NULL)")?;
+        c.execute(
+            "INSERT INTO fault_effects (tag, at) VALUES (?1, ?2)",
+            rusqlite::params![tag, crate::db::now()],
+        )?;
+        Ok(Ok(serde_json::json!({ "seq": c.last_insert_rowid() })))
+    })
+    .await
+}

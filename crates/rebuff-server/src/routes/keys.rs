@@ -5,14 +5,14 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ipnet::IpNet;
 use rebuff_axum::auth::Principal;
-use rebuff_axum::extract::{Json, Path};
+use rebuff_axum::extract::{Json, Path, Query};
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use rebuff_sqlite::{KeyInfo, NewKey};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::not_found;
+use super::{Page, Paging, not_found};
 use crate::limits::{self, ALLOWED_IPS_MAX, CIDR_MAX_CHARS, SCOPES, SCOPES_MAX};
 use crate::state::AppState;
 
@@ -81,13 +81,6 @@ pub(crate) struct NewApiKey {
     /// The key's text, shown only here.
     #[schema(schema_with = limits::token)]
     key: String,
-}
-
-/// The organisation's API keys.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ApiKeyList {
-    /// Every key, revoked ones included.
-    data: Vec<ApiKey>,
 }
 
 /// An API key's path id.
@@ -189,16 +182,32 @@ pub(crate) async fn create(
     Ok((StatusCode::CREATED, Json(NewApiKey { info: view(&info), key: text })))
 }
 
-/// List API keys (secrets are never shown again).
-#[utoipa::path(get, path = "/v1/api-keys", operation_id = "listApiKeys",
+/// List API keys (secrets are never shown again), oldest first, a page at a time.
+///
+/// An organisation has few keys, and the accounts' backends list them whole, so the page is
+/// cut here.
+#[utoipa::path(get, path = "/v1/api-keys", operation_id = "listApiKeys", params(Paging),
     security(("apiKey" = []), ("session" = [])), description = "Needs the `admin` scope.",
-    responses((status = 200, description = "Success.", body = ApiKeyList)))]
+    responses((status = 200, description = "Success.", body = Page<ApiKey>), (status = 400, description = "A query parameter is invalid.")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
+    Query(paging): Query<Paging>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let keys = state.store().accounts().list_keys(&principal.org_id).await?;
-    Ok(Json(ApiKeyList { data: keys.iter().map(view).collect() }))
+    let page = paging.request()?;
+    let mut keys = state.store().accounts().list_keys(&principal.org_id).await?;
+    keys.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+    let keys: Vec<_> = keys
+        .into_iter()
+        .filter(|k| page.after.as_ref().is_none_or(|(at, id)| (k.created_at, &k.id) > (*at, id)))
+        .take(page.limit as usize + 1)
+        .collect();
+    let page = Page::of(keys, page.limit, |k| (k.created_at, k.id.as_str()));
+    Ok(Json(Page {
+        data: page.data.iter().map(view).collect::<Vec<_>>(),
+        has_more: page.has_more,
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// Revoke an API key.

@@ -12,12 +12,133 @@ pub(crate) mod webhooks;
 
 use std::fmt;
 
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use rebuff::FieldError;
+use rebuff_axum::idempotency::{IdempotencyRecord, Recorded, replay_response};
 use rebuff_axum::{ApiError, Code};
 use serde::Deserializer;
 use serde::de::{self, Unexpected, Visitor};
 
+use crate::limits::{LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
 use crate::state::AppState;
+
+/// A list answer: `{"data": [...], "has_more": bool, "next_cursor": "..." | null}`, serialized
+/// straight from the items.
+///
+/// Lists are in creation order, `(created_at, id)`, and paged with an opaque cursor naming the
+/// last item's place in that order rather than the item itself (as Stripe's `starting_after`
+/// does): a cursor stays valid when its item is deleted, and needs no lookup to resolve. An
+/// item that existed when a walk began is seen exactly once however many are created
+/// meanwhile; those created meanwhile come last, so a walk sees them if it has not ended yet.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Page<T> {
+    /// At most `limit` items.
+    #[schema(max_items = 100)] // LIST_LIMIT_MAX: utoipa takes literals only; a test compares them.
+    pub(crate) data: Vec<T>,
+    /// Whether there is a next page.
+    pub(crate) has_more: bool,
+    /// What to pass as `cursor` for the next page; `null` on the last one.
+    pub(crate) next_cursor: Option<String>,
+}
+
+/// The query of a list: `limit` (1 to 100, 20 by default) and `cursor` (from `next_cursor`).
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct Paging {
+    /// Items per page (default 20).
+    #[param(value_type = u32, required = false, minimum = 1, maximum = 100)]
+    limit: Option<u32>,
+    /// Where the page starts: the `next_cursor` of the previous page.
+    #[param(value_type = String, required = false, pattern = "^c1[0-9a-f]*$", max_length = 258)]
+    cursor: Option<String>,
+}
+
+/// Where a page starts and how long it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PageRequest {
+    /// Items per page.
+    pub(crate) limit: u32,
+    /// The place, in creation order, after which the page starts.
+    pub(crate) after: Option<(i64, String)>,
+}
+
+impl Paging {
+    /// Checks the query: a `limit` out of range or a `cursor` this server did not make is
+    /// `invalid_query_parameter` naming the parameter.
+    pub(crate) fn request(&self) -> Result<PageRequest, ApiError> {
+        let bad = |param: &str, detail: &str| {
+            let mut err = ApiError::new(Code::InvalidQueryParameter).detail(detail);
+            err.problem_mut().param = Some(param.into());
+            err.problem_mut().fields.push(FieldError::new(
+                rebuff::Location::Query,
+                format!("/{param}"),
+                if param == "limit" { "range" } else { "format" },
+                detail,
+            ));
+            err
+        };
+        let limit = self.limit.unwrap_or(LIST_LIMIT_DEFAULT);
+        if !(1..=LIST_LIMIT_MAX).contains(&limit) {
+            return Err(bad("limit", &format!("limit must be between 1 and {LIST_LIMIT_MAX}")));
+        }
+        let after = match &self.cursor {
+            None => None,
+            Some(c) => Some(
+                decode_cursor(c)
+                    .ok_or_else(|| bad("cursor", "cursor must be a next_cursor this list returned"))?,
+            ),
+        };
+        Ok(PageRequest { limit, after })
+    }
+}
+
+/// The cursor of a place in creation order: `c1` then the hex of `created_at.id`, opaque to
+/// clients (they only pass back what they were given) and cheap to check.
+pub(crate) fn encode_cursor(created_at: i64, id: &str) -> String {
+    let text = format!("{created_at}.{id}");
+    let mut out = String::with_capacity(2 + text.len() * 2);
+    out.push_str("c1");
+    for b in text.bytes() {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+/// The place a cursor names; `None` for anything [`encode_cursor`] did not make.
+pub(crate) fn decode_cursor(cursor: &str) -> Option<(i64, String)> {
+    let hex = cursor.strip_prefix("c1")?;
+    if hex.len() % 2 != 0 || hex.len() > 256 {
+        return None;
+    }
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<Vec<u8>>>()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (at, id) = text.split_once('.')?;
+    let well_formed = !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    well_formed.then_some(())?;
+    Some((at.parse().ok()?, id.to_owned()))
+}
+
+impl<T> Page<T> {
+    /// A page of `items`, read in creation order with one more than `limit` to tell whether
+    /// another page follows; `place` gives an item's `(created_at, id)`.
+    pub(crate) fn of(mut items: Vec<T>, limit: u32, place: impl Fn(&T) -> (i64, &str)) -> Self {
+        let has_more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next_cursor = if has_more {
+            items.last().map(|last| {
+                let (at, id) = place(last);
+                encode_cursor(at, id)
+            })
+        } else {
+            None
+        };
+        Page { data: items, has_more, next_cursor }
+    }
+}
 
 /// Runs a short read-only lookup on the calling thread (see `SqliteStore::read`); a failure
 /// is a masked `database_error` (or `service_unavailable`).
@@ -35,6 +156,75 @@ where
     F: FnOnce(&mut rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
 {
     state.store().with_conn(f).await.map_err(ApiError::from)
+}
+
+/// What [`write_once`]'s transaction came to.
+enum Done {
+    /// Written now, with this body; its outcome recorded when there was a key.
+    Written(Vec<u8>),
+    /// The key's outcome was recorded before: nothing written.
+    Found(rebuff_axum::idempotency::Outcome),
+    /// Refused by the write itself (rolled back, nothing recorded).
+    Refused(ApiError),
+}
+
+/// Runs a write and answers `status` with its JSON, exactly once per idempotency key: for a
+/// request with a key (`record`), the outcome is recorded in the write's own transaction,
+/// after checking, in that same transaction, that the key has none yet. So the side effect and
+/// its outcome commit together or not at all, and a retry, whatever became of the
+/// idempotency store's record meanwhile, is answered the recorded response and writes nothing.
+/// Without a key it is a plain transaction.
+///
+/// `write` returns `Ok(Err(error))` to refuse (nothing is committed or recorded).
+pub(crate) async fn write_once<T, F>(
+    state: &AppState,
+    record: Option<IdempotencyRecord>,
+    status: StatusCode,
+    write: F,
+) -> Result<Response, ApiError>
+where
+    T: serde::Serialize,
+    F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<T, ApiError>> + Send + 'static,
+{
+    const JSON: &str = "application/json";
+    let recorded = record.is_some();
+    let fingerprint = record.as_ref().map(|r| r.fingerprint);
+    let done = db(state, move |conn| {
+        // IMMEDIATE: the write lock is taken before the look-up, so no other run of the same
+        // key can commit between the two.
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some(r) = &record
+            && let Some(found) = crate::db::find_outcome(&tx, &r.key)?
+        {
+            return Ok(Done::Found(found));
+        }
+        let value = match write(&tx)? {
+            Ok(value) => value,
+            Err(e) => return Ok(Done::Refused(e)),
+        };
+        let body =
+            serde_json::to_vec(&value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        if let Some(r) = &record {
+            crate::db::insert_outcome(&tx, r, status.as_u16(), JSON, &body)?;
+        }
+        tx.commit()?;
+        Ok(Done::Written(body))
+    })
+    .await?;
+    match done {
+        Done::Written(body) => {
+            let mut res = (status, [(http::header::CONTENT_TYPE, JSON)], body).into_response();
+            if recorded {
+                res.extensions_mut().insert(Recorded);
+            }
+            Ok(res)
+        }
+        Done::Found(outcome) if Some(outcome.fingerprint) == fingerprint => {
+            Ok(replay_response(outcome.response))
+        }
+        Done::Found(_) => Err(ApiError::new(Code::IdempotencyKeyReused)),
+        Done::Refused(e) => Err(e),
+    }
 }
 
 /// Checks a path id's shape so a malformed id is `invalid_id` (400), not a 404.
@@ -136,6 +326,32 @@ mod tests {
 
     fn n(json: &str) -> Result<N, String> {
         serde_json::from_str(json).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn cursors_round_trip_and_strangers_are_refused() {
+        let c = encode_cursor(1_733_000_000, "prj_0123456789ab");
+        assert_eq!(decode_cursor(&c), Some((1_733_000_000, "prj_0123456789ab".to_owned())));
+        assert_eq!(decode_cursor(&encode_cursor(-5, "Ab12")), Some((-5, "Ab12".to_owned())));
+        for bad in ["", "c1", "c1zz", "c1abc", "x1616263", "c1" /* empty */, "prj_0123456789ab"] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
+        }
+        // Well-formed hex of something else: no dot, a bad time, a bad id.
+        for text in ["12prj", "x.prj_1", "1.", "1.a'b"] {
+            let hex: String = text.bytes().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(decode_cursor(&format!("c1{hex}")), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_page_says_whether_more_follow() {
+        let items: Vec<(i64, String)> = (0..5).map(|i| (i, format!("id{i}"))).collect();
+        let page = Page::of(items.clone(), 4, |(at, id)| (*at, id.as_str()));
+        assert!(page.has_more);
+        assert_eq!(page.data.len(), 4);
+        assert_eq!(page.next_cursor.as_deref().and_then(decode_cursor), Some((3, "id3".to_owned())));
+        let last = Page::of(items, 5, |(at, id)| (*at, id.as_str()));
+        assert!(!last.has_more && last.next_cursor.is_none() && last.data.len() == 5);
     }
 
     #[test]

@@ -162,6 +162,7 @@ fn find_job(state: &AppState, org: &str, id: &str) -> Result<store::Job, ApiErro
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    record: Option<axum::extract::Extension<rebuff_axum::idempotency::IdempotencyRecord>>,
     Valid(body): Valid<NewModel>,
 ) -> Result<impl IntoResponse, ApiError> {
     let org = principal.org_id;
@@ -170,9 +171,10 @@ pub(crate) async fn create(
         "epochs": body.config.epochs.unwrap_or(100),
         "simulate_failure": body.config.simulate_failure,
     });
-    let m = db(&state, move |c| store::insert_model(c, &org, body.name.trim(), &body.model_type, &config))
-        .await?;
-    Ok((StatusCode::CREATED, Json(m)))
+    super::write_once(&state, record.map(|axum::extract::Extension(r)| r), StatusCode::CREATED, move |c| {
+        Ok(Ok(store::insert_model(c, &org, body.name.trim(), &body.model_type, &config)?))
+    })
+    .await
 }
 
 /// Get a model.

@@ -1,18 +1,19 @@
 //! `/v1/projects`.
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use rebuff_axum::auth::Principal;
 use rebuff_axum::extract::{Json, Path, Query};
+use rebuff_axum::idempotency::IdempotencyRecord;
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{db, db_read, not_found, path_id};
+use super::{Page, Paging, db, db_read, not_found, path_id, write_once};
 use crate::db::{self as store, Insert, Project};
-use crate::limits::{self, LIST_LIMIT_DEFAULT, LIST_LIMIT_MAX};
+use crate::limits;
 use crate::state::AppState;
 
 /// A new project.
@@ -29,23 +30,6 @@ impl Validate for NewProject {
     }
 }
 
-/// A page of projects, oldest first.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct ProjectList {
-    /// At most `limit` projects.
-    #[schema(max_items = 100)] // LIST_LIMIT_MAX: utoipa takes literals only; a test compares them.
-    pub(crate) data: Vec<Project>,
-}
-
-/// Which page of a list.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct Paging {
-    /// Items per page (default 20).
-    #[param(value_type = u32, required = false, minimum = 1, maximum = 100)]
-    limit: Option<u32>,
-}
-
 /// The project's path id.
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
@@ -56,25 +40,19 @@ pub(crate) struct ProjectId {
     id: String,
 }
 
-/// List projects.
+/// List projects, oldest first, a page at a time.
 #[utoipa::path(get, path = "/v1/projects", operation_id = "listProjects", params(Paging),
     security(("apiKey" = []), ("session" = [])), description = "Needs the `read` scope (an `admin` key has every scope).",
-    responses((status = 200, description = "Success.", body = ProjectList), (status = 400, description = "A query parameter is invalid.")))]
+    responses((status = 200, description = "Success.", body = Page<Project>), (status = 400, description = "A query parameter is invalid.")))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     principal: Principal,
     Query(paging): Query<Paging>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let limit = paging.limit.unwrap_or(LIST_LIMIT_DEFAULT);
-    if !(1..=LIST_LIMIT_MAX).contains(&limit) {
-        let mut err = ApiError::new(Code::InvalidQueryParameter)
-            .detail(format!("limit must be between 1 and {LIST_LIMIT_MAX}"));
-        err.problem_mut().param = Some("limit".into());
-        return Err(err);
-    }
+    let page = paging.request()?;
     let org = principal.org_id;
-    let items = db_read(&state, |c| store::list_projects(c, &org, limit))?;
-    Ok(Json(ProjectList { data: items }))
+    let items = db_read(&state, |c| store::list_projects(c, &org, page.limit + 1, page.after.as_ref()))?;
+    Ok(Json(Page::of(items, page.limit, |p| (p.created_at, p.id.as_str()))))
 }
 
 /// Create a project (names are unique per organisation).
@@ -84,16 +62,19 @@ pub(crate) async fn list(
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    record: Option<Extension<IdempotencyRecord>>,
     Valid(body): Valid<NewProject>,
 ) -> Result<impl IntoResponse, ApiError> {
     let org = principal.org_id;
     let name = body.name.trim().to_owned();
-    let shown = name.clone();
-    match db(&state, move |c| store::insert_project(c, &org, &name)).await? {
-        Insert::Created(p) => Ok((StatusCode::CREATED, Json(p))),
-        Insert::Duplicate => Err(ApiError::new(Code::ResourceAlreadyExists)
-            .detail(format!("A project named '{shown}' already exists in this organization."))),
-    }
+    write_once(&state, record.map(|Extension(r)| r), StatusCode::CREATED, move |c| {
+        Ok(match store::insert_project(c, &org, &name)? {
+            Insert::Created(p) => Ok(p),
+            Insert::Duplicate => Err(ApiError::new(Code::ResourceAlreadyExists)
+                .detail(format!("A project named '{name}' already exists in this organization."))),
+        })
+    })
+    .await
 }
 
 /// Get a project.
