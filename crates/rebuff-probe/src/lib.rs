@@ -47,6 +47,7 @@
 //! # }
 //! ```
 
+mod auth;
 mod check;
 mod error;
 mod leak;
@@ -60,5 +61,6 @@ pub use check::{Check, CheckResult, Outcome};
 pub use error::{Error, ErrorKind};
 pub use plan::Routes;
 pub use provocation::Provocation;
-pub use report::{Exchange, Format, Report, Tally};
+pub use auth::Placement;
+pub use report::{Coverage, Exchange, Feature, FeatureStatus, FindingGroup, Format, Report, Tally};
 pub use run::{Config, Event, OVERSIZE_BYTES, run, run_with};

@@ -32,22 +32,35 @@ async fn the_reference_api_conforms_in_every_profile() {
         let mut c = config(&server.base, &server.admin);
         c.openapi = Some(format!("{}/openapi.json", server.base));
         c.profile = Some(profile.to_owned());
+        // Enough for every provocation of every operation.
+        c.max_requests = 200;
         let report = probe(&c).await;
         assert!(report.conforms(), "{profile}:\n{}", report.to_text());
+        // Every operation was reached (logout, which takes a session cookie only, by its
+        // path's wrong method).
+        assert_eq!(report.coverage.reached, report.coverage.declared, "{profile}: {:?}", report.coverage);
+        assert_eq!(report.coverage.declared, 22);
+        assert!(report.features.iter().all(|f| f.offered), "{:?}", report.features);
         assert_eq!(report.envelope.as_deref(), Some(profile), "{profile}");
         assert_eq!(report.routes.collection, "/v1/projects");
         assert_eq!(report.routes.item, "/v1/projects/{id}");
         assert_eq!(report.routes.create, "/v1/projects");
-        // Every provocation but the burst was sent, answered, and passed every check: nothing
-        // was skipped for want of an answer or an id.
+        // Every provocation but the burst and those needing credentials the probe cannot have
+        // (a session, a webhook signature) was sent, answered, and passed every check.
         for e in &report.exchanges {
             if e.provocation == Provocation::RateLimit {
                 assert_eq!(e.note.as_deref(), Some("only with --burst"));
                 continue;
             }
+            if e.note.as_deref().is_some_and(|n| n.starts_with("needs ")) {
+                continue;
+            }
             assert!(e.answered(), "{profile}: {} not answered:\n{}", e.provocation, report.to_text());
+            // A UUID stands in for ids of collections the probe did not list: 400 says the
+            // API's ids look different, which is no finding and no pass.
+            let uuid = e.path.contains(rebuff_probe_fallback_uuid()) && e.provocation == Provocation::ForeignId;
             assert!(
-                e.checks.iter().all(|c| c.outcome == Outcome::Pass),
+                e.checks.iter().all(|c| c.outcome == Outcome::Pass || (uuid && c.check == Check::Status)),
                 "{profile}: {}:\n{}",
                 e.provocation,
                 report.to_json()
@@ -59,11 +72,18 @@ async fn the_reference_api_conforms_in_every_profile() {
     }
 }
 
+/// The UUID the probe uses where it has no id to imitate.
+fn rebuff_probe_fallback_uuid() -> &'static str {
+    "5b0e7c1a-9d3f-4e2b-8a6c-1f4d7e9b2c30"
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_api_conforms_past_its_rate_limit() {
-    let server = support::reference("rebuff", 30).await;
+    // A limit above what the provocations use, so that only the burst meets it.
+    let server = support::reference("rebuff", 150).await;
     let mut c = config(&server.base, &server.admin);
     c.openapi = Some(format!("{}/openapi.json", server.base));
+    c.max_requests = 250;
     c.burst = true;
     let report = probe(&c).await;
     assert!(report.conforms(), "{}", report.to_text());
@@ -72,7 +92,7 @@ async fn the_reference_api_conforms_past_its_rate_limit() {
     assert_eq!(burst.status, Some(429), "{}", report.to_text());
     let retry = burst.checks.iter().find(|c| c.check == Check::RetryAfter).map(|c| c.outcome);
     assert_eq!(retry, Some(Outcome::Pass));
-    assert!(report.requests <= 60 && report.requests > 30, "{}", report.requests);
+    assert!(report.requests <= 250 && report.requests > 150, "{}", report.requests);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +103,7 @@ async fn a_profile_requires_its_dialect() {
     let report = probe(&c).await;
     let expected: BTreeSet<(Provocation, Check)> =
         report.exchanges.iter().filter(|e| e.answered()).map(|e| (e.provocation, Check::Envelope)).collect();
-    assert_eq!(expected.len(), 15);
+    assert!(expected.len() >= 14, "{expected:?}");
     assert_eq!(failed(&report), expected, "{}", report.to_text());
     let (_, finding) = report.findings().next().unwrap_or_else(|| panic!("no finding"));
     assert_eq!(finding.message, "apikeys, but the profile's dialect is incidents");
@@ -94,12 +114,13 @@ async fn a_burst_the_budget_cannot_finish_is_not_started() {
     let server = support::reference("dataxid", 10_000).await;
     let mut c = config(&server.base, &server.admin);
     c.burst = true;
+    c.max_requests = 150;
     let report = probe(&c).await;
     assert!(report.conforms(), "{}", report.to_text());
     let burst = report.exchanges.iter().find(|e| e.provocation == Provocation::RateLimit);
     let note = burst.and_then(|e| e.note.as_deref()).unwrap_or_default();
     assert!(note.contains("raise --max-requests to at least"), "{note}");
-    assert!(report.requests < 20, "{}", report.requests);
+    assert!(report.requests < 120, "{}", report.requests);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,11 +139,20 @@ async fn without_a_key_it_checks_authentication_and_skips_the_rest() {
                 | Provocation::UnknownRoute
                 | Provocation::WrongMethod
         );
-        assert_eq!(e.answered(), answered, "{}:\n{}", e.provocation, report.to_text());
-        if !answered && e.provocation != Provocation::RateLimit {
+        if answered {
+            assert!(e.answered(), "{}:\n{}", e.provocation, report.to_text());
+        }
+        // What lies behind authentication is skipped; open operations (login) are provoked.
+        if !e.answered() && e.provocation != Provocation::RateLimit {
+            let note = e.note.as_deref().unwrap_or_default();
+            assert!(note.starts_with("needs ") || note.starts_with("not sent: --max-requests"), "{note}");
+        }
+        if e.path.starts_with("/v1/projects") && !answered && e.provocation != Provocation::RateLimit {
             assert!(e.note.as_deref().is_some_and(|n| n.starts_with("needs --key")), "{:?}", e.note);
         }
     }
+    let login = report.exchanges.iter().find(|e| e.path == "/v1/auth/login" && e.provocation == Provocation::WrongBodyType);
+    assert_eq!(login.and_then(|e| e.status), Some(400), "{}", report.to_text());
 }
 
 /// The sloppy API's four faults, each reported where it happens, and nothing else.
@@ -135,8 +165,9 @@ fn sloppy_findings(burst: bool) -> BTreeSet<(Provocation, Check)> {
         // Mixed envelopes: its 415s are `{"detail": ...}`, everything else RFC 9457.
         (Provocation::MissingContentType, Check::Envelope),
         (Provocation::WrongContentType, Check::Envelope),
-        // 405 without Allow.
+        // 405 without Allow, and a 404 for a method an item path lacks.
         (Provocation::WrongMethod, Check::Allow),
+        (Provocation::WrongMethod, Check::Status),
     ]);
     if burst {
         // 429 without Retry-After.
@@ -186,7 +217,13 @@ async fn a_sloppy_api_gets_exactly_its_findings() {
     assert!(junit.contains(&format!("failures=\"{}\"", sloppy_findings(true).len())), "{junit}");
     assert!(junit.contains("<testcase classname=\"probe.wrong-method\" name=\"allow\">"), "{junit}");
     let text = report.to_text();
-    assert!(text.contains("malformed-json: no-leak: the body shows a stack trace"), "{text}");
+    // One finding per check and cause, with its examples.
+    assert!(text.contains("\n  no-leak: the body shows a stack trace\n      POST /v1/things (malformed-json) -> 500"), "{text}");
+    assert!(text.contains("\n  envelope: mlops here, rebuff in 11 of 14 errors (2 answers)\n"), "{text}");
+    assert_eq!(report.findings.len(), 7, "{text}");
+    let md = report.to_markdown();
+    assert!(md.starts_with("### ❌ rebuff probe `http://127.0.0.1:"), "{md}");
+    assert!(md.contains("| `no-leak` | the body shows a stack trace | 1 | POST /v1/things (malformed-json) -&gt; 500: "), "{md}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,8 +320,7 @@ async fn a_refused_key_is_a_usage_error() {
 async fn usage_errors() {
     for (url, openapi, expect) in [
         ("not a url", None, "is not a URL"),
-        ("https://api.example.com", None, "plain HTTP only"),
-        ("ftp://example.com", None, "is not http"),
+        ("ftp://example.com", None, "is not http or https"),
         ("http://127.0.0.1:9", Some("/nonexistent/openapi.json"), "cannot read"),
     ] {
         let mut c = Config::new(url);
