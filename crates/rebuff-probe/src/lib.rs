@@ -31,7 +31,14 @@
 //!   collection had no id to imitate and a UUID stood in, means ids look different there.
 //! - Without a key, what lies behind authentication is skipped, not failed; a key the API
 //!   refuses is a usage error, since every answer would be the same 401.
-//! - Plain HTTP only: the client is built without TLS, so probe a local or staging instance.
+//! - `https://` through rustls, trusting the webpki roots and any CA in
+//!   [`Config::root_certificates`] (`--cacert`); a handshake that fails is an unreachable target.
+//! - Credentials go where the OpenAPI document's security scheme says ([`Placement`]); the
+//!   malformed and unknown ones go to the same place.
+//! - A 429 outside the burst is the API protecting itself, not a fault: the probe waits as
+//!   `Retry-After` asks (within [`Config::max_wait`]) and sends again, or stops and says so.
+//! - Features an API may lack (request ids, idempotency keys, rate-limit headers) are
+//!   detected first and reported "not offered" unless [`Config::expect`] requires them.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), rebuff_probe::Error> {

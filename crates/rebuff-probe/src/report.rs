@@ -110,6 +110,9 @@ pub struct FindingGroup {
     pub examples: Vec<String>,
 }
 
+/// The note of a provocation the budget left unsent.
+pub(crate) const BUDGET_NOTE: &str = "not sent: --max-requests reached";
+
 /// How many examples a finding shows.
 const EXAMPLES: usize = 3;
 
@@ -377,7 +380,8 @@ impl Report {
             "  {:<22} {:<request_width$} {:<6} {:<10} result",
             "provocation", "request", "status", "envelope"
         );
-        for e in &self.exchanges {
+        let unsent = |e: &Exchange| e.note.as_deref() == Some(BUDGET_NOTE);
+        for e in self.exchanges.iter().filter(|e| !unsent(e)) {
             let request = format!("{} {}", e.method, clip(&e.path, 48));
             let status = e.status.map_or_else(|| "-".to_owned(), |s| s.to_string());
             let envelope = e.envelope.as_deref().unwrap_or("-");
@@ -390,6 +394,10 @@ impl Report {
                 status,
                 envelope
             );
+        }
+        let unsent = self.exchanges.iter().filter(|e| unsent(e)).count();
+        if unsent > 0 {
+            let _ = writeln!(out, "  ... and {unsent} more not sent: --max-requests reached");
         }
         let _ = writeln!(out, "\ncoverage: {}", self.coverage_line());
         for line in self.feature_lines() {

@@ -543,7 +543,7 @@ impl Run {
             Ok(a) => Some(a),
             Err(SendError::Unreachable(e)) => return Err(e),
             Err(SendError::Budget) => {
-                ex.note = Some("not sent: --max-requests reached".into());
+                ex.note = Some(report::BUDGET_NOTE.into());
                 None
             }
             // Being rate-limited says nothing about the error contract: no check, no finding.
@@ -1099,6 +1099,14 @@ impl Run {
                 ex.body_excerpt = Some(excerpt(&a.body));
             }
             exchanges.push(ex);
+        }
+        let unsent = exchanges.iter().filter(|e| e.note.as_deref() == Some(report::BUDGET_NOTE)).count();
+        if unsent > 0 {
+            self.notes.push(format!(
+                "--max-requests {} left {unsent} provocations unsent; about --max-requests {} sends them all",
+                config.max_requests,
+                config.max_requests + unsent
+            ));
         }
         let findings = report::group(&exchanges, extra);
         let conforms = findings.is_empty();

@@ -379,3 +379,24 @@ fn assert_well_formed_xml(xml: &str) {
         assert!(text.chars().all(|c| c >= ' ' || c == '\n'), "control character in {text:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_private_ca() {
+    let server = support::tls::serve_https(support::sloppy()).await;
+    assert!(server.base.starts_with("https://127.0.0.1:"));
+    // The webpki roots do not know the test's CA: the handshake fails, and nothing is probed.
+    let err = rebuff_probe::run(&config(&server.base, SLOPPY_KEY)).await.err();
+    let err = err.unwrap_or_else(|| panic!("an unknown CA was trusted"));
+    assert!(err.is_unreachable(), "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    // With the CA trusted, the same findings as over plain HTTP.
+    let mut c = config(&server.base, SLOPPY_KEY);
+    c.root_certificates.push(server.ca_pem.clone().into_bytes());
+    let report = probe(&c).await;
+    assert_eq!(failed(&report), sloppy_findings(false), "{}", report.to_text());
+    // Not a certificate at all.
+    let mut c = config(&server.base, SLOPPY_KEY);
+    c.root_certificates.push(b"not a certificate".to_vec());
+    let err = rebuff_probe::run(&c).await.err().unwrap_or_else(|| panic!("garbage trusted"));
+    assert!(err.is_usage() && err.to_string().contains("--cacert"), "{err}");
+}

@@ -305,3 +305,5 @@ pub fn counting(seen: Seen, status: StatusCode, location: Option<String>) -> Rou
         }
     })
 }
+
+pub mod tls;
