@@ -400,3 +400,35 @@ async fn https_with_a_private_ca() {
     let err = rebuff_probe::run(&c).await.err().unwrap_or_else(|| panic!("garbage trusted"));
     assert!(err.is_usage() && err.to_string().contains("--cacert"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_is_waited_out_not_reported() {
+    let limited = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let base = support::serve(support::rate_limited(support::sloppy(), 6, limited.clone())).await;
+    let report = probe(&config(&base, SLOPPY_KEY)).await;
+    assert!(limited.load(std::sync::atomic::Ordering::Relaxed) > 0, "the limit was never reached");
+    // Exactly the sloppy API's own findings: no 429 is one.
+    assert_eq!(failed(&report), sloppy_findings(false), "{}", report.to_text());
+    assert!(report.exchanges.iter().all(|e| e.status != Some(429)), "{}", report.to_text());
+    assert!(report.stopped.is_none(), "{:?}", report.stopped);
+    assert!(report.notes.iter().any(|n| n.starts_with("the API rate-limits the probe; it waits")), "{:?}", report.notes);
+    assert_eq!(report.coverage.reached, report.coverage.declared);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_past_max_wait_stops_the_probe_without_findings() {
+    let limited = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let base = support::serve(support::rate_limited(support::sloppy(), 6, limited.clone())).await;
+    let mut c = config(&base, SLOPPY_KEY);
+    c.max_wait = Duration::ZERO;
+    let report = probe(&c).await;
+    let stopped = report.stopped.clone().unwrap_or_else(|| panic!("not stopped:\n{}", report.to_text()));
+    assert!(stopped.starts_with("rate-limited: 429 to "), "{stopped}");
+    assert!(stopped.contains("past --max-wait"), "{stopped}");
+    // Once stopped it sends nothing more: one 429, then only skips.
+    assert_eq!(limited.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(report.findings().all(|(_, f)| !f.message.contains("429")), "{}", report.to_text());
+    let skipped = report.exchanges.iter().filter(|e| e.note.as_deref().is_some_and(|n| n.starts_with("rate-limited"))).count();
+    assert!(skipped > 3, "{}", report.to_text());
+    assert!(report.to_text().contains("\nstopped: rate-limited: 429 to "), "{}", report.to_text());
+}

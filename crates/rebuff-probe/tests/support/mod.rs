@@ -307,3 +307,37 @@ pub fn counting(seen: Seen, status: StatusCode, location: Option<String>) -> Rou
 }
 
 pub mod tls;
+
+// ---------------------------------------------------------------------------------------------
+// A rate limit in front of any router: `per_second` requests a wall-clock second, then 429 with
+// `Retry-After: 1` and a `RateLimit` field, as `rebuff serve` answers a second probe run.
+// ---------------------------------------------------------------------------------------------
+
+/// `app` behind a limit of `per_second` requests in each second; counts the 429s in `limited`.
+pub fn rate_limited(app: Router, per_second: usize, limited: Arc<AtomicUsize>) -> Router {
+    let window = Arc::new(Mutex::new((std::time::Instant::now(), 0usize)));
+    app.layer(axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
+        let window = window.clone();
+        let limited = limited.clone();
+        async move {
+            let admitted = match window.lock() {
+                Ok(mut w) => {
+                    if w.0.elapsed() >= std::time::Duration::from_secs(1) {
+                        *w = (std::time::Instant::now(), 0);
+                    }
+                    w.1 += 1;
+                    w.1 <= per_second
+                }
+                Err(_) => true,
+            };
+            if admitted {
+                return next.run(req).await;
+            }
+            limited.fetch_add(1, Ordering::Relaxed);
+            let mut res = problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Slow down.", "req_limited");
+            res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            res.headers_mut().insert("ratelimit", header::HeaderValue::from_static("\"default\";r=0;t=1"));
+            res
+        }
+    }))
+}
