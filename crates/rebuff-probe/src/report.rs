@@ -611,6 +611,12 @@ fn cause_of(check: Check, message: &str) -> String {
         }
         Check::Allow if message.contains(" lacks ") => "Allow lacks methods the path has".into(),
         Check::Allow if message.contains(" names ") => "Allow names methods the path does not have".into(),
+        // `expected 415 (or 400, 404), got 422`: the alternatives differ with the route.
+        Check::Status if message.starts_with("expected ") && message.contains(", got ") => {
+            let first = message["expected ".len()..].split([' ', ',']).next().unwrap_or("");
+            let got = message.rsplit_once(", got ").map_or("", |(_, g)| g);
+            format!("expected {first}, got {got}")
+        }
         // `the body shows a stack trace: `…excerpt…``: the excerpt differs, the fault not.
         Check::NoLeak => message.split_once(": ").map_or(message, |(c, _)| c).to_owned(),
         Check::NotFoundShape if message.starts_with("members differ") => {

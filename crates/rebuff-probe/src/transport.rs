@@ -97,6 +97,9 @@ impl Transport {
             .redirect(reqwest::redirect::Policy::none())
             // Only the target's own host is ever contacted, so no proxy from the environment.
             .no_proxy()
+            // A fresh connection for every request: servers close theirs after a crash (a
+            // 500) or a refused body, and a pooled one would then fail the next provocation.
+            .pool_max_idle_per_host(0)
             .timeout(timeout)
             .user_agent(concat!("rebuff-probe/", env!("CARGO_PKG_VERSION")))
             .build()
