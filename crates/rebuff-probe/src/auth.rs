@@ -87,8 +87,8 @@ impl Placement {
             Placement::Query(name) => {
                 let pair = format!(
                     "{}={}",
-                    utf8_percent_encode(name, NON_ALPHANUMERIC),
-                    utf8_percent_encode(credential, NON_ALPHANUMERIC)
+                    utf8_percent_encode(name, QUERY_UNSAFE),
+                    utf8_percent_encode(credential, QUERY_UNSAFE)
                 );
                 req.query(&pair)
             }
@@ -108,6 +108,10 @@ impl Placement {
         }
     }
 }
+
+/// Everything but RFC 3986's unreserved characters, in a query name or value.
+const QUERY_UNSAFE: &percent_encoding::AsciiSet =
+    &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
 
 /// What a cookie value may not hold (RFC 6265 `cookie-octet`), plus `%` itself.
 const COOKIE_UNSAFE: &percent_encoding::AsciiSet =
@@ -173,7 +177,7 @@ mod tests {
         let m = Placement::Basic.apply_malformed(Request::new(http::Method::GET, "/"));
         assert_eq!(m.headers[0].1, "Basic !!not-a-key!!");
         let m = Placement::Query("key".into()).apply_malformed(Request::new(http::Method::GET, "/x"));
-        assert_eq!(m.path, "/x?key=%21%21not%2Da%2Dkey%21%21");
+        assert_eq!(m.path, "/x?key=%21%21not-a-key%21%21");
         assert!(Placement::header("bad header").is_err());
     }
 }

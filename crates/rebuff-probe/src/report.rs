@@ -533,6 +533,35 @@ impl Report {
                 });
             }
         }
+        // Features: offered passes, not offered is skipped, required and missing fails.
+        let feature_failures: Vec<(Feature, String)> = self
+            .features
+            .iter()
+            .map(|f| {
+                let cause = self
+                    .findings
+                    .iter()
+                    .find(|g| g.check == f.feature.check() && g.examples.iter().any(|e| e == "--expect"))
+                    .map(|g| g.cause.clone())
+                    .unwrap_or_default();
+                (f.feature, cause)
+            })
+            .collect();
+        for (f, (_, cause)) in self.features.iter().zip(&feature_failures) {
+            let outcome = match (f.offered, f.required) {
+                (true, _) => Outcome::Pass,
+                (false, false) => Outcome::Skip,
+                (false, true) => Outcome::Fail,
+            };
+            let message = if outcome == Outcome::Fail { cause.as_str() } else { f.evidence.as_str() };
+            cases.push(Case {
+                class: "features",
+                name: f.feature.as_str(),
+                outcome,
+                message: if message.is_empty() { f.evidence.as_str() } else { message },
+                detail: f.evidence.clone(),
+            });
+        }
         let failures = cases.iter().filter(|c| c.outcome == Outcome::Fail).count();
         let skipped = cases.iter().filter(|c| c.outcome == Outcome::Skip).count();
         let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");

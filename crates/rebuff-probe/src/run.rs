@@ -551,6 +551,15 @@ impl Run {
                 ex.note = Some(why);
                 None
             }
+            // A server may refuse a body by closing the connection while it is still being
+            // written: its answer, if it sent one, cannot be read, so there is no status to
+            // check.
+            Err(SendError::Failed(why)) if p == Provocation::OversizeBody => {
+                let text = format!("the connection closed while the 2 MiB body was sent: {why}");
+                ex.checks.push(CheckResult::skip(Check::Status, text.clone()));
+                ex.note = Some(text);
+                None
+            }
             Err(SendError::Failed(why)) => {
                 ex.checks.push(CheckResult::fail(Check::Status, why.clone()));
                 ex.note = Some(why);

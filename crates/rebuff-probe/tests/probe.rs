@@ -432,3 +432,60 @@ async fn a_rate_limit_past_max_wait_stops_the_probe_without_findings() {
     assert!(skipped > 3, "{}", report.to_text());
     assert!(report.to_text().contains("\nstopped: rate-limited: 429 to "), "{}", report.to_text());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_go_where_the_security_scheme_says() {
+    use support::{KEYED_KEY, KeyIn};
+    for key_in in [KeyIn::Header, KeyIn::Query, KeyIn::Cookie, KeyIn::Basic] {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let base = support::serve(support::keyed(key_in, seen.clone())).await;
+        let report = probe(&config(&base, KEYED_KEY)).await;
+        // The key was accepted (else: "the API refuses --key"), and every provocation conforms.
+        assert!(report.conforms(), "{key_in:?}:\n{}", report.to_text());
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        // The malformed and the unknown credential went where the key goes.
+        assert!(seen.iter().any(|s| s.contains("!!not-a-key!!")), "{key_in:?}: {seen:?}");
+        assert!(seen.iter().any(|s| s != KEYED_KEY && !s.contains("not-a-key")), "{key_in:?}: {seen:?}");
+        assert!(seen.iter().filter(|s| *s == KEYED_KEY).count() > 3, "{key_in:?}: {seen:?}");
+    }
+    // Without a document, --auth-header names the header.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let base = support::serve(support::keyed(KeyIn::Header, seen.clone())).await;
+    let mut c = config(&format!("{base}/things"), KEYED_KEY);
+    c.auth_header = Some("X-API-Key".into());
+    let report = probe(&c).await;
+    assert!(report.routes.source == "guessed" || report.routes.source.contains("openapi"), "{}", report.routes.source);
+    assert_eq!(report.routes.credentials.to_string(), "header x-api-key");
+    assert!(seen.lock().map(|s| s.iter().any(|k| k.contains("!!not-a-key!!"))).unwrap_or(false));
+    // A bad header name is a usage error.
+    let mut c = config(&base, KEYED_KEY);
+    c.auth_header = Some("bad header".into());
+    let err = rebuff_probe::run(&c).await.err().unwrap_or_else(|| panic!("a bad header name was used"));
+    assert!(err.is_usage() && err.to_string().contains("--auth-header"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn features_not_offered_are_findings_only_when_expected() {
+    use rebuff_probe::Feature;
+    // The keyed API has request ids in its bodies, but no idempotency and no rate-limit headers.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let base = support::serve(support::keyed(support::KeyIn::Header, seen)).await;
+    let report = probe(&config(&base, support::KEYED_KEY)).await;
+    assert!(report.conforms(), "{}", report.to_text());
+    let offered: Vec<(Feature, bool)> = report.features.iter().map(|f| (f.feature, f.offered)).collect();
+    assert_eq!(
+        offered,
+        vec![(Feature::RequestIds, true), (Feature::IdempotencyKeys, false), (Feature::RateLimitHeaders, false)]
+    );
+    assert!(report.to_text().contains("feature: idempotency keys: not offered"), "{}", report.to_text());
+
+    let mut c = config(&base, support::KEYED_KEY);
+    c.expect = vec![Feature::IdempotencyKeys, Feature::RateLimitHeaders];
+    let report = probe(&c).await;
+    assert!(!report.conforms());
+    let found: Vec<(Check, &str)> = report.findings.iter().map(|g| (g.check, g.cause.as_str())).collect();
+    assert!(found.contains(&(Check::RateLimitHeaders, "rate-limit headers are required by --expect and no answer carries one")), "{found:?}");
+    assert!(found.iter().any(|(c, _)| *c == Check::IdempotentReplay), "{found:?}");
+    let junit = report.to_junit();
+    assert!(junit.contains("classname=\"probe.features\" name=\"rate-limit\""), "{junit}");
+}
