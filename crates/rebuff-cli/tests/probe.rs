@@ -139,9 +139,19 @@ async fn the_reference_api_conforms_exit_0() {
     let err = stderr(&o);
     assert!(err.contains("routes (openapi: /openapi.json (found at the root))"), "{err}");
     assert!(err.contains("no-credentials         GET /v1/projects -> 401 ok"), "{err}");
+    assert!(err.contains("[  1/"), "progress counts provocations from 1: {err}");
     let text = stdout(&o);
     assert!(text.contains("0 findings: conforms"), "{text}");
     assert!(text.contains("rate-limit"), "{text}");
+
+    // Markdown for a pull request, with the features required.
+    let o = rebuff(args(&["probe", &base, "--key", &key, "--format", "md", "--expect", "idempotency", "--expect", "rate-limit"]))
+        .await;
+    assert_exit(&o, 0);
+    let md = stdout(&o);
+    assert!(md.starts_with("### ✅ rebuff probe `http://127.0.0.1:"), "{md}");
+    assert!(md.contains("- idempotency keys: offered (the document declares Idempotency-Key)"), "{md}");
+    assert!(md.contains("<details><summary>"), "{md}");
     let _ = std::fs::remove_file(&out);
     remove_db(&db);
 }
@@ -164,6 +174,13 @@ async fn a_broken_api_exit_1() {
     assert!(leaks >= 10, "{report:#}");
     // JSON mode prints no progress.
     assert!(!stderr(&o).contains("no-credentials"), "{}", stderr(&o));
+    // Markdown: one finding per check and cause, with its count.
+    let o = rebuff(args(&["probe", &format!("{base}/v1/things"), "--key", "k", "--format", "md"])).await;
+    assert_exit(&o, 1);
+    let md = stdout(&o);
+    assert!(md.starts_with("### ❌ rebuff probe"), "{md}");
+    assert!(md.contains("| `no-leak` | the body shows a stack trace | "), "{md}");
+    assert_eq!(md.matches("| `no-leak` |").count(), 1, "{md}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -225,4 +242,28 @@ async fn https_with_cacert() {
     assert!(stderr(&o).contains("--cacert"), "{}", stderr(&o));
     let _ = std::fs::remove_file(&ca);
     remove_db(&db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_it_cannot_wait_out_stops_it_exit_2() {
+    // Everything is 429 for ten minutes: longer than --max-wait allows.
+    let app = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "600"), (header::CONTENT_TYPE, "application/problem+json")],
+            r#"{"type":"about:blank","title":"Too Many Requests","status":429}"#,
+        )
+            .into_response()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let o = rebuff(args(&["probe", &format!("http://{addr}/v1/things"), "--key", "k", "--max-wait", "5"])).await;
+    assert_exit(&o, 2);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(err.contains("the probe did not finish: rate-limited: 429 to GET /v1/things asking for 600 s"), "{err}");
+    assert!(out.contains("0 findings: incomplete (rate-limited)"), "{out}");
+    assert!(!out.contains("expected 401"), "{out}");
 }
