@@ -145,8 +145,19 @@ async fn the_reference_api_conforms_exit_0() {
     assert!(text.contains("rate-limit"), "{text}");
 
     // Markdown for a pull request, with the features required.
-    let o = rebuff(args(&["probe", &base, "--key", &key, "--format", "md", "--expect", "idempotency", "--expect", "rate-limit"]))
-        .await;
+    let o = rebuff(args(&[
+        "probe",
+        &base,
+        "--key",
+        &key,
+        "--format",
+        "md",
+        "--expect",
+        "idempotency",
+        "--expect",
+        "rate-limit",
+    ]))
+    .await;
     assert_exit(&o, 0);
     let md = stdout(&o);
     assert!(md.starts_with("### ✅ rebuff probe `http://127.0.0.1:"), "{md}");
@@ -224,7 +235,8 @@ async fn https_with_cacert() {
     assert!(stderr(&o).contains("certificate"), "{}", stderr(&o));
 
     // With it, the reference API conforms over TLS; the progress counts provocations from 1.
-    let o = rebuff(args(&["probe", &server.base, "--key", &key, "--cacert", ca.to_str().expect("utf-8")])).await;
+    let o =
+        rebuff(args(&["probe", &server.base, "--key", &key, "--cacert", ca.to_str().expect("utf-8")])).await;
     assert_exit(&o, 0);
     let err = stderr(&o);
     assert!(err.contains("[  1/"), "{err}");
@@ -260,10 +272,14 @@ async fn a_rate_limit_it_cannot_wait_out_stops_it_exit_2() {
     tokio::spawn(async move {
         let _ = axum::serve(listener, app).await;
     });
-    let o = rebuff(args(&["probe", &format!("http://{addr}/v1/things"), "--key", "k", "--max-wait", "5"])).await;
+    let o =
+        rebuff(args(&["probe", &format!("http://{addr}/v1/things"), "--key", "k", "--max-wait", "5"])).await;
     assert_exit(&o, 2);
     let (out, err) = (stdout(&o), stderr(&o));
-    assert!(err.contains("the probe did not finish: rate-limited: 429 to GET /v1/things asking for 600 s"), "{err}");
+    assert!(
+        err.contains("the probe did not finish: rate-limited: 429 to GET /v1/things asking for 600 s"),
+        "{err}"
+    );
     assert!(out.contains("0 findings: incomplete (rate-limited)"), "{out}");
     assert!(!out.contains("expected 401"), "{out}");
 }

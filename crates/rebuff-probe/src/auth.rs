@@ -48,7 +48,11 @@ impl Placement {
                 match scheme.get("in").and_then(Value::as_str)? {
                     "header" => {
                         let header = HeaderName::try_from(name).ok()?;
-                        Some(if header == AUTHORIZATION { Placement::Bearer } else { Placement::Header(header) })
+                        Some(if header == AUTHORIZATION {
+                            Placement::Bearer
+                        } else {
+                            Placement::Header(header)
+                        })
                     }
                     "query" => Some(Placement::Query(name.to_owned())),
                     "cookie" => Some(Placement::Cookie(name.to_owned())),
@@ -154,8 +158,14 @@ mod tests {
             p(json!({"type": "apiKey", "in": "header", "name": "X-API-Key"})),
             Some(Placement::Header(HeaderName::from_static("x-api-key")))
         );
-        assert_eq!(p(json!({"type": "apiKey", "in": "query", "name": "api_key"})), Some(Placement::Query("api_key".into())));
-        assert_eq!(p(json!({"type": "apiKey", "in": "cookie", "name": "sid"})), Some(Placement::Cookie("sid".into())));
+        assert_eq!(
+            p(json!({"type": "apiKey", "in": "query", "name": "api_key"})),
+            Some(Placement::Query("api_key".into()))
+        );
+        assert_eq!(
+            p(json!({"type": "apiKey", "in": "cookie", "name": "sid"})),
+            Some(Placement::Cookie("sid".into()))
+        );
         assert_eq!(p(json!({"type": "http", "scheme": "Bearer"})), Some(Placement::Bearer));
         assert_eq!(p(json!({"type": "http", "scheme": "basic"})), Some(Placement::Basic));
         assert_eq!(p(json!({"type": "oauth2", "flows": {}})), Some(Placement::Bearer));
@@ -167,13 +177,22 @@ mod tests {
     #[test]
     fn credentials_land_where_the_scheme_says() {
         let h = |k: &str, v: &str| vec![(k.to_owned(), v.to_owned())];
-        assert_eq!(sent(&Placement::Bearer, "k1"), ("/v1/things?limit=2".into(), h("authorization", "Bearer k1")));
-        assert_eq!(sent(&Placement::Basic, "ada:pw"), ("/v1/things?limit=2".into(), h("authorization", "Basic YWRhOnB3")));
+        assert_eq!(
+            sent(&Placement::Bearer, "k1"),
+            ("/v1/things?limit=2".into(), h("authorization", "Bearer k1"))
+        );
+        assert_eq!(
+            sent(&Placement::Basic, "ada:pw"),
+            ("/v1/things?limit=2".into(), h("authorization", "Basic YWRhOnB3"))
+        );
         assert_eq!(
             sent(&Placement::Query("api key".into()), "a&b"),
             ("/v1/things?limit=2&api%20key=a%26b".into(), vec![])
         );
-        assert_eq!(sent(&Placement::Cookie("sid".into()), "a;b"), ("/v1/things?limit=2".into(), h("cookie", "sid=a%3Bb")));
+        assert_eq!(
+            sent(&Placement::Cookie("sid".into()), "a;b"),
+            ("/v1/things?limit=2".into(), h("cookie", "sid=a%3Bb"))
+        );
         let m = Placement::Basic.apply_malformed(Request::new(http::Method::GET, "/"));
         assert_eq!(m.headers[0].1, "Basic !!not-a-key!!");
         let m = Placement::Query("key".into()).apply_malformed(Request::new(http::Method::GET, "/x"));

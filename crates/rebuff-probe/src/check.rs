@@ -424,7 +424,7 @@ fn allow(a: &Answer, known: Option<&[String]>) -> CheckResult {
     let extra: Vec<&str> = listed
         .iter()
         .map(String::as_str)
-        .filter(|m| !has(m) && !(*m == "HEAD" && has("GET")) && *m != "OPTIONS")
+        .filter(|m| !(has(m) || (*m == "HEAD" && has("GET")) || *m == "OPTIONS"))
         .collect();
     let shown = listed.join(", ");
     match (missing.is_empty(), extra.is_empty()) {
@@ -435,7 +435,11 @@ fn allow(a: &Answer, known: Option<&[String]>) -> CheckResult {
         ),
         (true, false) => CheckResult::fail(
             Check::Allow,
-            format!("Allow: {shown} names {} that the path does not have ({})", extra.join(", "), known.join(", ")),
+            format!(
+                "Allow: {shown} names {} that the path does not have ({})",
+                extra.join(", "),
+                known.join(", ")
+            ),
         ),
         (false, false) => CheckResult::fail(
             Check::Allow,

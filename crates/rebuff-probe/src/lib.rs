@@ -64,10 +64,10 @@ mod report;
 mod run;
 mod transport;
 
+pub use auth::Placement;
 pub use check::{Check, CheckResult, Outcome};
 pub use error::{Error, ErrorKind};
 pub use plan::Routes;
 pub use provocation::Provocation;
-pub use auth::Placement;
 pub use report::{Coverage, Exchange, Feature, FeatureStatus, FindingGroup, Format, Report, Tally};
 pub use run::{Config, Event, OVERSIZE_BYTES, run, run_with};

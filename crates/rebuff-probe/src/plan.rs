@@ -225,18 +225,23 @@ impl Routes {
             let full = format!("{prefix}{path}");
             methods.insert(full.clone(), methods_of(Some(item_obj)));
             let Some(obj) = item_obj.as_object() else { continue };
-            let shared: Vec<&Value> = obj.get("parameters").and_then(Value::as_array).into_iter().flatten().collect();
+            let shared: Vec<&Value> =
+                obj.get("parameters").and_then(Value::as_array).into_iter().flatten().collect();
             for (m, op) in obj {
                 let Some(method) = http_method(m) else { continue };
                 let mut o = Operation::new(method, full.clone());
                 o.access = access(doc, op, &credentials);
                 o.json_body = json_body_schema(doc, op);
-                let own: Vec<&Value> = op.get("parameters").and_then(Value::as_array).into_iter().flatten().collect();
+                let own: Vec<&Value> =
+                    op.get("parameters").and_then(Value::as_array).into_iter().flatten().collect();
                 let params: Vec<&Value> = shared.iter().chain(own.iter()).map(|p| resolve(doc, p)).collect();
                 for name in path_param_names(path) {
                     let schema = params
                         .iter()
-                        .find(|p| p.get("in").and_then(Value::as_str) == Some("path") && p.get("name").and_then(Value::as_str) == Some(name))
+                        .find(|p| {
+                            p.get("in").and_then(Value::as_str) == Some("path")
+                                && p.get("name").and_then(Value::as_str) == Some(name)
+                        })
                         .and_then(|p| p.get("schema"))
                         .map(|s| resolve(doc, s).clone())
                         .unwrap_or(Value::Null);
@@ -262,13 +267,19 @@ impl Routes {
                 });
                 declares_idempotency |= params.iter().any(|p| {
                     p.get("in").and_then(Value::as_str) == Some("header")
-                        && p.get("name").and_then(Value::as_str).is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key"))
+                        && p.get("name")
+                            .and_then(Value::as_str)
+                            .is_some_and(|n| n.eq_ignore_ascii_case("idempotency-key"))
                 });
                 operations.push(o);
             }
         }
         // The routes the probe picked first: where a small budget is best spent.
-        let first = [("GET", format!("{prefix}{collection}")), ("POST", format!("{prefix}{}", create.0)), ("GET", format!("{prefix}{item}"))];
+        let first = [
+            ("GET", format!("{prefix}{collection}")),
+            ("POST", format!("{prefix}{}", create.0)),
+            ("GET", format!("{prefix}{item}")),
+        ];
         let mut ordered = Vec::with_capacity(operations.len());
         for (m, p) in &first {
             if let Some(i) = operations.iter().position(|o| o.method.as_str() == *m && o.path == *p) {
@@ -393,7 +404,8 @@ fn placement(doc: &Value, op: Option<&Value>) -> Placement {
         .or_else(|| {
             // No requirement names one: the only scheme declared, if there is exactly one.
             let all = schemes.and_then(Value::as_object)?;
-            let placeable: Vec<Placement> = all.values().filter_map(|s| Placement::from_scheme(resolve(doc, s))).collect();
+            let placeable: Vec<Placement> =
+                all.values().filter_map(|s| Placement::from_scheme(resolve(doc, s))).collect();
             (placeable.len() == 1).then(|| placeable[0].clone())
         })
         .unwrap_or(Placement::Bearer)

@@ -434,7 +434,12 @@ impl Report {
         let mark = if self.conforms { "✅" } else { "❌" };
         let _ = writeln!(out, "### {mark} rebuff probe `{}`\n", md(&self.target));
         let _ = writeln!(out, "{}\n", md(&self.summary()));
-        let _ = writeln!(out, "- routes: {} (credentials: {})", md(&self.routes.source), md(&self.routes.credentials.to_string()));
+        let _ = writeln!(
+            out,
+            "- routes: {} (credentials: {})",
+            md(&self.routes.source),
+            md(&self.routes.credentials.to_string())
+        );
         let _ = writeln!(out, "- coverage: {}", md(&self.coverage_line()));
         match (&self.expected_envelope, &self.envelope) {
             (Some(e), _) => {
@@ -659,16 +664,17 @@ fn cause_of(check: Check, message: &str) -> String {
 /// appearance, with `extra` (features required and not offered) after.
 pub(crate) fn group(exchanges: &[Exchange], extra: Vec<(Check, String)>) -> Vec<FindingGroup> {
     let mut groups: Vec<FindingGroup> = Vec::new();
-    let mut add = |check: Check, cause: String, example: String| {
-        match groups.iter_mut().find(|g| g.check == check && g.cause == cause) {
-            Some(g) => {
-                g.count += 1;
-                if g.examples.len() < EXAMPLES {
-                    g.examples.push(example);
-                }
+    let mut add = |check: Check, cause: String, example: String| match groups
+        .iter_mut()
+        .find(|g| g.check == check && g.cause == cause)
+    {
+        Some(g) => {
+            g.count += 1;
+            if g.examples.len() < EXAMPLES {
+                g.examples.push(example);
             }
-            None => groups.push(FindingGroup { check, cause, count: 1, examples: vec![example] }),
         }
+        None => groups.push(FindingGroup { check, cause, count: 1, examples: vec![example] }),
     };
     for e in exchanges {
         for c in e.failures() {

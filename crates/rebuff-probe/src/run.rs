@@ -12,7 +12,7 @@ use reqwest::Url;
 use serde_json::Value;
 
 use crate::auth::Placement;
-use crate::check::{self, Answer, Check, CheckResult, Expect, Outcome};
+use crate::check::{self, Answer, Check, CheckResult, Expect};
 use crate::error::Error;
 use crate::plan::{self, Access, Operation, Routes};
 use crate::provocation::Provocation;
@@ -158,7 +158,8 @@ pub async fn run_with(config: &Config, mut on_event: impl FnMut(Event<'_>)) -> R
     if config.max_requests == 0 {
         return Err(Error::usage("--max-requests must be at least 1"));
     }
-    let auth_header = config.auth_header.as_deref().map(Placement::header).transpose().map_err(Error::usage)?;
+    let auth_header =
+        config.auth_header.as_deref().map(Placement::header).transpose().map_err(Error::usage)?;
     let catalog = match config.profile.as_deref() {
         None => None,
         Some(name) => Some(
@@ -175,8 +176,13 @@ pub async fn run_with(config: &Config, mut on_event: impl FnMut(Event<'_>)) -> R
     origin.set_path("/");
     origin.set_query(None);
     origin.set_fragment(None);
-    let transport =
-        Transport::new(origin, config.max_requests, config.timeout, catalog.clone(), &config.root_certificates)?;
+    let transport = Transport::new(
+        origin,
+        config.max_requests,
+        config.timeout,
+        catalog.clone(),
+        &config.root_certificates,
+    )?;
     let mut run = Run {
         t: transport,
         key: config.key.clone(),
@@ -194,6 +200,7 @@ pub async fn run_with(config: &Config, mut on_event: impl FnMut(Event<'_>)) -> R
         request_id_seen: None,
         rate_headers_seen: None,
         told_waiting: false,
+        idempotency_offered: false,
     };
     let mut routes = run.routes(config, &base, local_doc, &mut on_event).await?;
     if let Some(p) = auth_header {
@@ -272,6 +279,8 @@ struct Run {
     /// The first rate-limit header seen, if one was.
     rate_headers_seen: Option<String>,
     told_waiting: bool,
+    /// Whether the API offers idempotency keys, once the probe knows.
+    idempotency_offered: bool,
 }
 
 /// What an answer's rate limit says to wait: `Retry-After` (seconds or an HTTP date), else
@@ -293,7 +302,9 @@ fn retry_wait(a: &Answer) -> Option<Duration> {
 fn reset_after(a: &Answer) -> Option<Duration> {
     let t = a
         .header("ratelimit")
-        .and_then(|f| f.split([';', ',']).find_map(|p| p.trim().strip_prefix("t=")).and_then(|t| t.trim().parse().ok()))
+        .and_then(|f| {
+            f.split([';', ',']).find_map(|p| p.trim().strip_prefix("t=")).and_then(|t| t.trim().parse().ok())
+        })
         .or_else(|| a.header("x-ratelimit-reset").and_then(|v| v.trim().parse::<u64>().ok()))?;
     // A value past 2001 is a Unix time, not seconds from now.
     if t > 1_000_000_000 {
@@ -344,7 +355,11 @@ impl Run {
     /// before it, when the last answer said the limit is spent, and after a 429, to send it
     /// again. A 429 the probe could not wait out is [`SendError::RateLimited`], never a
     /// finding.
-    async fn send(&mut self, req: &Request, on_event: &mut impl FnMut(Event<'_>)) -> Result<Answer, SendError> {
+    async fn send(
+        &mut self,
+        req: &Request,
+        on_event: &mut impl FnMut(Event<'_>),
+    ) -> Result<Answer, SendError> {
         if let Some(why) = &self.stopped {
             return Err(SendError::RateLimited(why.clone()));
         }
@@ -411,7 +426,11 @@ impl Run {
 
     /// Sends a request that is no provocation (a document, a listing). `Ok(None)` when it got
     /// no answer or the budget is spent.
-    async fn fetch(&mut self, req: &Request, on_event: &mut impl FnMut(Event<'_>)) -> Result<Option<Answer>, Error> {
+    async fn fetch(
+        &mut self,
+        req: &Request,
+        on_event: &mut impl FnMut(Event<'_>),
+    ) -> Result<Option<Answer>, Error> {
         match self.send(req, on_event).await {
             Ok(a) => Ok(Some(a)),
             Err(SendError::Unreachable(e)) => Err(e),
@@ -659,7 +678,12 @@ impl Run {
         steps
     }
 
-    async fn provoke(&mut self, routes: &Routes, config: &Config, on_event: &mut impl FnMut(Event<'_>)) -> Result<(), Error> {
+    async fn provoke(
+        &mut self,
+        routes: &Routes,
+        config: &Config,
+        on_event: &mut impl FnMut(Event<'_>),
+    ) -> Result<(), Error> {
         use Provocation as P;
         let coll = routes.collection.as_str();
         let coll_op = routes.operations.iter().find(|o| o.method == Method::GET && o.path == coll).cloned();
@@ -669,8 +693,9 @@ impl Run {
         self.total = 3 + 1 + steps.len() + 3 + 1;
 
         // Authentication: the first request tells whether the target is there at all.
-        let none =
-            self.provoke_plain(P::NoCredentials, coll_op.as_ref(), Request::new(Method::GET, coll), on_event).await?;
+        let none = self
+            .provoke_plain(P::NoCredentials, coll_op.as_ref(), Request::new(Method::GET, coll), on_event)
+            .await?;
         let malformed = self.placement.apply_malformed(Request::new(Method::GET, coll));
         self.provoke_plain(P::MalformedCredentials, coll_op.as_ref(), malformed, on_event).await?;
         let unknown_key = self
@@ -681,7 +706,9 @@ impl Run {
         let unknown = self.placement.apply(Request::new(Method::GET, coll), &unknown_key);
         self.provoke_plain(P::UnknownCredentials, coll_op.as_ref(), unknown, on_event).await?;
         let blocked = match self.status_of(Some(none)) {
-            Some(s @ (401 | 403)) if !has_key => Some(format!("needs --key: {coll} answers {s} without credentials")),
+            Some(s @ (401 | 403)) if !has_key => {
+                Some(format!("needs --key: {coll} answers {s} without credentials"))
+            }
             _ => None,
         };
 
@@ -708,7 +735,12 @@ impl Run {
                 if let Some(parent) = plan::parent(&op.path)
                     && parent != coll
                     && !others.contains(&parent)
-                    && routes.operations.iter().any(|o| o.method == Method::GET && o.path == parent && o.access != Access::Other(String::new()) && !matches!(o.access, Access::Other(_)))
+                    && routes.operations.iter().any(|o| {
+                        o.method == Method::GET
+                            && o.path == parent
+                            && o.access != Access::Other(String::new())
+                            && !matches!(o.access, Access::Other(_))
+                    })
                 {
                     others.push(parent);
                 }
@@ -773,7 +805,14 @@ impl Run {
 
         // Rate limit, last: after it the caller is limited for a while.
         if let Some(why) = &blocked {
-            self.skip(P::RateLimit, None, "GET", coll, if config.burst { why } else { "only with --burst" }, on_event);
+            self.skip(
+                P::RateLimit,
+                None,
+                "GET",
+                coll,
+                if config.burst { why } else { "only with --burst" },
+                on_event,
+            );
             Ok(())
         } else if config.burst {
             self.burst(coll, on_event).await
@@ -870,12 +909,16 @@ impl Run {
                 build(op.method.clone(), plan::fill(&op.path, INVALID_ID), ct, body_of(op))
             }
             P::WrongBodyType => build(op.method.clone(), path, Some(json), Some(bytes(&wrong))),
-            P::MalformedJson => build(op.method.clone(), path, Some(json), Some(MALFORMED_JSON.as_bytes().to_vec())),
+            P::MalformedJson => {
+                build(op.method.clone(), path, Some(json), Some(MALFORMED_JSON.as_bytes().to_vec()))
+            }
             P::MissingContentType => build(op.method.clone(), path, None, Some(bytes(&wrong))),
             P::WrongContentType => build(op.method.clone(), path, Some("text/plain"), Some(bytes(&wrong))),
             P::OversizeBody => {
                 for s in [400, 415, 422] {
-                    expect.inconclusive.push((s, "the API read the whole 2 MiB body: its limit may be higher".into()));
+                    expect
+                        .inconclusive
+                        .push((s, "the API read the whole 2 MiB body: its limit may be higher".into()));
                 }
                 // A server that refuses a body without reading it closes the connection after
                 // its answer; a pooled connection would then fail the next request.
@@ -932,12 +975,20 @@ impl Run {
             Some(s) => Expect::of(&[s]),
             None => Expect::of(P::IdempotencyReplay.expected()),
         };
-        let replay = self.provoke_one(P::IdempotencyReplay, op.as_ref(), req, expect, Some(first), on_event).await?;
+        let replay =
+            self.provoke_one(P::IdempotencyReplay, op.as_ref(), req, expect, Some(first), on_event).await?;
         let offered = routes.declares_idempotency == Some(true)
             || self.answer(Some(replay)).is_some_and(|r| {
+                // Marked as a replay, or the first answer's bytes (its request id in the
+                // body) under a request id of its own in the header.
                 r.replayed()
-                    || self.answer(Some(first)).is_some_and(|f| f.body_request_id.is_some() && f.body == r.body)
+                    || self.answer(Some(first)).is_some_and(|f| {
+                        f.body == r.body
+                            && f.body_request_id.is_some()
+                            && r.header_request_id().is_some_and(|h| Some(h) != r.body_request_id.as_deref())
+                    })
             });
+        self.idempotency_offered = offered;
         if let (Some(ra), Some(fa)) = (self.answer(Some(replay)), self.answer(Some(first))) {
             let result = if offered || required {
                 check::replay(ra, fa)
@@ -950,7 +1001,14 @@ impl Run {
             let req = post(self, 2);
             self.provoke_plain(P::IdempotencyReuse, op.as_ref(), req, on_event).await?;
         } else {
-            self.skip(P::IdempotencyReuse, op.as_ref(), "POST", create, "not offered: the replay was answered afresh", on_event);
+            self.skip(
+                P::IdempotencyReuse,
+                op.as_ref(),
+                "POST",
+                create,
+                "not offered: the replay was answered afresh",
+                on_event,
+            );
         }
         Ok(())
     }
@@ -980,7 +1038,8 @@ impl Run {
         let mut sent = 0;
         loop {
             if self.t.remaining() == 0 {
-                let why = format!("no 429 after {sent} requests: the limit is above what --max-requests allows");
+                let why =
+                    format!("no 429 after {sent} requests: the limit is above what --max-requests allows");
                 self.skip(p, None, "GET", coll, &why, on_event);
                 return Ok(());
             }
@@ -1044,16 +1103,15 @@ impl Run {
             required: required(Feature::RequestIds),
             evidence: request_ids.clone().unwrap_or_else(|| "no answer carries one".into()),
         });
-        if request_ids.is_none() && required(Feature::RequestIds) && !self.done.iter().any(|(e, _)| e.checks.iter().any(|c| c.check == Check::RequestId)) {
+        if request_ids.is_none()
+            && required(Feature::RequestIds)
+            && !self.done.iter().any(|(e, _)| e.checks.iter().any(|c| c.check == Check::RequestId))
+        {
             extra.push((Check::RequestId, "request ids are required by --expect and not offered".to_owned()));
         }
 
         let replay = self.done.iter().find(|(e, _)| e.provocation == Provocation::IdempotencyReplay);
-        let idem_offered = routes.declares_idempotency == Some(true)
-            || replay.and_then(|(_, a)| a.as_ref()).is_some_and(Answer::replayed)
-            || replay.is_some_and(|(e, _)| {
-                e.checks.iter().any(|c| c.check == Check::IdempotentReplay && c.outcome != Outcome::Skip)
-            }) && !required(Feature::IdempotencyKeys);
+        let idem_offered = self.idempotency_offered;
         let idem_evidence = match (routes.declares_idempotency, replay.and_then(|(_, a)| a.as_ref())) {
             (Some(true), _) => "the document declares Idempotency-Key".to_owned(),
             (Some(false), None) => "the document declares no Idempotency-Key header".to_owned(),
@@ -1063,7 +1121,10 @@ impl Run {
             (None, None) => "not tried".to_owned(),
         };
         if !idem_offered && required(Feature::IdempotencyKeys) {
-            extra.push((Check::IdempotentReplay, "idempotency keys are required by --expect and not offered".to_owned()));
+            extra.push((
+                Check::IdempotentReplay,
+                "idempotency keys are required by --expect and not offered".to_owned(),
+            ));
         }
         features.push(FeatureStatus {
             feature: Feature::IdempotencyKeys,
@@ -1074,7 +1135,10 @@ impl Run {
 
         let rate = self.rate_headers_seen.clone();
         if rate.is_none() && required(Feature::RateLimitHeaders) {
-            extra.push((Check::RateLimitHeaders, "rate-limit headers are required by --expect and no answer carries one".to_owned()));
+            extra.push((
+                Check::RateLimitHeaders,
+                "rate-limit headers are required by --expect and no answer carries one".to_owned(),
+            ));
         }
         features.push(FeatureStatus {
             feature: Feature::RateLimitHeaders,
@@ -1087,8 +1151,12 @@ impl Run {
         let mut coverage = Coverage { declared: routes.operations.len(), ..Coverage::default() };
         for op in &routes.operations {
             let name = op.name();
-            let mine: Vec<&Exchange> =
-                self.done.iter().map(|(e, _)| e).filter(|e| e.operation.as_deref() == Some(name.as_str())).collect();
+            let mine: Vec<&Exchange> = self
+                .done
+                .iter()
+                .map(|(e, _)| e)
+                .filter(|e| e.operation.as_deref() == Some(name.as_str()))
+                .collect();
             if mine.iter().any(|e| e.answered()) {
                 coverage.reached += 1;
             } else {

@@ -87,7 +87,10 @@ fn start(mut cmd: Command, port: u16, name: &str) -> App {
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = app.child.try_wait() {
-            panic!("the {name} app exited ({status}):\n{}", std::fs::read_to_string(&app.log).unwrap_or_default());
+            panic!(
+                "the {name} app exited ({status}):\n{}",
+                std::fs::read_to_string(&app.log).unwrap_or_default()
+            );
         }
         assert!(Instant::now() < deadline, "the {name} app did not listen within a minute");
         std::thread::sleep(Duration::from_millis(100));
@@ -98,9 +101,14 @@ fn start(mut cmd: Command, port: u16, name: &str) -> App {
 /// The verdict as a table that changes only when the verdict does: the routes, the
 /// features, the coverage, one line per provocation, the grouped findings.
 fn verdicts(title: &str, report: &Report) -> String {
-    let mut out = format!("# rebuff probe verdicts: {title}\n# Written by REBUFF_BLESS=1 cargo test -p rebuff-probe --test apps\n\n");
+    let mut out = format!(
+        "# rebuff probe verdicts: {title}\n# Written by REBUFF_BLESS=1 cargo test -p rebuff-probe --test apps\n\n"
+    );
     out.push_str(&format!("credentials: {}\n", report.routes.credentials));
-    out.push_str(&format!("coverage: {} of {} operations\n", report.coverage.reached, report.coverage.declared));
+    out.push_str(&format!(
+        "coverage: {} of {} operations\n",
+        report.coverage.reached, report.coverage.declared
+    ));
     for u in &report.coverage.unreached {
         out.push_str(&format!("  not reached: {u}\n"));
     }
@@ -108,11 +116,20 @@ fn verdicts(title: &str, report: &Report) -> String {
         let state = if f.offered { "offered" } else { "not offered" };
         out.push_str(&format!("feature {}: {state}\n", f.feature));
     }
-    out.push_str(&format!("verdict: {}\n\n", if report.conforms() { "conforms" } else { "does not conform" }));
+    out.push_str(&format!(
+        "verdict: {}\n\n",
+        if report.conforms() { "conforms" } else { "does not conform" }
+    ));
     out.push_str("| provocation | request | status | result |\n|---|---|---|---|\n");
     for e in &report.exchanges {
         let status = e.status.map_or_else(|| "-".to_owned(), |s| s.to_string());
-        out.push_str(&format!("| {} | {} {} | {status} | {} |\n", e.provocation, e.method, e.path, e.verdict()));
+        out.push_str(&format!(
+            "| {} | {} {} | {status} | {} |\n",
+            e.provocation,
+            e.method,
+            e.path,
+            e.verdict()
+        ));
     }
     out.push_str("\n| check | finding | answers |\n|---|---|---|\n");
     for g in &report.findings {
@@ -129,7 +146,9 @@ async fn check(app: &str, title: &str, base: &str, key: &str) {
     let got = verdicts(title, &report);
     let path = apps().join(app).join("expected.txt");
     if std::env::var_os("REBUFF_BLESS").is_some() {
-        std::fs::File::create(&path).and_then(|mut f| f.write_all(got.as_bytes())).expect("write expected.txt");
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(got.as_bytes()))
+            .expect("write expected.txt");
         return;
     }
     let want = std::fs::read_to_string(&path).unwrap_or_default();
@@ -149,8 +168,13 @@ async fn fastapi_defaults() {
     cmd.args(["-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", &port.to_string(), "--app-dir"])
         .arg(apps().join("fastapi"));
     let _app = start(cmd, port, "fastapi");
-    check("fastapi", "FastAPI widgets (tests/apps/fastapi)", &format!("http://127.0.0.1:{port}"), "fk_test_5d1c9e7a2b4f")
-        .await;
+    check(
+        "fastapi",
+        "FastAPI widgets (tests/apps/fastapi)",
+        &format!("http://127.0.0.1:{port}"),
+        "fk_test_5d1c9e7a2b4f",
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -158,8 +182,15 @@ async fn express_defaults() {
     let Some(env) = install() else { return };
     let port = free_port();
     let mut cmd = Command::new("node");
-    cmd.arg(apps().join("express/app.js")).arg(port.to_string()).env("NODE_PATH", env.join("express/node_modules"));
+    cmd.arg(apps().join("express/app.js"))
+        .arg(port.to_string())
+        .env("NODE_PATH", env.join("express/node_modules"));
     let _app = start(cmd, port, "express");
-    check("express", "Express widgets (tests/apps/express)", &format!("http://127.0.0.1:{port}"), "ek_test_3b8e1f0a6c2d")
-        .await;
+    check(
+        "express",
+        "Express widgets (tests/apps/express)",
+        &format!("http://127.0.0.1:{port}"),
+        "ek_test_3b8e1f0a6c2d",
+    )
+    .await;
 }

@@ -58,7 +58,8 @@ async fn the_reference_api_conforms_in_every_profile() {
             assert!(e.answered(), "{profile}: {} not answered:\n{}", e.provocation, report.to_text());
             // A UUID stands in for ids of collections the probe did not list: 400 says the
             // API's ids look different, which is no finding and no pass.
-            let uuid = e.path.contains(rebuff_probe_fallback_uuid()) && e.provocation == Provocation::ForeignId;
+            let uuid =
+                e.path.contains(rebuff_probe_fallback_uuid()) && e.provocation == Provocation::ForeignId;
             assert!(
                 e.checks.iter().all(|c| c.outcome == Outcome::Pass || (uuid && c.check == Check::Status)),
                 "{profile}: {}:\n{}",
@@ -151,7 +152,10 @@ async fn without_a_key_it_checks_authentication_and_skips_the_rest() {
             assert!(e.note.as_deref().is_some_and(|n| n.starts_with("needs --key")), "{:?}", e.note);
         }
     }
-    let login = report.exchanges.iter().find(|e| e.path == "/v1/auth/login" && e.provocation == Provocation::WrongBodyType);
+    let login = report
+        .exchanges
+        .iter()
+        .find(|e| e.path == "/v1/auth/login" && e.provocation == Provocation::WrongBodyType);
     assert_eq!(login.and_then(|e| e.status), Some(400), "{}", report.to_text());
 }
 
@@ -218,12 +222,22 @@ async fn a_sloppy_api_gets_exactly_its_findings() {
     assert!(junit.contains("<testcase classname=\"probe.wrong-method\" name=\"allow\">"), "{junit}");
     let text = report.to_text();
     // One finding per check and cause, with its examples.
-    assert!(text.contains("\n  no-leak: the body shows a stack trace\n      POST /v1/things (malformed-json) -> 500"), "{text}");
+    assert!(
+        text.contains(
+            "\n  no-leak: the body shows a stack trace\n      POST /v1/things (malformed-json) -> 500"
+        ),
+        "{text}"
+    );
     assert!(text.contains("\n  envelope: mlops here, rebuff in 11 of 14 errors (2 answers)\n"), "{text}");
     assert_eq!(report.findings.len(), 7, "{text}");
     let md = report.to_markdown();
     assert!(md.starts_with("### ❌ rebuff probe `http://127.0.0.1:"), "{md}");
-    assert!(md.contains("| `no-leak` | the body shows a stack trace | 1 | POST /v1/things (malformed-json) -&gt; 500: "), "{md}");
+    assert!(
+        md.contains(
+            "| `no-leak` | the body shows a stack trace | 1 | POST /v1/things (malformed-json) -&gt; 500: "
+        ),
+        "{md}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,7 +425,11 @@ async fn a_rate_limit_is_waited_out_not_reported() {
     assert_eq!(failed(&report), sloppy_findings(false), "{}", report.to_text());
     assert!(report.exchanges.iter().all(|e| e.status != Some(429)), "{}", report.to_text());
     assert!(report.stopped.is_none(), "{:?}", report.stopped);
-    assert!(report.notes.iter().any(|n| n.starts_with("the API rate-limits the probe; it waits")), "{:?}", report.notes);
+    assert!(
+        report.notes.iter().any(|n| n.starts_with("the API rate-limits the probe; it waits")),
+        "{:?}",
+        report.notes
+    );
     assert_eq!(report.coverage.reached, report.coverage.declared);
 }
 
@@ -428,7 +446,11 @@ async fn a_rate_limit_past_max_wait_stops_the_probe_without_findings() {
     // Once stopped it sends nothing more: one 429, then only skips.
     assert_eq!(limited.load(std::sync::atomic::Ordering::Relaxed), 1);
     assert!(report.findings().all(|(_, f)| !f.message.contains("429")), "{}", report.to_text());
-    let skipped = report.exchanges.iter().filter(|e| e.note.as_deref().is_some_and(|n| n.starts_with("rate-limited"))).count();
+    let skipped = report
+        .exchanges
+        .iter()
+        .filter(|e| e.note.as_deref().is_some_and(|n| n.starts_with("rate-limited")))
+        .count();
     assert!(skipped > 3, "{}", report.to_text());
     assert!(report.to_text().contains("\nstopped: rate-limited: 429 to "), "{}", report.to_text());
 }
@@ -454,7 +476,11 @@ async fn credentials_go_where_the_security_scheme_says() {
     let mut c = config(&format!("{base}/things"), KEYED_KEY);
     c.auth_header = Some("X-API-Key".into());
     let report = probe(&c).await;
-    assert!(report.routes.source == "guessed" || report.routes.source.contains("openapi"), "{}", report.routes.source);
+    assert!(
+        report.routes.source == "guessed" || report.routes.source.contains("openapi"),
+        "{}",
+        report.routes.source
+    );
     assert_eq!(report.routes.credentials.to_string(), "header x-api-key");
     assert!(seen.lock().map(|s| s.iter().any(|k| k.contains("!!not-a-key!!"))).unwrap_or(false));
     // A bad header name is a usage error.
@@ -475,7 +501,11 @@ async fn features_not_offered_are_findings_only_when_expected() {
     let offered: Vec<(Feature, bool)> = report.features.iter().map(|f| (f.feature, f.offered)).collect();
     assert_eq!(
         offered,
-        vec![(Feature::RequestIds, true), (Feature::IdempotencyKeys, false), (Feature::RateLimitHeaders, false)]
+        vec![
+            (Feature::RequestIds, true),
+            (Feature::IdempotencyKeys, false),
+            (Feature::RateLimitHeaders, false)
+        ]
     );
     assert!(report.to_text().contains("feature: idempotency keys: not offered"), "{}", report.to_text());
 
@@ -484,7 +514,13 @@ async fn features_not_offered_are_findings_only_when_expected() {
     let report = probe(&c).await;
     assert!(!report.conforms());
     let found: Vec<(Check, &str)> = report.findings.iter().map(|g| (g.check, g.cause.as_str())).collect();
-    assert!(found.contains(&(Check::RateLimitHeaders, "rate-limit headers are required by --expect and no answer carries one")), "{found:?}");
+    assert!(
+        found.contains(&(
+            Check::RateLimitHeaders,
+            "rate-limit headers are required by --expect and no answer carries one"
+        )),
+        "{found:?}"
+    );
     assert!(found.iter().any(|(c, _)| *c == Check::IdempotentReplay), "{found:?}");
     let junit = report.to_junit();
     assert!(junit.contains("classname=\"probe.features\" name=\"rate-limit\""), "{junit}");

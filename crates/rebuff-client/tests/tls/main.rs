@@ -32,7 +32,8 @@ async fn a_private_ca_is_trusted_when_given_and_only_then() {
     // Trusting the CA: the API's error arrives over TLS and decodes to its code.
     let ca = reqwest::Certificate::from_pem(server.ca_pem.as_bytes()).expect("PEM");
     let http = reqwest::Client::builder().add_root_certificate(ca).build().expect("client");
-    let client = Client::builder().http(http).contract(Contract::builtin("rebuff").expect("built in")).build();
+    let client =
+        Client::builder().http(http).contract(Contract::builtin("rebuff").expect("built in")).build();
     let err = client.send(client.get(&url)).await.err().unwrap_or_else(|| panic!("a 404 was a success"));
     assert_eq!(err.status().map(|s| s.as_u16()), Some(404), "{err:?}");
     assert_eq!(err.stable_code(), Some("resource_not_found"));

@@ -373,9 +373,7 @@ pub fn keyed(key_in: KeyIn, seen: Arc<Mutex<Vec<String>>>) -> Router {
             let sent: Option<String> = match key_in {
                 KeyIn::Header => header("x-api-key"),
                 KeyIn::Query => req.uri().query().and_then(|q| {
-                    q.split('&').find_map(|kv| kv.strip_prefix("api_key=")).map(|v| {
-                        percent_decode(v)
-                    })
+                    q.split('&').find_map(|kv| kv.strip_prefix("api_key=")).map(percent_decode)
                 }),
                 KeyIn::Cookie => header("cookie").and_then(|c| {
                     c.split(';').find_map(|kv| kv.trim().strip_prefix("sid=")).map(percent_decode)
@@ -399,7 +397,9 @@ pub fn keyed(key_in: KeyIn, seen: Arc<Mutex<Vec<String>>>) -> Router {
             }
             match (req.uri().path(), req.method()) {
                 ("/things", &Method::GET) => axum::Json(serde_json::json!([])).into_response(),
-                ("/things", &Method::POST) => problem(StatusCode::BAD_REQUEST, "invalid", "Invalid.", "req_k"),
+                ("/things", &Method::POST) => {
+                    problem(StatusCode::BAD_REQUEST, "invalid", "Invalid.", "req_k")
+                }
                 ("/things", _) => {
                     let mut res = problem(StatusCode::METHOD_NOT_ALLOWED, "method", "No.", "req_k");
                     res.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
