@@ -314,6 +314,23 @@ fn reset_after(a: &Answer) -> Option<Duration> {
     Some(Duration::from_secs(t))
 }
 
+/// How long until a spent limit admits one more request: the policy's window over its quota
+/// (`RateLimit-Policy: "default";q=60;w=60` is one a second), at most the time to the reset,
+/// else a second. Waiting for the whole reset would idle through what refills meanwhile.
+fn next_allowance(a: &Answer) -> Duration {
+    let policy = a.header("ratelimit-policy").and_then(|p| {
+        let param = |k: &str| {
+            p.split([';', ','])
+                .find_map(|x| x.trim().strip_prefix(k))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        let (q, w) = (param("q=")?, param("w=")?);
+        (q > 0.0).then(|| Duration::from_secs_f64(w / q))
+    });
+    let interval = policy.unwrap_or(Duration::from_secs(1));
+    reset_after(a).map_or(interval, |r| interval.min(r))
+}
+
 /// The rate-limit header an answer carries, if any.
 fn rate_header(a: &Answer) -> Option<&'static str> {
     ["ratelimit", "ratelimit-policy", "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"]
@@ -373,15 +390,21 @@ impl Run {
             let a = self.t.send(req).await?;
             self.observe(req, &a);
             if a.status != 429 {
-                if a.status < 400 && rate_remaining(&a) == Some(0) {
-                    self.pause = reset_after(&a);
+                if rate_remaining(&a) == Some(0) {
+                    self.pause = Some(next_allowance(&a));
                 }
                 return Ok(a);
             }
             let wait = retry_wait(&a).unwrap_or(Duration::from_secs(1));
             tries += 1;
-            if tries > RATE_LIMIT_RETRIES || self.t.remaining() == 0 {
-                return Err(self.stop(format!("429 to {} {} {tries} times", req.method, req.path)));
+            if tries > RATE_LIMIT_RETRIES {
+                return Err(self.stop(format!("429 to {} {} {} times", req.method, req.path, tries)));
+            }
+            if self.t.remaining() == 0 {
+                return Err(self.stop(format!(
+                    "429 to {} {}, and --max-requests leaves no request to send it again",
+                    req.method, req.path
+                )));
             }
             if !self.wait(wait, "it answered 429", on_event).await {
                 return Err(self.stop(format!(
