@@ -420,7 +420,6 @@ async fn a_rate_limit_is_waited_out_not_reported() {
     let limited = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let base = support::serve(support::rate_limited(support::sloppy(), 6, limited.clone())).await;
     let report = probe(&config(&base, SLOPPY_KEY)).await;
-    assert!(limited.load(std::sync::atomic::Ordering::Relaxed) > 0, "the limit was never reached");
     // Exactly the sloppy API's own findings: no 429 is one.
     assert_eq!(failed(&report), sloppy_findings(false), "{}", report.to_text());
     assert!(report.exchanges.iter().all(|e| e.status != Some(429)), "{}", report.to_text());
@@ -430,6 +429,10 @@ async fn a_rate_limit_is_waited_out_not_reported() {
         "{:?}",
         report.notes
     );
+    // It paced itself when the limit was spent, so that few requests, if any, met a 429.
+    assert!(report.notes.iter().any(|n| n.contains("its rate limit is spent")), "{:?}", report.notes);
+    let met = limited.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(met <= 4, "{met}: {}", report.to_text());
     assert_eq!(report.coverage.reached, report.coverage.declared);
 }
 

@@ -309,8 +309,9 @@ pub fn counting(seen: Seen, status: StatusCode, location: Option<String>) -> Rou
 pub mod tls;
 
 // ---------------------------------------------------------------------------------------------
-// A rate limit in front of any router: `per_second` requests a wall-clock second, then 429 with
-// `Retry-After: 1` and a `RateLimit` field, as `rebuff serve` answers a second probe run.
+// A rate limit in front of any router: `per_second` requests a wall-clock second, each answer
+// saying what is left (`RateLimit`, `RateLimit-Policy`), then 429 with `Retry-After: 1`, as
+// `rebuff serve` answers a second probe run.
 // ---------------------------------------------------------------------------------------------
 
 /// `app` behind a limit of `per_second` requests in each second; counts the 429s in `limited`.
@@ -320,18 +321,27 @@ pub fn rate_limited(app: Router, per_second: usize, limited: Arc<AtomicUsize>) -
         let window = window.clone();
         let limited = limited.clone();
         async move {
-            let admitted = match window.lock() {
+            let (admitted, left) = match window.lock() {
                 Ok(mut w) => {
                     if w.0.elapsed() >= std::time::Duration::from_secs(1) {
                         *w = (std::time::Instant::now(), 0);
                     }
                     w.1 += 1;
-                    w.1 <= per_second
+                    (w.1 <= per_second, per_second.saturating_sub(w.1))
                 }
-                Err(_) => true,
+                Err(_) => (true, per_second),
             };
             if admitted {
-                return next.run(req).await;
+                // What is left, as draft-ietf-httpapi-ratelimit-headers-09 says it.
+                let mut res = next.run(req).await;
+                let state = format!("\"default\";r={left};t=1");
+                let policy = format!("\"default\";q={per_second};w=1");
+                for (name, value) in [("ratelimit", state), ("ratelimit-policy", policy)] {
+                    if let Ok(v) = header::HeaderValue::from_str(&value) {
+                        res.headers_mut().insert(name, v);
+                    }
+                }
+                return res;
             }
             limited.fetch_add(1, Ordering::Relaxed);
             let mut res = problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Slow down.", "req_limited");
