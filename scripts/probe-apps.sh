@@ -7,8 +7,9 @@
 #
 #   bash scripts/probe-apps.sh [DIR]   # default: $CARGO_TARGET_DIR/probe-apps
 #
-# Needs python3 (with venv), node and npm; the test that calls it fails when they are
-# missing and CI is set, and says it skipped otherwise.
+# Needs python3 (with venv), node and npm; with CI set, as root, it installs them from the
+# distribution's packages. The test that calls it fails when they are missing and CI is set,
+# and says it skipped otherwise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APPS=crates/rebuff-probe/tests/apps
@@ -16,12 +17,18 @@ DIR="${1:-${CARGO_TARGET_DIR:-$HOME/.cache/rebuff-target}/probe-apps}"
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
 
-for tool in python3 node npm; do
-    if ! command -v "$tool" >/dev/null; then
-        echo "probe-apps: $tool is not installed" >&2
-        exit 1
-    fi
-done
+missing() { ! command -v python3 >/dev/null || ! python3 -c 'import venv, ensurepip' 2>/dev/null ||
+    ! command -v node >/dev/null || ! command -v npm >/dev/null; }
+# In CI, as root on a Debian-like system, the tools come from the distribution's packages.
+if missing && [[ -n "${CI:-}" && "$(id -u)" == 0 ]] && command -v apt-get >/dev/null; then
+    echo "probe-apps: installing python3-venv, nodejs and npm from the distribution" >&2
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv nodejs npm >&2
+fi
+if missing; then
+    echo "probe-apps: python3 (with venv), node and npm are needed" >&2
+    exit 1
+fi
 
 # Test binaries may call this at the same time: one installs, the others wait.
 exec 9>"$DIR/.lock"
