@@ -3,15 +3,19 @@
 //! A probe sends a bounded set of requests, each designed to provoke one error
 //! ([`Provocation`]): no, malformed and unknown credentials, an unknown route, the wrong
 //! method, malformed JSON, members of the wrong type, a missing and a wrong `Content-Type`,
-//! an oversize body, an invalid and a foreign-looking id, an idempotency key replayed and
-//! reused with another payload, and, only when asked, a burst past the rate limit. Routes come
-//! from an OpenAPI document when there is one, else they are guessed under the URL.
+//! an oversize body, an invalid and a foreign-looking id, a query parameter of the wrong
+//! type, an idempotency key replayed and reused with another payload, and, only when asked,
+//! a burst past the rate limit. Routes come from an OpenAPI document when there is one, else
+//! they are guessed under the URL. Every operation of the document gets the provocations that
+//! apply to it, round robin within the budget, and the report says how many were reached
+//! ([`Coverage`]); findings are grouped by check and cause ([`FindingGroup`]).
 //!
 //! Each answer is checked ([`Check`]): the status is right for the provocation; every error
 //! is in one envelope (the same dialect everywhere, as rebuff's universal parser recognises
 //! it); the media type matches the body (`application/problem+json` for RFC 9457); a `status`
 //! member equals the HTTP status; a request id is there and agrees with `X-Request-Id`; a 401
-//! has `WWW-Authenticate`, a 405 `Allow`, a 429 `Retry-After`; no body shows a stack trace,
+//! has `WWW-Authenticate`, a 405 an `Allow` naming the path's methods, a 429 `Retry-After`;
+//! no body shows a stack trace,
 //! SQL, a file path or a framework banner; a 404 for a foreign-looking id is shaped like any
 //! other 404.
 //!
