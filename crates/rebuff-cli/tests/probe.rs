@@ -1,6 +1,8 @@
 //! `rebuff probe` as a user runs it: against the reference API, a broken API and nothing at
 //! all, with its exit statuses 0, 1 and 2 and its three formats.
 
+mod support_tls;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -51,6 +53,15 @@ fn temp_path(name: &str) -> PathBuf {
 /// The reference API in `profile` on 127.0.0.1:0; returns its base URL and an admin key.
 /// It serves until the test's runtime ends.
 async fn reference(profile: &str) -> (String, String, PathBuf) {
+    let (state, key, db) = reference_state(profile).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr: SocketAddr = listener.local_addr().expect("addr");
+    tokio::spawn(rebuff_server::serve(listener, state, std::future::pending()));
+    (format!("http://{addr}"), key, db)
+}
+
+/// The reference API's state over a fresh SQLite file, with an admin key.
+async fn reference_state(profile: &str) -> (AppState, String, PathBuf) {
     let db = temp_path(&format!("{profile}.db"));
     let store = SqliteStore::open(&db).expect("open");
     let org = store.get_or_create_org("acme").await.expect("org").id;
@@ -69,10 +80,7 @@ async fn reference(profile: &str) -> (String, String, PathBuf) {
     let mut config = Config::new(Arc::new(catalog));
     config.rate_limit.limit = 10_000;
     let state = AppState::new(config, store).await.expect("state");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr: SocketAddr = listener.local_addr().expect("addr");
-    tokio::spawn(rebuff_server::serve(listener, state, std::future::pending()));
-    (format!("http://{addr}"), key, db)
+    (state, key, db)
 }
 
 fn remove_db(db: &Path) {
@@ -131,9 +139,30 @@ async fn the_reference_api_conforms_exit_0() {
     let err = stderr(&o);
     assert!(err.contains("routes (openapi: /openapi.json (found at the root))"), "{err}");
     assert!(err.contains("no-credentials         GET /v1/projects -> 401 ok"), "{err}");
+    assert!(err.contains("[  1/"), "progress counts provocations from 1: {err}");
     let text = stdout(&o);
     assert!(text.contains("0 findings: conforms"), "{text}");
     assert!(text.contains("rate-limit"), "{text}");
+
+    // Markdown for a pull request, with the features required.
+    let o = rebuff(args(&[
+        "probe",
+        &base,
+        "--key",
+        &key,
+        "--format",
+        "md",
+        "--expect",
+        "idempotency",
+        "--expect",
+        "rate-limit",
+    ]))
+    .await;
+    assert_exit(&o, 0);
+    let md = stdout(&o);
+    assert!(md.starts_with("### ✅ rebuff probe `http://127.0.0.1:"), "{md}");
+    assert!(md.contains("- idempotency keys: offered (the document declares Idempotency-Key)"), "{md}");
+    assert!(md.contains("<details><summary>"), "{md}");
     let _ = std::fs::remove_file(&out);
     remove_db(&db);
 }
@@ -156,6 +185,13 @@ async fn a_broken_api_exit_1() {
     assert!(leaks >= 10, "{report:#}");
     // JSON mode prints no progress.
     assert!(!stderr(&o).contains("no-credentials"), "{}", stderr(&o));
+    // Markdown: one finding per check and cause, with its count.
+    let o = rebuff(args(&["probe", &format!("{base}/v1/things"), "--key", "k", "--format", "md"])).await;
+    assert_exit(&o, 1);
+    let md = stdout(&o);
+    assert!(md.starts_with("### ❌ rebuff probe"), "{md}");
+    assert!(md.contains("| `no-leak` | the body shows a stack trace | "), "{md}");
+    assert_eq!(md.matches("| `no-leak` |").count(), 1, "{md}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -183,4 +219,67 @@ async fn unreachable_and_usage_problems_exit_2() {
         assert_exit(&o, 2);
         assert!(stderr(&o).contains(expect), "{list:?}: {}", stderr(&o));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_cacert() {
+    let (state, key, db) = reference_state("rebuff").await;
+    let server = support_tls::serve_https(rebuff_server::app(state)).await;
+    let ca = temp_path("ca.pem");
+    std::fs::write(&ca, &server.ca_pem).expect("write the CA");
+
+    // Without --cacert the test's CA is unknown: the target cannot be reached (exit 2).
+    let o = rebuff(args(&["probe", &server.base, "--key", &key])).await;
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("cannot reach https://127.0.0.1:"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("certificate"), "{}", stderr(&o));
+
+    // With it, the reference API conforms over TLS; the progress counts provocations from 1.
+    let o =
+        rebuff(args(&["probe", &server.base, "--key", &key, "--cacert", ca.to_str().expect("utf-8")])).await;
+    assert_exit(&o, 0);
+    let err = stderr(&o);
+    assert!(err.contains("[  1/"), "{err}");
+    assert!(err.contains("no-credentials         GET /v1/projects -> 401 ok"), "{err}");
+    println!("$ rebuff probe {} --key $KEY --cacert ca.pem\n{}{}", server.base, err, stdout(&o));
+    assert!(stdout(&o).contains("findings: conforms"), "{}", stdout(&o));
+
+    // A --cacert that cannot be read, or holds no certificate, is a usage error.
+    let o = rebuff(args(&["probe", &server.base, "--cacert", "/nonexistent/ca.pem"])).await;
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("cannot read --cacert"), "{}", stderr(&o));
+    std::fs::write(&ca, "not a certificate").expect("write");
+    let o = rebuff(args(&["probe", &server.base, "--cacert", ca.to_str().expect("utf-8")])).await;
+    assert_exit(&o, 2);
+    assert!(stderr(&o).contains("--cacert"), "{}", stderr(&o));
+    let _ = std::fs::remove_file(&ca);
+    remove_db(&db);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_it_cannot_wait_out_stops_it_exit_2() {
+    // Everything is 429 for ten minutes: longer than --max-wait allows.
+    let app = axum::Router::new().fallback(|| async {
+        (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "600"), (header::CONTENT_TYPE, "application/problem+json")],
+            r#"{"type":"about:blank","title":"Too Many Requests","status":429}"#,
+        )
+            .into_response()
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    let o =
+        rebuff(args(&["probe", &format!("http://{addr}/v1/things"), "--key", "k", "--max-wait", "5"])).await;
+    assert_exit(&o, 2);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(
+        err.contains("the probe did not finish: rate-limited: 429 to GET /v1/things asking for 600 s"),
+        "{err}"
+    );
+    assert!(out.contains("0 findings: incomplete (rate-limited)"), "{out}");
+    assert!(!out.contains("expected 401"), "{out}");
 }

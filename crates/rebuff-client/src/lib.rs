@@ -45,10 +45,12 @@
 //!
 //! | feature | what it adds |
 //! |---|---|
+//! | `rustls` (default) | `https://` through rustls, trusting the webpki roots (Mozilla's), no system OpenSSL |
 //! | `middleware` | `RetryMiddleware`, a `reqwest_middleware::Middleware` |
 //!
-//! HTTPS comes from reqwest's own features (`rustls-tls`, `native-tls`): enable the one you
-//! want on your `reqwest` dependency.
+//! A private CA: build the `reqwest::Client` with `add_root_certificate` and hand it to
+//! [`ClientBuilder::http`]. Without `rustls` (`default-features = false`), HTTPS is whatever
+//! your own `reqwest` dependency enables (`native-tls`, say).
 //!
 //! # Time
 //!

@@ -29,7 +29,8 @@ pub enum Check {
     RequestId,
     /// A 401 carries `WWW-Authenticate`.
     WwwAuthenticate,
-    /// A 405 carries `Allow`.
+    /// A 405 carries `Allow`, naming the methods the path has (the document's, or what the
+    /// probe saw): none missing, none extra (`HEAD` with `GET` and `OPTIONS` are not extra).
     Allow,
     /// A 429 carries `Retry-After`.
     RetryAfter,
@@ -40,11 +41,14 @@ pub enum Check {
     NotFoundShape,
     /// A request replayed with the same `Idempotency-Key` gets the first answer again.
     IdempotentReplay,
+    /// Answers carry rate-limit headers (`RateLimit`/`RateLimit-Policy` or `X-RateLimit-*`);
+    /// checked only when `--expect rate-limit` requires them.
+    RateLimitHeaders,
 }
 
 impl Check {
     /// Every check, in report order.
-    pub const ALL: [Check; 11] = [
+    pub const ALL: [Check; 12] = [
         Check::Status,
         Check::Envelope,
         Check::MediaType,
@@ -56,6 +60,7 @@ impl Check {
         Check::NoLeak,
         Check::NotFoundShape,
         Check::IdempotentReplay,
+        Check::RateLimitHeaders,
     ];
 
     /// The check's stable name, as reports show it.
@@ -72,6 +77,7 @@ impl Check {
             Check::NoLeak => "no-leak",
             Check::NotFoundShape => "not-found-shape",
             Check::IdempotentReplay => "idempotent-replay",
+            Check::RateLimitHeaders => "rate-limit-headers",
         }
     }
 
@@ -239,11 +245,13 @@ pub(crate) struct Expect {
     pub(crate) statuses: Vec<u16>,
     /// Statuses that say the provocation did not take, so the check cannot tell: with why.
     pub(crate) inconclusive: Vec<(u16, String)>,
+    /// The methods a 405's `Allow` must name, upper case; `None`: any `Allow` will do.
+    pub(crate) allow: Option<Vec<String>>,
 }
 
 impl Expect {
     pub(crate) fn of(statuses: &[u16]) -> Self {
-        Expect { statuses: statuses.to_vec(), inconclusive: Vec::new() }
+        Expect { statuses: statuses.to_vec(), inconclusive: Vec::new(), allow: None }
     }
 
     fn describe(&self) -> String {
@@ -271,7 +279,7 @@ pub(crate) fn per_answer(a: &Answer, expect: &Expect, first: Option<&Answer>) ->
         out.push(request_id(a, first));
         match a.status {
             401 => out.push(header_present(a, WWW_AUTHENTICATE, Check::WwwAuthenticate, "401")),
-            405 => out.push(header_present(a, ALLOW, Check::Allow, "405")),
+            405 => out.push(allow(a, expect.allow.as_deref())),
             429 => out.push(header_present(a, RETRY_AFTER, Check::RetryAfter, "429")),
             _ => {}
         }
@@ -388,6 +396,60 @@ fn request_id(a: &Answer, first: Option<&Answer>) -> CheckResult {
             }
         }
         (Some(id), _) | (None, Some(id)) => CheckResult::pass(c, id.to_owned()),
+    }
+}
+
+/// `Allow` against the methods the path has (RFC 9110 §15.5.6: a 405 "MUST generate an Allow
+/// header field ... containing a list of the target resource's currently supported methods").
+fn allow(a: &Answer, known: Option<&[String]>) -> CheckResult {
+    let present = header_present(a, ALLOW, Check::Allow, "405");
+    let (Some(known), Outcome::Pass) = (known, present.outcome) else { return present };
+    let listed: Vec<String> = a
+        .headers
+        .get_all(ALLOW)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|m| m.trim().to_ascii_uppercase())
+        .filter(|m| !m.is_empty())
+        .collect();
+    let has = |m: &str| known.iter().any(|k| k == m);
+    let missing: Vec<&str> = known
+        .iter()
+        .map(String::as_str)
+        .filter(|m| !matches!(*m, "HEAD" | "OPTIONS") && !listed.iter().any(|l| l == m))
+        .collect();
+    // HEAD goes with GET (RFC 9110 §9.3.2) and OPTIONS is answered by most servers for any
+    // path: neither is a method the document forgot.
+    let extra: Vec<&str> = listed
+        .iter()
+        .map(String::as_str)
+        .filter(|m| !(has(m) || (*m == "HEAD" && has("GET")) || *m == "OPTIONS"))
+        .collect();
+    let shown = listed.join(", ");
+    match (missing.is_empty(), extra.is_empty()) {
+        (true, true) => CheckResult::pass(Check::Allow, shown),
+        (false, true) => CheckResult::fail(
+            Check::Allow,
+            format!("Allow: {shown} lacks {} that the path has ({})", missing.join(", "), known.join(", ")),
+        ),
+        (true, false) => CheckResult::fail(
+            Check::Allow,
+            format!(
+                "Allow: {shown} names {} that the path does not have ({})",
+                extra.join(", "),
+                known.join(", ")
+            ),
+        ),
+        (false, false) => CheckResult::fail(
+            Check::Allow,
+            format!(
+                "Allow: {shown} lacks {} and names {} ({} expected)",
+                missing.join(", "),
+                extra.join(", "),
+                known.join(", ")
+            ),
+        ),
     }
 }
 

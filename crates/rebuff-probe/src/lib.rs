@@ -3,15 +3,19 @@
 //! A probe sends a bounded set of requests, each designed to provoke one error
 //! ([`Provocation`]): no, malformed and unknown credentials, an unknown route, the wrong
 //! method, malformed JSON, members of the wrong type, a missing and a wrong `Content-Type`,
-//! an oversize body, an invalid and a foreign-looking id, an idempotency key replayed and
-//! reused with another payload, and, only when asked, a burst past the rate limit. Routes come
-//! from an OpenAPI document when there is one, else they are guessed under the URL.
+//! an oversize body, an invalid and a foreign-looking id, a query parameter of the wrong
+//! type, an idempotency key replayed and reused with another payload, and, only when asked,
+//! a burst past the rate limit. Routes come from an OpenAPI document when there is one, else
+//! they are guessed under the URL. Every operation of the document gets the provocations that
+//! apply to it, round robin within the budget, and the report says how many were reached
+//! ([`Coverage`]); findings are grouped by check and cause ([`FindingGroup`]).
 //!
 //! Each answer is checked ([`Check`]): the status is right for the provocation; every error
 //! is in one envelope (the same dialect everywhere, as rebuff's universal parser recognises
 //! it); the media type matches the body (`application/problem+json` for RFC 9457); a `status`
 //! member equals the HTTP status; a request id is there and agrees with `X-Request-Id`; a 401
-//! has `WWW-Authenticate`, a 405 `Allow`, a 429 `Retry-After`; no body shows a stack trace,
+//! has `WWW-Authenticate`, a 405 an `Allow` naming the path's methods, a 429 `Retry-After`;
+//! no body shows a stack trace,
 //! SQL, a file path or a framework banner; a 404 for a foreign-looking id is shaped like any
 //! other 404.
 //!
@@ -31,7 +35,14 @@
 //!   collection had no id to imitate and a UUID stood in, means ids look different there.
 //! - Without a key, what lies behind authentication is skipped, not failed; a key the API
 //!   refuses is a usage error, since every answer would be the same 401.
-//! - Plain HTTP only: the client is built without TLS, so probe a local or staging instance.
+//! - `https://` through rustls, trusting the webpki roots and any CA in
+//!   [`Config::root_certificates`] (`--cacert`); a handshake that fails is an unreachable target.
+//! - Credentials go where the OpenAPI document's security scheme says ([`Placement`]); the
+//!   malformed and unknown ones go to the same place.
+//! - A 429 outside the burst is the API protecting itself, not a fault: the probe waits as
+//!   `Retry-After` asks (within [`Config::max_wait`]) and sends again, or stops and says so.
+//! - Features an API may lack (request ids, idempotency keys, rate-limit headers) are
+//!   detected first and reported "not offered" unless [`Config::expect`] requires them.
 //!
 //! ```no_run
 //! # async fn example() -> Result<(), rebuff_probe::Error> {
@@ -47,6 +58,7 @@
 //! # }
 //! ```
 
+mod auth;
 mod check;
 mod error;
 mod leak;
@@ -56,9 +68,10 @@ mod report;
 mod run;
 mod transport;
 
+pub use auth::Placement;
 pub use check::{Check, CheckResult, Outcome};
 pub use error::{Error, ErrorKind};
 pub use plan::Routes;
 pub use provocation::Provocation;
-pub use report::{Exchange, Format, Report, Tally};
+pub use report::{Coverage, Exchange, Feature, FeatureStatus, FindingGroup, Format, Report, Tally};
 pub use run::{Config, Event, OVERSIZE_BYTES, run, run_with};

@@ -10,7 +10,7 @@ use serde::{Serialize, Serializer};
 pub enum Provocation {
     /// `GET` the collection without credentials: 401.
     NoCredentials,
-    /// `GET` the collection with an `Authorization` header that is not a key at all: 401 (or 400).
+    /// `GET` the collection with a credential that is not a key at all, where the key goes: 401 (or 400).
     MalformedCredentials,
     /// `GET` the collection with a well-formed key that does not exist: 401.
     UnknownCredentials,
@@ -18,7 +18,7 @@ pub enum Provocation {
     UnknownRoute,
     /// A method the collection's route does not have: 405.
     WrongMethod,
-    /// `POST` truncated JSON: 400 (or 422).
+    /// Truncated JSON to an operation that takes JSON: 400 (or 422).
     MalformedJson,
     /// `POST` JSON whose members have the wrong types: 400 (or 422).
     WrongBodyType,
@@ -30,8 +30,11 @@ pub enum Provocation {
     OversizeBody,
     /// `GET` an item by an id that cannot be one: 400 (or 404, 422).
     InvalidId,
-    /// `GET` an item by a well-formed id that is not the caller's: 404, shaped like any other 404.
+    /// An item by a well-formed id that is not the caller's: 404, shaped like any other 404
+    /// (a method with a body may refuse the invalid body first: 400 or 422).
     ForeignId,
+    /// A query parameter of the wrong type (a word where a number goes): 400 (or 422).
+    WrongQueryType,
     /// `POST` an invalid payload with a fresh `Idempotency-Key`: 400 or 422.
     IdempotencyFirst,
     /// The same request again: the first answer, replayed.
@@ -44,7 +47,7 @@ pub enum Provocation {
 
 impl Provocation {
     /// Every provocation, in the order a probe sends them.
-    pub const ALL: [Provocation; 16] = [
+    pub const ALL: [Provocation; 17] = [
         Provocation::NoCredentials,
         Provocation::MalformedCredentials,
         Provocation::UnknownCredentials,
@@ -57,6 +60,7 @@ impl Provocation {
         Provocation::OversizeBody,
         Provocation::InvalidId,
         Provocation::ForeignId,
+        Provocation::WrongQueryType,
         Provocation::IdempotencyFirst,
         Provocation::IdempotencyReplay,
         Provocation::IdempotencyReuse,
@@ -78,6 +82,7 @@ impl Provocation {
             Provocation::OversizeBody => "oversize-body",
             Provocation::InvalidId => "invalid-id",
             Provocation::ForeignId => "foreign-id",
+            Provocation::WrongQueryType => "wrong-query-type",
             Provocation::IdempotencyFirst => "idempotency-first",
             Provocation::IdempotencyReplay => "idempotency-replay",
             Provocation::IdempotencyReuse => "idempotency-reuse",
@@ -93,8 +98,8 @@ impl Provocation {
     /// What the request does, in a few words.
     pub const fn describe(self) -> &'static str {
         match self {
-            Provocation::NoCredentials => "no Authorization header",
-            Provocation::MalformedCredentials => "an Authorization header that is not a key",
+            Provocation::NoCredentials => "no credentials",
+            Provocation::MalformedCredentials => "a credential that is not a key, where the key goes",
             Provocation::UnknownCredentials => "a well-formed key that does not exist",
             Provocation::UnknownRoute => "a path no route matches",
             Provocation::WrongMethod => "a method the route does not have",
@@ -105,6 +110,7 @@ impl Provocation {
             Provocation::OversizeBody => "a body over 2 MiB",
             Provocation::InvalidId => "an id that cannot be one",
             Provocation::ForeignId => "a well-formed id that is not the caller's",
+            Provocation::WrongQueryType => "a query parameter of the wrong type",
             Provocation::IdempotencyFirst => "an invalid payload with a fresh Idempotency-Key",
             Provocation::IdempotencyReplay => "the same request again",
             Provocation::IdempotencyReuse => "the same Idempotency-Key with another payload",
@@ -119,7 +125,9 @@ impl Provocation {
             Provocation::MalformedCredentials => &[401, 400],
             Provocation::UnknownRoute | Provocation::ForeignId => &[404],
             Provocation::WrongMethod => &[405],
-            Provocation::MalformedJson | Provocation::WrongBodyType => &[400, 422],
+            Provocation::MalformedJson | Provocation::WrongBodyType | Provocation::WrongQueryType => {
+                &[400, 422]
+            }
             Provocation::MissingContentType | Provocation::WrongContentType => &[415, 400],
             Provocation::OversizeBody => &[413],
             Provocation::InvalidId => &[400, 404, 422],

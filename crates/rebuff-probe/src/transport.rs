@@ -36,6 +36,13 @@ impl Request {
         self
     }
 
+    /// Appends `pair` (already encoded) to the query string.
+    pub(crate) fn query(mut self, pair: &str) -> Self {
+        self.path.push(if self.path.contains('?') { '&' } else { '?' });
+        self.path.push_str(pair);
+        self
+    }
+
     pub(crate) fn body(mut self, body: Vec<u8>) -> Self {
         self.body = Some(body);
         self
@@ -51,6 +58,8 @@ pub(crate) enum SendError {
     Unreachable(Error),
     /// Sent, but no (whole) answer: the message says what happened.
     Failed(String),
+    /// The API kept answering 429 past what the probe may wait: the message says so.
+    RateLimited(String),
 }
 
 /// A client bound to one origin that never sends more than `max` requests.
@@ -69,12 +78,28 @@ impl Transport {
         max: usize,
         timeout: Duration,
         catalog: Option<Catalog>,
+        roots: &[Vec<u8>],
     ) -> Result<Self, Error> {
-        let client = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        // The webpki roots are always trusted; `--cacert` adds a private CA beside them.
+        for pem in roots {
+            let certs = reqwest::Certificate::from_pem_bundle(pem)
+                .map_err(|e| Error::usage(format!("--cacert: not a PEM certificate: {}", chain(&e))))?;
+            if certs.is_empty() {
+                return Err(Error::usage("--cacert: no PEM certificate in the file"));
+            }
+            for cert in certs {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let client = builder
             // A redirect could lead anywhere: the probe reports it instead of following it.
             .redirect(reqwest::redirect::Policy::none())
             // Only the target's own host is ever contacted, so no proxy from the environment.
             .no_proxy()
+            // A fresh connection for every request: servers close theirs after a crash (a
+            // 500) or a refused body, and a pooled one would then fail the next provocation.
+            .pool_max_idle_per_host(0)
             .timeout(timeout)
             .user_agent(concat!("rebuff-probe/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -32,22 +32,36 @@ async fn the_reference_api_conforms_in_every_profile() {
         let mut c = config(&server.base, &server.admin);
         c.openapi = Some(format!("{}/openapi.json", server.base));
         c.profile = Some(profile.to_owned());
+        // Enough for every provocation of every operation.
+        c.max_requests = 200;
         let report = probe(&c).await;
         assert!(report.conforms(), "{profile}:\n{}", report.to_text());
+        // Every operation was reached (logout, which takes a session cookie only, by its
+        // path's wrong method).
+        assert_eq!(report.coverage.reached, report.coverage.declared, "{profile}: {:?}", report.coverage);
+        assert_eq!(report.coverage.declared, 22);
+        assert!(report.features.iter().all(|f| f.offered), "{:?}", report.features);
         assert_eq!(report.envelope.as_deref(), Some(profile), "{profile}");
         assert_eq!(report.routes.collection, "/v1/projects");
         assert_eq!(report.routes.item, "/v1/projects/{id}");
         assert_eq!(report.routes.create, "/v1/projects");
-        // Every provocation but the burst was sent, answered, and passed every check: nothing
-        // was skipped for want of an answer or an id.
+        // Every provocation but the burst and those needing credentials the probe cannot have
+        // (a session, a webhook signature) was sent, answered, and passed every check.
         for e in &report.exchanges {
             if e.provocation == Provocation::RateLimit {
                 assert_eq!(e.note.as_deref(), Some("only with --burst"));
                 continue;
             }
+            if e.note.as_deref().is_some_and(|n| n.starts_with("needs ")) {
+                continue;
+            }
             assert!(e.answered(), "{profile}: {} not answered:\n{}", e.provocation, report.to_text());
+            // A UUID stands in for ids of collections the probe did not list: 400 says the
+            // API's ids look different, which is no finding and no pass.
+            let uuid =
+                e.path.contains(rebuff_probe_fallback_uuid()) && e.provocation == Provocation::ForeignId;
             assert!(
-                e.checks.iter().all(|c| c.outcome == Outcome::Pass),
+                e.checks.iter().all(|c| c.outcome == Outcome::Pass || (uuid && c.check == Check::Status)),
                 "{profile}: {}:\n{}",
                 e.provocation,
                 report.to_json()
@@ -59,11 +73,18 @@ async fn the_reference_api_conforms_in_every_profile() {
     }
 }
 
+/// The UUID the probe uses where it has no id to imitate.
+fn rebuff_probe_fallback_uuid() -> &'static str {
+    "5b0e7c1a-9d3f-4e2b-8a6c-1f4d7e9b2c30"
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_reference_api_conforms_past_its_rate_limit() {
-    let server = support::reference("rebuff", 30).await;
+    // A limit above what the provocations use, so that only the burst meets it.
+    let server = support::reference("rebuff", 150).await;
     let mut c = config(&server.base, &server.admin);
     c.openapi = Some(format!("{}/openapi.json", server.base));
+    c.max_requests = 250;
     c.burst = true;
     let report = probe(&c).await;
     assert!(report.conforms(), "{}", report.to_text());
@@ -72,7 +93,7 @@ async fn the_reference_api_conforms_past_its_rate_limit() {
     assert_eq!(burst.status, Some(429), "{}", report.to_text());
     let retry = burst.checks.iter().find(|c| c.check == Check::RetryAfter).map(|c| c.outcome);
     assert_eq!(retry, Some(Outcome::Pass));
-    assert!(report.requests <= 60 && report.requests > 30, "{}", report.requests);
+    assert!(report.requests <= 250 && report.requests > 150, "{}", report.requests);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -83,7 +104,7 @@ async fn a_profile_requires_its_dialect() {
     let report = probe(&c).await;
     let expected: BTreeSet<(Provocation, Check)> =
         report.exchanges.iter().filter(|e| e.answered()).map(|e| (e.provocation, Check::Envelope)).collect();
-    assert_eq!(expected.len(), 15);
+    assert!(expected.len() >= 14, "{expected:?}");
     assert_eq!(failed(&report), expected, "{}", report.to_text());
     let (_, finding) = report.findings().next().unwrap_or_else(|| panic!("no finding"));
     assert_eq!(finding.message, "apikeys, but the profile's dialect is incidents");
@@ -94,12 +115,13 @@ async fn a_burst_the_budget_cannot_finish_is_not_started() {
     let server = support::reference("dataxid", 10_000).await;
     let mut c = config(&server.base, &server.admin);
     c.burst = true;
+    c.max_requests = 150;
     let report = probe(&c).await;
     assert!(report.conforms(), "{}", report.to_text());
     let burst = report.exchanges.iter().find(|e| e.provocation == Provocation::RateLimit);
     let note = burst.and_then(|e| e.note.as_deref()).unwrap_or_default();
     assert!(note.contains("raise --max-requests to at least"), "{note}");
-    assert!(report.requests < 20, "{}", report.requests);
+    assert!(report.requests < 120, "{}", report.requests);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,11 +140,23 @@ async fn without_a_key_it_checks_authentication_and_skips_the_rest() {
                 | Provocation::UnknownRoute
                 | Provocation::WrongMethod
         );
-        assert_eq!(e.answered(), answered, "{}:\n{}", e.provocation, report.to_text());
-        if !answered && e.provocation != Provocation::RateLimit {
+        if answered {
+            assert!(e.answered(), "{}:\n{}", e.provocation, report.to_text());
+        }
+        // What lies behind authentication is skipped; open operations (login) are provoked.
+        if !e.answered() && e.provocation != Provocation::RateLimit {
+            let note = e.note.as_deref().unwrap_or_default();
+            assert!(note.starts_with("needs ") || note.starts_with("not sent: --max-requests"), "{note}");
+        }
+        if e.path.starts_with("/v1/projects") && !answered && e.provocation != Provocation::RateLimit {
             assert!(e.note.as_deref().is_some_and(|n| n.starts_with("needs --key")), "{:?}", e.note);
         }
     }
+    let login = report
+        .exchanges
+        .iter()
+        .find(|e| e.path == "/v1/auth/login" && e.provocation == Provocation::WrongBodyType);
+    assert_eq!(login.and_then(|e| e.status), Some(400), "{}", report.to_text());
 }
 
 /// The sloppy API's four faults, each reported where it happens, and nothing else.
@@ -135,8 +169,9 @@ fn sloppy_findings(burst: bool) -> BTreeSet<(Provocation, Check)> {
         // Mixed envelopes: its 415s are `{"detail": ...}`, everything else RFC 9457.
         (Provocation::MissingContentType, Check::Envelope),
         (Provocation::WrongContentType, Check::Envelope),
-        // 405 without Allow.
+        // 405 without Allow, and a 404 for a method an item path lacks.
         (Provocation::WrongMethod, Check::Allow),
+        (Provocation::WrongMethod, Check::Status),
     ]);
     if burst {
         // 429 without Retry-After.
@@ -186,7 +221,23 @@ async fn a_sloppy_api_gets_exactly_its_findings() {
     assert!(junit.contains(&format!("failures=\"{}\"", sloppy_findings(true).len())), "{junit}");
     assert!(junit.contains("<testcase classname=\"probe.wrong-method\" name=\"allow\">"), "{junit}");
     let text = report.to_text();
-    assert!(text.contains("malformed-json: no-leak: the body shows a stack trace"), "{text}");
+    // One finding per check and cause, with its examples.
+    assert!(
+        text.contains(
+            "\n  no-leak: the body shows a stack trace\n      POST /v1/things (malformed-json) -> 500"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("\n  envelope: mlops here, rebuff in 11 of 14 errors (2 answers)\n"), "{text}");
+    assert_eq!(report.findings.len(), 7, "{text}");
+    let md = report.to_markdown();
+    assert!(md.starts_with("### ❌ rebuff probe `http://127.0.0.1:"), "{md}");
+    assert!(
+        md.contains(
+            "| `no-leak` | the body shows a stack trace | 1 | POST /v1/things (malformed-json) -&gt; 500: "
+        ),
+        "{md}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -283,8 +334,7 @@ async fn a_refused_key_is_a_usage_error() {
 async fn usage_errors() {
     for (url, openapi, expect) in [
         ("not a url", None, "is not a URL"),
-        ("https://api.example.com", None, "plain HTTP only"),
-        ("ftp://example.com", None, "is not http"),
+        ("ftp://example.com", None, "is not http or https"),
         ("http://127.0.0.1:9", Some("/nonexistent/openapi.json"), "cannot read"),
     ] {
         let mut c = Config::new(url);
@@ -342,4 +392,139 @@ fn assert_well_formed_xml(xml: &str) {
         }
         assert!(text.chars().all(|c| c >= ' ' || c == '\n'), "control character in {text:?}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_a_private_ca() {
+    let server = support::tls::serve_https(support::sloppy()).await;
+    assert!(server.base.starts_with("https://127.0.0.1:"));
+    // The webpki roots do not know the test's CA: the handshake fails, and nothing is probed.
+    let err = rebuff_probe::run(&config(&server.base, SLOPPY_KEY)).await.err();
+    let err = err.unwrap_or_else(|| panic!("an unknown CA was trusted"));
+    assert!(err.is_unreachable(), "{err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    // With the CA trusted, the same findings as over plain HTTP.
+    let mut c = config(&server.base, SLOPPY_KEY);
+    c.root_certificates.push(server.ca_pem.clone().into_bytes());
+    let report = probe(&c).await;
+    assert_eq!(failed(&report), sloppy_findings(false), "{}", report.to_text());
+    // Not a certificate at all.
+    let mut c = config(&server.base, SLOPPY_KEY);
+    c.root_certificates.push(b"not a certificate".to_vec());
+    let err = rebuff_probe::run(&c).await.err().unwrap_or_else(|| panic!("garbage trusted"));
+    assert!(err.is_usage() && err.to_string().contains("--cacert"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_is_waited_out_not_reported() {
+    let limited = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let base = support::serve(support::rate_limited(support::sloppy(), 6, limited.clone())).await;
+    let report = probe(&config(&base, SLOPPY_KEY)).await;
+    // Exactly the sloppy API's own findings: no 429 is one.
+    assert_eq!(failed(&report), sloppy_findings(false), "{}", report.to_text());
+    assert!(report.exchanges.iter().all(|e| e.status != Some(429)), "{}", report.to_text());
+    assert!(report.stopped.is_none(), "{:?}", report.stopped);
+    assert!(
+        report.notes.iter().any(|n| n.starts_with("the API rate-limits the probe; it waits")),
+        "{:?}",
+        report.notes
+    );
+    // It paced itself when the limit was spent, so that few requests, if any, met a 429.
+    assert!(report.notes.iter().any(|n| n.contains("its rate limit is spent")), "{:?}", report.notes);
+    let met = limited.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(met <= 4, "{met}: {}", report.to_text());
+    assert_eq!(report.coverage.reached, report.coverage.declared);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_past_max_wait_stops_the_probe_without_findings() {
+    let limited = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let base = support::serve(support::rate_limited(support::sloppy(), 6, limited.clone())).await;
+    let mut c = config(&base, SLOPPY_KEY);
+    c.max_wait = Duration::ZERO;
+    let report = probe(&c).await;
+    let stopped = report.stopped.clone().unwrap_or_else(|| panic!("not stopped:\n{}", report.to_text()));
+    assert!(stopped.starts_with("rate-limited: 429 to "), "{stopped}");
+    assert!(stopped.contains("past --max-wait"), "{stopped}");
+    // Once stopped it sends nothing more: one 429, then only skips.
+    assert_eq!(limited.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert!(report.findings().all(|(_, f)| !f.message.contains("429")), "{}", report.to_text());
+    let skipped = report
+        .exchanges
+        .iter()
+        .filter(|e| e.note.as_deref().is_some_and(|n| n.starts_with("rate-limited")))
+        .count();
+    assert!(skipped > 3, "{}", report.to_text());
+    assert!(report.to_text().contains("\nstopped: rate-limited: 429 to "), "{}", report.to_text());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_go_where_the_security_scheme_says() {
+    use support::{KEYED_KEY, KeyIn};
+    for key_in in [KeyIn::Header, KeyIn::Query, KeyIn::Cookie, KeyIn::Basic] {
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let base = support::serve(support::keyed(key_in, seen.clone())).await;
+        let report = probe(&config(&base, KEYED_KEY)).await;
+        // The key was accepted (else: "the API refuses --key"), and every provocation conforms.
+        assert!(report.conforms(), "{key_in:?}:\n{}", report.to_text());
+        let seen = seen.lock().map(|s| s.clone()).unwrap_or_default();
+        // The malformed and the unknown credential went where the key goes.
+        assert!(seen.iter().any(|s| s.contains("!!not-a-key!!")), "{key_in:?}: {seen:?}");
+        assert!(seen.iter().any(|s| s != KEYED_KEY && !s.contains("not-a-key")), "{key_in:?}: {seen:?}");
+        assert!(seen.iter().filter(|s| *s == KEYED_KEY).count() > 3, "{key_in:?}: {seen:?}");
+    }
+    // Without a document, --auth-header names the header.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let base = support::serve(support::keyed(KeyIn::Header, seen.clone())).await;
+    let mut c = config(&format!("{base}/things"), KEYED_KEY);
+    c.auth_header = Some("X-API-Key".into());
+    let report = probe(&c).await;
+    assert!(
+        report.routes.source == "guessed" || report.routes.source.contains("openapi"),
+        "{}",
+        report.routes.source
+    );
+    assert_eq!(report.routes.credentials.to_string(), "header x-api-key");
+    assert!(seen.lock().map(|s| s.iter().any(|k| k.contains("!!not-a-key!!"))).unwrap_or(false));
+    // A bad header name is a usage error.
+    let mut c = config(&base, KEYED_KEY);
+    c.auth_header = Some("bad header".into());
+    let err = rebuff_probe::run(&c).await.err().unwrap_or_else(|| panic!("a bad header name was used"));
+    assert!(err.is_usage() && err.to_string().contains("--auth-header"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn features_not_offered_are_findings_only_when_expected() {
+    use rebuff_probe::Feature;
+    // The keyed API has request ids in its bodies, but no idempotency and no rate-limit headers.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let base = support::serve(support::keyed(support::KeyIn::Header, seen)).await;
+    let report = probe(&config(&base, support::KEYED_KEY)).await;
+    assert!(report.conforms(), "{}", report.to_text());
+    let offered: Vec<(Feature, bool)> = report.features.iter().map(|f| (f.feature, f.offered)).collect();
+    assert_eq!(
+        offered,
+        vec![
+            (Feature::RequestIds, true),
+            (Feature::IdempotencyKeys, false),
+            (Feature::RateLimitHeaders, false)
+        ]
+    );
+    assert!(report.to_text().contains("feature: idempotency keys: not offered"), "{}", report.to_text());
+
+    let mut c = config(&base, support::KEYED_KEY);
+    c.expect = vec![Feature::IdempotencyKeys, Feature::RateLimitHeaders];
+    let report = probe(&c).await;
+    assert!(!report.conforms());
+    let found: Vec<(Check, &str)> = report.findings.iter().map(|g| (g.check, g.cause.as_str())).collect();
+    assert!(
+        found.contains(&(
+            Check::RateLimitHeaders,
+            "rate-limit headers are required by --expect and no answer carries one"
+        )),
+        "{found:?}"
+    );
+    assert!(found.iter().any(|(c, _)| *c == Check::IdempotentReplay), "{found:?}");
+    let junit = report.to_junit();
+    assert!(junit.contains("classname=\"probe.features\" name=\"rate-limit\""), "{junit}");
 }

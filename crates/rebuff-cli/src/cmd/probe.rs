@@ -14,16 +14,27 @@ use rebuff_probe::{Event, Format};
 /// type, request id, required headers, no leaks).
 ///
 /// Exit status: 0 everything conforms, 1 something does not, 2 the target could not be
-/// reached or a usage problem.
+/// reached, a usage problem, or the API's rate limit stopped the probe before the end.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The API's base URL (http://host:port), or a collection URL when there is no OpenAPI
     /// document. Only this host is ever contacted.
     url: String,
-    /// An API key, sent as `Authorization: Bearer KEY`; without one, provocations behind
-    /// authentication are skipped.
+    /// An API key, sent where the OpenAPI document's security scheme says (a header, the
+    /// query, a cookie, `Bearer`, or `Basic` for `user:password`), else as
+    /// `Authorization: Bearer KEY`; without one, provocations behind authentication are skipped.
     #[arg(long, env = "REBUFF_PROBE_KEY", hide_env_values = true)]
     key: Option<String>,
+    /// Send the key as it is in this header (`X-API-Key`), whatever the document says.
+    #[arg(long, value_name = "NAME")]
+    auth_header: Option<String>,
+    /// Require a feature the API may not offer: each one missing is a finding (else it is
+    /// reported as "not offered"). Repeat for several.
+    #[arg(long, value_name = "FEATURE", value_parser = ["idempotency", "rate-limit", "request-id"])]
+    expect: Vec<String>,
+    /// Trust this PEM certificate (a private CA) for https://, beside the webpki roots.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
     /// The API's OpenAPI document (JSON): a file, or a URL on the same host as URL.
     #[arg(long, value_name = "PATH_OR_URL")]
     openapi: Option<String>,
@@ -44,6 +55,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 10)]
     #[arg(value_parser = clap::value_parser!(u64).range(1..=600))]
     timeout: u64,
+    /// Seconds the probe may wait in all when the API rate-limits it (429 with Retry-After,
+    /// or a spent RateLimit); past that it stops and says so.
+    #[arg(long, value_name = "SECS", default_value_t = 120)]
+    #[arg(value_parser = clap::value_parser!(u64).range(0..=3600))]
+    max_wait: u64,
     /// Also send requests past the rate limit until a 429 (within --max-requests).
     #[arg(long)]
     burst: bool,
@@ -57,6 +73,8 @@ enum ReportFormat {
     Json,
     /// JUnit XML, one test case per provocation and check.
     Junit,
+    /// Markdown for a pull request: verdict, grouped findings, features, coverage.
+    Md,
 }
 
 fn profile_parser() -> PossibleValuesParser {
@@ -69,6 +87,13 @@ fn profile_parser() -> PossibleValuesParser {
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let mut config = rebuff_probe::Config::new(args.url.clone());
     config.key = args.key.clone();
+    config.auth_header = args.auth_header.clone();
+    config.expect = args.expect.iter().filter_map(|f| rebuff_probe::Feature::from_name(f)).collect();
+    config.max_wait = Duration::from_secs(args.max_wait);
+    if let Some(path) = &args.cacert {
+        let pem = std::fs::read(path).with_context(|| format!("cannot read --cacert {}", path.display()))?;
+        config.root_certificates.push(pem);
+    }
     config.openapi = args.openapi.clone();
     config.profile = args.profile.as_deref().map(|p| if p == "standard" { "rebuff" } else { p }.to_owned());
     config.max_requests = usize::try_from(args.max_requests).unwrap_or(usize::MAX);
@@ -78,6 +103,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         ReportFormat::Text => Format::Text,
         ReportFormat::Json => Format::Json,
         ReportFormat::Junit => Format::Junit,
+        ReportFormat::Md => Format::Markdown,
     };
     let progress = matches!(args.format, ReportFormat::Text);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
@@ -101,20 +127,28 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             stdout.flush().context("writing the report")?;
         }
     }
-    Ok(if report.conforms() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    // Stopped by the API's rate limit with nothing found: not a verdict either way.
+    Ok(match (report.conforms(), &report.stopped) {
+        (false, _) => ExitCode::from(1),
+        (true, Some(why)) => {
+            eprintln!("the probe did not finish: {why}");
+            ExitCode::from(2)
+        }
+        (true, None) => ExitCode::SUCCESS,
+    })
 }
 
 /// One line of progress on standard error.
 fn show(event: &Event<'_>) {
     match event {
         Event::Note(text) => eprintln!("note: {text}"),
-        Event::Exchange { sent, max, exchange } => {
+        Event::Exchange { index, total, exchange, .. } => {
             let answer = match exchange.status {
                 Some(s) => s.to_string(),
                 None => "-".to_owned(),
             };
             eprintln!(
-                "[{sent:>3}/{max}] {:<22} {} {} -> {answer} {}",
+                "[{index:>3}/{total}] {:<22} {} {} -> {answer} {}",
                 exchange.provocation.as_str(),
                 exchange.method,
                 exchange.path,

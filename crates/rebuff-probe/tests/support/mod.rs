@@ -305,3 +305,143 @@ pub fn counting(seen: Seen, status: StatusCode, location: Option<String>) -> Rou
         }
     })
 }
+
+pub mod tls;
+
+// ---------------------------------------------------------------------------------------------
+// A rate limit in front of any router: `per_second` requests a wall-clock second, each answer
+// saying what is left (`RateLimit`, `RateLimit-Policy`), then 429 with `Retry-After: 1`, as
+// `rebuff serve` answers a second probe run.
+// ---------------------------------------------------------------------------------------------
+
+/// `app` behind a limit of `per_second` requests in each second; counts the 429s in `limited`.
+pub fn rate_limited(app: Router, per_second: usize, limited: Arc<AtomicUsize>) -> Router {
+    let window = Arc::new(Mutex::new((std::time::Instant::now(), 0usize)));
+    app.layer(axum::middleware::from_fn(move |req: Request, next: axum::middleware::Next| {
+        let window = window.clone();
+        let limited = limited.clone();
+        async move {
+            let (admitted, left) = match window.lock() {
+                Ok(mut w) => {
+                    if w.0.elapsed() >= std::time::Duration::from_secs(1) {
+                        *w = (std::time::Instant::now(), 0);
+                    }
+                    w.1 += 1;
+                    (w.1 <= per_second, per_second.saturating_sub(w.1))
+                }
+                Err(_) => (true, per_second),
+            };
+            if admitted {
+                // What is left, as draft-ietf-httpapi-ratelimit-headers-09 says it.
+                let mut res = next.run(req).await;
+                let state = format!("\"default\";r={left};t=1");
+                let policy = format!("\"default\";q={per_second};w=1");
+                for (name, value) in [("ratelimit", state), ("ratelimit-policy", policy)] {
+                    if let Ok(v) = header::HeaderValue::from_str(&value) {
+                        res.headers_mut().insert(name, v);
+                    }
+                }
+                return res;
+            }
+            limited.fetch_add(1, Ordering::Relaxed);
+            let mut res = problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "Slow down.", "req_limited");
+            res.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from_static("1"));
+            res.headers_mut().insert("ratelimit", header::HeaderValue::from_static("\"default\";r=0;t=1"));
+            res
+        }
+    }))
+}
+
+// ---------------------------------------------------------------------------------------------
+// An API that reads its key from one place only, as its OpenAPI document's security scheme
+// says, and records every credential it was sent there.
+// ---------------------------------------------------------------------------------------------
+
+/// Where the keyed API reads its key.
+#[derive(Debug, Clone, Copy)]
+pub enum KeyIn {
+    Header,
+    Query,
+    Cookie,
+    Basic,
+}
+
+/// The credential the keyed API accepts (for `Basic`: `user:password`).
+pub const KEYED_KEY: &str = "ak_test_9c4e2a7b1d";
+
+/// The keyed API: `GET /things` (200 with the key), `POST /things` (400 for any body), and
+/// its document at `/openapi.json`; `seen` gets every credential sent where the key goes.
+pub fn keyed(key_in: KeyIn, seen: Arc<Mutex<Vec<String>>>) -> Router {
+    Router::new().fallback(move |req: Request| {
+        let seen = seen.clone();
+        async move {
+            if req.uri().path() == "/openapi.json" {
+                return axum::Json(keyed_openapi(key_in)).into_response();
+            }
+            let headers = req.headers();
+            let header = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(str::to_owned);
+            let sent: Option<String> = match key_in {
+                KeyIn::Header => header("x-api-key"),
+                KeyIn::Query => req.uri().query().and_then(|q| {
+                    q.split('&').find_map(|kv| kv.strip_prefix("api_key=")).map(percent_decode)
+                }),
+                KeyIn::Cookie => header("cookie").and_then(|c| {
+                    c.split(';').find_map(|kv| kv.trim().strip_prefix("sid=")).map(percent_decode)
+                }),
+                KeyIn::Basic => header("authorization").and_then(|a| {
+                    let b64 = a.strip_prefix("Basic ")?;
+                    use base64::Engine as _;
+                    match base64::engine::general_purpose::STANDARD.decode(b64) {
+                        Ok(raw) => Some(String::from_utf8_lossy(&raw).into_owned()),
+                        Err(_) => Some(format!("not base64: {b64}")),
+                    }
+                }),
+            };
+            if let Some(s) = &sent
+                && let Ok(mut list) = seen.lock()
+            {
+                list.push(s.clone());
+            }
+            if sent.as_deref() != Some(KEYED_KEY) {
+                return with_challenge(problem(StatusCode::UNAUTHORIZED, "no_key", "Send the key.", "req_k"));
+            }
+            match (req.uri().path(), req.method()) {
+                ("/things", &Method::GET) => axum::Json(serde_json::json!([])).into_response(),
+                ("/things", &Method::POST) => {
+                    problem(StatusCode::BAD_REQUEST, "invalid", "Invalid.", "req_k")
+                }
+                ("/things", _) => {
+                    let mut res = problem(StatusCode::METHOD_NOT_ALLOWED, "method", "No.", "req_k");
+                    res.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET, POST"));
+                    res
+                }
+                _ => problem(StatusCode::NOT_FOUND, "not_found", "No such thing.", "req_k"),
+            }
+        }
+    })
+}
+
+fn percent_decode(v: &str) -> String {
+    percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned()
+}
+
+fn keyed_openapi(key_in: KeyIn) -> serde_json::Value {
+    let scheme = match key_in {
+        KeyIn::Header => serde_json::json!({"type": "apiKey", "in": "header", "name": "X-API-Key"}),
+        KeyIn::Query => serde_json::json!({"type": "apiKey", "in": "query", "name": "api_key"}),
+        KeyIn::Cookie => serde_json::json!({"type": "apiKey", "in": "cookie", "name": "sid"}),
+        KeyIn::Basic => serde_json::json!({"type": "http", "scheme": "basic"}),
+    };
+    serde_json::json!({
+        "openapi": "3.1.0",
+        "info": {"title": "keyed", "version": "1"},
+        "components": {"securitySchemes": {"theKey": scheme}},
+        "security": [{"theKey": []}],
+        "paths": {"/things": {
+            "get": {"responses": {"200": {"description": "ok"}}},
+            "post": {"requestBody": {"content": {"application/json": {"schema": {
+                "type": "object", "required": ["name"], "properties": {"name": {"type": "string"}}}}}},
+                "responses": {"201": {"description": "ok"}}}
+        }}
+    })
+}
