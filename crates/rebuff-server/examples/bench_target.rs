@@ -17,6 +17,11 @@
 //! 6. `floor`: a bare axum router whose `GET /v1/projects` does the reference API's two
 //!    SQLite reads on that route (the key, the page of projects) on the `api` store, and
 //!    nothing else: what any axum server reading its database per request can reach here.
+//! 7. `handmade`: what an axum user assembles by hand instead of rebuff (tower-http request
+//!    id, trace, catch-panic and timeout, `tower_governor` per bearer token with headers, a
+//!    `from_fn` key lookup in a `HashMap`, `serde_json::json!` problem bodies), same routes and
+//!    trivial handlers as `layers`: the baseline the layers must beat (see `support/handmade.rs`).
+//! 8. `handmade_limited`: the stack of 7 with a 1-an-hour limit, already exhausted.
 //!
 //! Before printing anything it sends every benchmarked request once and checks the status
 //! (200, 401, 404, 422, 429), so a benchmark never measures the wrong answer. Then it prints
@@ -36,6 +41,9 @@
 //! ```
 
 #![allow(missing_docs)]
+
+#[path = "support/handmade.rs"]
+mod handmade;
 
 use std::error::Error;
 use std::io::Write;
@@ -102,6 +110,10 @@ async fn main() -> Result<(), BoxError> {
     let layers = listen(layers_app, true).await?;
     let (layers_limited_app, layers_limited_key) = layer_stack(&catalog, ONE_AN_HOUR);
     let layers_limited = listen(layers_limited_app, true).await?;
+    let (handmade_app, handmade_key) = handmade::stack(UNLIMITED.limit, UNLIMITED.period);
+    let handmade = listen(handmade_app, false).await?;
+    let (handmade_limited_app, handmade_limited_key) = handmade::stack(ONE_AN_HOUR.limit, ONE_AN_HOUR.period);
+    let handmade_limited = listen(handmade_limited_app, false).await?;
 
     if let Ok(which) = std::env::var("BENCH_IN_PROCESS") {
         return in_process(&catalog, &which).await;
@@ -116,13 +128,17 @@ async fn main() -> Result<(), BoxError> {
             .await?;
         expect(res, 201, "seeding a project").await?;
     }
-    for (base, key) in [(&api, &api_key), (&layers, &layers_key)] {
+    for (base, key) in [(&api, &api_key), (&layers, &layers_key), (&handmade, &handmade_key)] {
         check(&http, base, key).await?;
     }
     let projects = format!("{floor}/v1/projects");
     expect(http.get(&projects).bearer_auth(&api_key).send().await?, 200, "floor GET /v1/projects").await?;
     expect(http.get(&projects).send().await?, 401, "floor GET /v1/projects without a key").await?;
-    for (base, key) in [(&limited, &limited_key), (&layers_limited, &layers_limited_key)] {
+    for (base, key) in [
+        (&limited, &limited_key),
+        (&layers_limited, &layers_limited_key),
+        (&handmade_limited, &handmade_limited_key),
+    ] {
         // The first request takes the hour's only slot; every later one is refused.
         let projects = format!("{base}/v1/projects");
         expect(http.get(&projects).bearer_auth(key).send().await?, 200, "first limited request").await?;
@@ -141,6 +157,10 @@ async fn main() -> Result<(), BoxError> {
         ("BENCH_LAYERS_KEY", &layers_key),
         ("BENCH_LAYERS_LIMITED_URL", &layers_limited),
         ("BENCH_LAYERS_LIMITED_KEY", &layers_limited_key),
+        ("BENCH_HANDMADE_URL", &handmade),
+        ("BENCH_HANDMADE_KEY", &handmade_key),
+        ("BENCH_HANDMADE_LIMITED_URL", &handmade_limited),
+        ("BENCH_HANDMADE_LIMITED_KEY", &handmade_limited_key),
         ("BENCH_MISSING_ID", &MISSING.to_owned()),
     ] {
         writeln!(out, "export {name}='{value}'")?;
@@ -158,7 +178,7 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers` or `api`; route `200` (the
+/// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers`, `handmade` or `api`; route `200` (the
 /// default), `404` or `422`): calls that route of that router in this task, without a
 /// socket, `BENCH_REQUESTS` times (200,000), and prints the time per request. With no network,
 /// kernel or second thread in the way, it shows the stack's own cost more steadily than the
@@ -171,6 +191,7 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
     let (app, key) = match stack {
         "hello" => (Router::new().route("/hello", get(|| async { "Hello, World!" })), String::new()),
         "layers" => layer_stack(catalog, UNLIMITED),
+        "handmade" => handmade::stack(UNLIMITED.limit, UNLIMITED.period),
         "api" => {
             let path = std::env::temp_dir().join(format!("rebuff-bench-inproc-{}.db", std::process::id()));
             let store = SqliteStore::open(&path)?;
@@ -188,7 +209,9 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
             }
             (app, key)
         }
-        other => return Err(format!("BENCH_IN_PROCESS: no stack {other:?} (hello, layers, api)").into()),
+        other => {
+            return Err(format!("BENCH_IN_PROCESS: no stack {other:?} (hello, layers, handmade, api)").into());
+        }
     };
     let (method, uri, body, status) = match (stack, route) {
         ("hello", "200") => ("GET", "/hello".to_owned(), "", StatusCode::OK),
