@@ -58,9 +58,9 @@ pub mod conformance;
 
 pub use accounts::{AccountStore, Error as AccountError, KeyInfo, LoginOutcome, NewKey, Org, UserInfo};
 pub use auth::{KeyRecord, KeyStore, SessionRecord, SessionStore};
-pub use key_cache::{CachedKeyStore, KeyCacheHandle, KeyChanges};
 pub use error::{StoreError, StoreErrorKind};
 pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
+pub use key_cache::{CachedKeyStore, KeyCacheHandle, KeyChanges};
 pub use memory::{MemoryAuthStore, MemoryStore};
 pub use quota::{QuotaStore, Usage};
 pub use ratelimit::{Admission, BeginRequest, Decision, Quota, RateLimitStore, gcra};
