@@ -153,15 +153,40 @@ pub(crate) fn insert_project(conn: &Connection, org: &str, name: &str) -> rusqli
     }
 }
 
-pub(crate) fn list_projects(conn: &Connection, org: &str, limit: u32) -> rusqlite::Result<Vec<Project>> {
+/// A page of the organisation's projects as the JSON body `{"data":[...]}`, written straight
+/// from SQLite's rows into one buffer: no `Project` (two strings each) per row, no second pass.
+pub(crate) fn list_projects_json(conn: &Connection, org: &str, limit: u32) -> rusqlite::Result<Vec<u8>> {
+    use serde::ser::{SerializeMap, Serializer as _};
+
     // No `LIMIT ?`: SQLite re-prepares a statement whose LIMIT is a bound parameter on every
     // run. Rows stream off the index in order, so stopping after `limit` reads no more.
     let mut st = conn.prepare_cached(
         "SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id",
     )?;
-    st.query_map(params![org], |r| Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? }))?
-        .take(limit as usize)
-        .collect()
+    let mut rows = st.query(params![org])?;
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"data\":[");
+    let mut n = 0;
+    while n < limit
+        && let Some(row) = rows.next()?
+    {
+        if n > 0 {
+            out.push(b',');
+        }
+        let text = |i: usize| row.get_ref(i)?.as_str().map_err(rusqlite::Error::from);
+        let created_at: i64 = row.get(2)?;
+        let mut ser = serde_json::Serializer::new(&mut out);
+        let written = ser.serialize_map(Some(3)).and_then(|mut map| {
+            map.serialize_entry("id", text(0).map_err(serde::ser::Error::custom)?)?;
+            map.serialize_entry("name", text(1).map_err(serde::ser::Error::custom)?)?;
+            map.serialize_entry("created_at", &created_at)?;
+            map.end()
+        });
+        written.map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        n += 1;
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
 }
 
 /// Every lookup is scoped to the caller's organisation, so a resource of another one is

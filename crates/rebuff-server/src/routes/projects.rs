@@ -9,7 +9,7 @@ use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use serde::Deserialize;
 
-use super::{Page, db, db_read, not_found, path_id};
+use super::{db, db_read, not_found, path_id};
 use crate::db::{self as store, Insert};
 use crate::state::AppState;
 
@@ -42,8 +42,8 @@ pub(crate) async fn list(
         return Err(err);
     }
     let org = principal.org_id;
-    let items = db_read(&state, |c| store::list_projects(c, &org, limit))?;
-    Ok(Json(Page { data: items }))
+    let body = db_read(&state, |c| store::list_projects_json(c, &org, limit))?;
+    Ok(([(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"))], body))
 }
 
 pub(crate) async fn create(
