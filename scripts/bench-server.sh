@@ -241,7 +241,7 @@ awk -F'|' '
     }' "$results"
 echo
 echo "load average before: $load_start; after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
-echo "api = the reference API over SQLite (rebuff_server::app); floor = bare axum doing the api success route's SQLite reads and nothing else; layers = the api's layer stack over in-memory stores and trivial handlers (no SQLite); handmade = the same routes with the stack an axum user assembles by hand (tower-http, tower_governor, from_fn key lookup, json! problems); fastapi = FastAPI + uvicorn, one worker, its default 404."
+echo "api = the reference API over SQLite (rebuff_server::app); floor = bare axum doing the api success route's SQLite read (the page; keys in a map, as the api caches them) and nothing else; layers = the api's layer stack over in-memory stores and trivial handlers (no SQLite); handmade = the same routes with the stack an axum user assembles by hand (tower-http, tower_governor, from_fn key lookup, json! problems); fastapi = FastAPI + uvicorn, one worker, its default 404."
 echo "req/s, p99, server CPU: the round with the median req/s of $ROUNDS; min-max: req/s over the rounds."
 echo "server CPU = the server process's CPU time (user + system) per request; of a core = its CPU time over the run's wall time."
 exit "$failed"
