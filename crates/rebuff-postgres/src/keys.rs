@@ -76,13 +76,18 @@ impl KeyChanges for PgStore {
 /// How long the listener waits before connecting again after losing its connection.
 const RELISTEN_DELAY: Duration = Duration::from_secs(1);
 
+/// How often an idle listener looks whether its cache is gone (the server's state dropped),
+/// to close its connection.
+const ORPHAN_CHECK: Duration = Duration::from_secs(5);
+
 impl PgStore {
     /// Empties `cache` whenever a key of this schema changes, as PostgreSQL announces it
     /// (`LISTEN rebuff_keys_<schema>`), on a connection of its own, so that a revocation is
-    /// seen in one round trip instead of at the cache's next poll. Runs until the runtime
-    /// stops; when the connection drops it empties the cache (a change may have been missed)
-    /// and connects again a second later. The cache's polling still bounds how long a change
-    /// can go unseen while the connection is down.
+    /// seen in one round trip instead of at the cache's next poll. Runs until the cache is
+    /// dropped (checked every few seconds) or the runtime stops; when the connection drops it
+    /// empties the cache (a change may have been missed) and connects again a second later.
+    /// The cache's polling still bounds how long a change can go unseen while the connection
+    /// is down.
     pub fn listen_key_changes(&self, cache: KeyCacheHandle) -> tokio::task::JoinHandle<()> {
         let (config, channel) = (self.inner.config.clone(), format!("rebuff_keys_{}", self.inner.schema));
         tokio::spawn(async move {
@@ -115,8 +120,13 @@ impl PgStore {
                             Ok(()) => {
                                 // Changes made before LISTEN took effect were not announced.
                                 cache.invalidate();
-                                while rx.recv().await.is_some() {
-                                    cache.invalidate();
+                                loop {
+                                    match tokio::time::timeout(ORPHAN_CHECK, rx.recv()).await {
+                                        Ok(Some(())) => cache.invalidate(),
+                                        Ok(None) => break,
+                                        Err(_) if cache.is_orphaned() => break,
+                                        Err(_) => {}
+                                    }
                                 }
                             }
                             Err(e) => tracing::debug!(error = %e, "key-change listener: LISTEN failed"),
@@ -125,6 +135,9 @@ impl PgStore {
                         pump.abort();
                     }
                     Err(e) => tracing::debug!(error = %e, "key-change listener: cannot connect"),
+                }
+                if cache.is_orphaned() {
+                    return;
                 }
                 cache.invalidate();
                 tokio::time::sleep(RELISTEN_DELAY).await;

@@ -102,6 +102,12 @@ impl KeyCacheHandle {
     pub fn invalidate(&self) {
         lock(&self.state).clear();
     }
+
+    /// Whether the cache and every other handle to it are gone, so that a listener holding
+    /// this handle can stop.
+    pub fn is_orphaned(&self) -> bool {
+        Arc::strong_count(&self.state) == 1
+    }
 }
 
 impl CachedKeyStore {
@@ -270,9 +276,13 @@ mod tests {
         backend.generation.fetch_add(1, Ordering::SeqCst);
         let stale = cache.find_key("k1").await.expect("find").expect("found");
         assert!(stale.revoked_at.is_none(), "within the bound the cached record is served");
-        cache.handle().invalidate();
+        let handle = cache.handle();
+        handle.invalidate();
         let fresh = cache.find_key("k1").await.expect("find").expect("found");
         assert!(fresh.revoked_at.is_some());
+        assert!(!handle.is_orphaned());
+        drop(cache);
+        assert!(handle.is_orphaned(), "a listener can tell that the cache is gone");
     }
 
     #[tokio::test]
