@@ -10,6 +10,7 @@
 //! | [`extract`] | [`Json`](extract::Json), [`Path`](extract::Path), [`Query`](extract::Query) and [`fallback`](extract::fallback): rejections as catalog errors (400/404/413/415/422) |
 //! | [`validate`] | [`Valid`](validate::Valid) and [`Validate`](validate::Validate): per-field validation, every violation at once (422) |
 //! | [`panic`](mod@panic) | [`catch_panic`](panic::catch_panic), [`timeout`](panic::timeout), [`body_timeout`](panic::body_timeout): masked 500, 504, 408 |
+//! | [`trace`] | [`RequestSpanLayer`](trace::RequestSpanLayer): a `request` span (method, path, request id) at a chosen level, DEBUG by default |
 //! | [`timeout`] | the layers behind [`panic::timeout`] and [`panic::body_timeout`], which arm a timer only when a request or body has to wait |
 //! | [`ratelimit`] | [`RateLimitLayer`](ratelimit::RateLimitLayer): GCRA per organisation or address, `X-RateLimit-*`, `RateLimit`, `RateLimit-Policy`, 429 with `Retry-After` |
 //! | [`quota`] | [`Quotas`](quota::Quotas): monthly usage per organisation, 402 past the limit |
@@ -102,6 +103,7 @@ pub mod ratelimit;
 pub mod render;
 pub mod request_id;
 pub mod timeout;
+pub mod trace;
 pub mod validate;
 
 /// The storage traits, in-memory backends and conformance suite: the crate

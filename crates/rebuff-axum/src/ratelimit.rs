@@ -82,12 +82,23 @@ pub fn write_headers(headers: &mut HeaderMap, decision: &Decision, quota: Quota,
     headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
     headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
     headers.insert(X_RATELIMIT_RESET, HeaderValue::from(reset_at));
-    // Formatted straight into the header's bytes: one allocation each, no copy.
-    let structured = |text: String| HeaderValue::from_maybe_shared(bytes::Bytes::from(text));
-    if let Ok(v) = structured(format!("\"default\";r={};t={reset_secs}", decision.remaining)) {
+    // Written straight into the header's bytes (itoa, no `fmt` machinery): one allocation
+    // each, no copy.
+    let structured = |r_or_q: &[u8], a: u64, w_or_t: &[u8], b: u64| {
+        let (mut x, mut y) = (itoa::Buffer::new(), itoa::Buffer::new());
+        let (x, y) = (x.format(a).as_bytes(), y.format(b).as_bytes());
+        let mut text = bytes::BytesMut::with_capacity(10 + r_or_q.len() + x.len() + w_or_t.len() + y.len());
+        text.extend_from_slice(b"\"default\";");
+        text.extend_from_slice(r_or_q);
+        text.extend_from_slice(x);
+        text.extend_from_slice(w_or_t);
+        text.extend_from_slice(y);
+        HeaderValue::from_maybe_shared(text.freeze())
+    };
+    if let Ok(v) = structured(b"r=", decision.remaining.into(), b";t=", reset_secs) {
         headers.insert(RATELIMIT, v);
     }
-    if let Ok(v) = structured(format!("\"default\";q={};w={}", decision.limit, ceil_secs(quota.period))) {
+    if let Ok(v) = structured(b"q=", decision.limit.into(), b";w=", ceil_secs(quota.period)) {
         headers.insert(RATELIMIT_POLICY, v);
     }
 }

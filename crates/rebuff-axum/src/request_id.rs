@@ -28,10 +28,12 @@ pub fn is_valid(value: &[u8]) -> bool {
 
 /// A fresh request id: `req_` and 24 random alphanumerics.
 pub fn generate() -> HeaderValue {
-    let mut id = String::with_capacity(28);
-    id.push_str("req_");
-    id.extend(rand::rng().sample_iter(&Alphanumeric).take(24).map(char::from));
-    HeaderValue::from_str(&id).unwrap_or_else(|_| unreachable!("alphanumerics are a valid header value"))
+    // On the stack, then one copy into the header's bytes: a single allocation.
+    let mut id = *b"req_000000000000000000000000";
+    for (b, c) in id[4..].iter_mut().zip(rand::rng().sample_iter(&Alphanumeric)) {
+        *b = c;
+    }
+    HeaderValue::from_bytes(&id).unwrap_or_else(|_| unreachable!("alphanumerics are a valid header value"))
 }
 
 /// The request id of a request that went through [`RequestIdLayer`].

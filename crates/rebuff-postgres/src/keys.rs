@@ -4,8 +4,11 @@
 use ipnet::IpNet;
 use rebuff_store::accounts::{KeyInfo, NewKey};
 use rebuff_store::key;
-use rebuff_store::{BoxFuture, KeyRecord, KeyStore, StoreError};
+use std::time::Duration;
+
+use rebuff_store::{BoxFuture, KeyCacheHandle, KeyChanges, KeyRecord, KeyStore, StoreError};
 use tokio_postgres::Row;
+use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::{Client, Error, PgStore, corrupt, is_unique_violation, pg, unix_secs};
 
@@ -54,6 +57,92 @@ impl KeyStore for PgStore {
                 live: info.live,
             }))
         }))
+    }
+}
+
+/// A counter that a trigger bumps whenever a key is changed or removed (schema version 3).
+impl KeyChanges for PgStore {
+    fn key_generation(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        Box::pin(self.timed(async move {
+            let client = self.client().await?;
+            let stmt =
+                client.prepare_cached("SELECT generation FROM key_changes WHERE id = 0").await.map_err(pg)?;
+            let generation: i64 = client.query_one(&stmt, &[]).await.map_err(pg)?.try_get(0).map_err(pg)?;
+            Ok(generation.cast_unsigned())
+        }))
+    }
+}
+
+/// How long the listener waits before connecting again after losing its connection.
+const RELISTEN_DELAY: Duration = Duration::from_secs(1);
+
+/// How often an idle listener looks whether its cache is gone (the server's state dropped),
+/// to close its connection.
+const ORPHAN_CHECK: Duration = Duration::from_secs(5);
+
+impl PgStore {
+    /// Empties `cache` whenever a key of this schema changes, as PostgreSQL announces it
+    /// (`LISTEN rebuff_keys_<schema>`), on a connection of its own, so that a revocation is
+    /// seen in one round trip instead of at the cache's next poll. Runs until the cache is
+    /// dropped (checked every few seconds) or the runtime stops; when the connection drops it
+    /// empties the cache (a change may have been missed) and connects again a second later.
+    /// The cache's polling still bounds how long a change can go unseen while the connection
+    /// is down.
+    pub fn listen_key_changes(&self, cache: KeyCacheHandle) -> tokio::task::JoinHandle<()> {
+        let (config, channel) = (self.inner.config.clone(), format!("rebuff_keys_{}", self.inner.schema));
+        tokio::spawn(async move {
+            loop {
+                match config.connect(NoTls).await {
+                    Ok((client, mut connection)) => {
+                        // The connection yields the notifications; it runs beside the client.
+                        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                        let pump = tokio::spawn(async move {
+                            while let Some(message) =
+                                std::future::poll_fn(|cx| connection.poll_message(cx)).await
+                            {
+                                match message {
+                                    Ok(AsyncMessage::Notification(_)) => {
+                                        if tx.send(()).is_err() {
+                                            break;
+                                        }
+                                    }
+                                    Ok(_) => {}
+                                    Err(e) => {
+                                        tracing::debug!(error = %e, "key-change listener: connection lost");
+                                        break;
+                                    }
+                                }
+                            }
+                        });
+                        // The channel name is built from a checked schema name: a plain identifier.
+                        let listen = format!("LISTEN \"{channel}\"");
+                        match client.batch_execute(&listen).await {
+                            Ok(()) => {
+                                // Changes made before LISTEN took effect were not announced.
+                                cache.invalidate();
+                                loop {
+                                    match tokio::time::timeout(ORPHAN_CHECK, rx.recv()).await {
+                                        Ok(Some(())) => cache.invalidate(),
+                                        Ok(None) => break,
+                                        Err(_) if cache.is_orphaned() => break,
+                                        Err(_) => {}
+                                    }
+                                }
+                            }
+                            Err(e) => tracing::debug!(error = %e, "key-change listener: LISTEN failed"),
+                        }
+                        drop(client);
+                        pump.abort();
+                    }
+                    Err(e) => tracing::debug!(error = %e, "key-change listener: cannot connect"),
+                }
+                if cache.is_orphaned() {
+                    return;
+                }
+                cache.invalidate();
+                tokio::time::sleep(RELISTEN_DELAY).await;
+            }
+        })
     }
 }
 

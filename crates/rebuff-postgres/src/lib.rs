@@ -141,8 +141,11 @@ impl Builder {
         // Notices (`schema ... already exists, skipping`) are not worth a log line each start.
         config.options(format!("-c search_path={} -c client_min_messages=warning", self.schema));
         config.application_name("rebuff");
-        let manager =
-            Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig { recycling_method: RecyclingMethod::Fast },
+        );
         let pool = Pool::builder(manager)
             .max_size(self.pool_size)
             .runtime(Runtime::Tokio1)
@@ -154,6 +157,7 @@ impl Builder {
         let store = PgStore {
             inner: Arc::new(Inner {
                 pool,
+                config,
                 url: redact(&self.url),
                 schema: self.schema,
                 timeout: self.timeout,
@@ -178,6 +182,8 @@ pub struct PgStore {
 
 struct Inner {
     pool: Pool,
+    /// For connections of their own (listening to key changes).
+    config: tokio_postgres::Config,
     /// For the log: the URL without its password.
     url: String,
     schema: String,

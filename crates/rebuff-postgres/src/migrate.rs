@@ -180,6 +180,29 @@ const MIGRATIONS: &[&str] = &[
         RETURN true;
     END $$;
     "#,
+    // 4: a generation bumped whenever a key changes in a way that matters to authentication
+    // (not its creation, nor its last use), read by instances that cache keys; each change
+    // is also announced on the channel `rebuff_keys_<schema>` (`LISTEN/NOTIFY`).
+    r#"
+    CREATE TABLE key_changes (
+        id         INTEGER PRIMARY KEY CHECK (id = 0),
+        generation BIGINT NOT NULL
+    );
+    INSERT INTO key_changes (id, generation) VALUES (0, 0);
+    -- The schema is fixed at creation, so that a change made outside rebuff bumps it too.
+    CREATE FUNCTION rebuff_key_changed() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+    BEGIN
+        UPDATE key_changes SET generation = generation + 1 WHERE id = 0;
+        PERFORM pg_notify('rebuff_keys_' || TG_TABLE_SCHEMA, '');
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER api_keys_changed
+        AFTER UPDATE OF id, org_id, secret_hash, scopes, expires_at, revoked_at, allowed_ips, live
+        ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION rebuff_key_changed();
+    CREATE TRIGGER api_keys_removed
+        AFTER DELETE ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION rebuff_key_changed();
+    "#,
 ];
 
 /// Creates `schema` if missing and brings it up to date, under an advisory lock so that

@@ -14,9 +14,14 @@
 //!    IdempotencyLayer and an inner ProblemLayer) around trivial handlers and no database,
 //!    to separate the layers' cost from SQLite's.
 //! 5. `layers_limited`: the stack of 4 with a 1-an-hour limit, already exhausted.
-//! 6. `floor`: a bare axum router whose `GET /v1/projects` does the reference API's two
-//!    SQLite reads on that route (the key, the page of projects) on the `api` store, and
-//!    nothing else: what any axum server reading its database per request can reach here.
+//! 6. `floor`: a bare axum router whose `GET /v1/projects` does the reference API's one
+//!    SQLite read on that route (the page of projects; keys are cached) on the `api` store,
+//!    and nothing else: what any axum server reading its database per request can reach here.
+//! 7. `handmade`: what an axum user assembles by hand instead of rebuff (tower-http request
+//!    id, trace, catch-panic and timeout, `tower_governor` per bearer token with headers, a
+//!    `from_fn` key lookup in a `HashMap`, `serde_json::json!` problem bodies), same routes and
+//!    trivial handlers as `layers`: the baseline the layers must beat (see `support/handmade.rs`).
+//! 8. `handmade_limited`: the stack of 7 with a 1-an-hour limit, already exhausted.
 //!
 //! Before printing anything it sends every benchmarked request once and checks the status
 //! (200, 401, 404, 422, 429), so a benchmark never measures the wrong answer. Then it prints
@@ -36,6 +41,9 @@
 //! ```
 
 #![allow(missing_docs)]
+
+#[path = "support/handmade.rs"]
+mod handmade;
 
 use std::error::Error;
 use std::io::Write;
@@ -63,7 +71,6 @@ use rebuff_server::{AppState, Config};
 use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
 use serde::Deserialize;
 use tower::ServiceBuilder;
-use tower_http::trace::TraceLayer;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -96,12 +103,16 @@ async fn main() -> Result<(), BoxError> {
 
     let hello = listen(Router::new().route("/hello", get(|| async { "Hello, World!" })), false).await?;
     let (api, api_key, api_db, api_store) = reference_api(&catalog, UNLIMITED, "api").await?;
-    let floor = listen(floor_app(api_store), false).await?;
+    let floor = listen(floor_app(api_store, &api_key)?, false).await?;
     let (limited, limited_key, limited_db, _) = reference_api(&catalog, ONE_AN_HOUR, "limited").await?;
     let (layers_app, layers_key) = layer_stack(&catalog, UNLIMITED);
     let layers = listen(layers_app, true).await?;
     let (layers_limited_app, layers_limited_key) = layer_stack(&catalog, ONE_AN_HOUR);
     let layers_limited = listen(layers_limited_app, true).await?;
+    let (handmade_app, handmade_key) = handmade::stack(UNLIMITED.limit, UNLIMITED.period);
+    let handmade = listen(handmade_app, false).await?;
+    let (handmade_limited_app, handmade_limited_key) = handmade::stack(ONE_AN_HOUR.limit, ONE_AN_HOUR.period);
+    let handmade_limited = listen(handmade_limited_app, false).await?;
 
     if let Ok(which) = std::env::var("BENCH_IN_PROCESS") {
         return in_process(&catalog, &which).await;
@@ -116,13 +127,17 @@ async fn main() -> Result<(), BoxError> {
             .await?;
         expect(res, 201, "seeding a project").await?;
     }
-    for (base, key) in [(&api, &api_key), (&layers, &layers_key)] {
+    for (base, key) in [(&api, &api_key), (&layers, &layers_key), (&handmade, &handmade_key)] {
         check(&http, base, key).await?;
     }
     let projects = format!("{floor}/v1/projects");
     expect(http.get(&projects).bearer_auth(&api_key).send().await?, 200, "floor GET /v1/projects").await?;
     expect(http.get(&projects).send().await?, 401, "floor GET /v1/projects without a key").await?;
-    for (base, key) in [(&limited, &limited_key), (&layers_limited, &layers_limited_key)] {
+    for (base, key) in [
+        (&limited, &limited_key),
+        (&layers_limited, &layers_limited_key),
+        (&handmade_limited, &handmade_limited_key),
+    ] {
         // The first request takes the hour's only slot; every later one is refused.
         let projects = format!("{base}/v1/projects");
         expect(http.get(&projects).bearer_auth(key).send().await?, 200, "first limited request").await?;
@@ -141,6 +156,10 @@ async fn main() -> Result<(), BoxError> {
         ("BENCH_LAYERS_KEY", &layers_key),
         ("BENCH_LAYERS_LIMITED_URL", &layers_limited),
         ("BENCH_LAYERS_LIMITED_KEY", &layers_limited_key),
+        ("BENCH_HANDMADE_URL", &handmade),
+        ("BENCH_HANDMADE_KEY", &handmade_key),
+        ("BENCH_HANDMADE_LIMITED_URL", &handmade_limited),
+        ("BENCH_HANDMADE_LIMITED_KEY", &handmade_limited_key),
         ("BENCH_MISSING_ID", &MISSING.to_owned()),
     ] {
         writeln!(out, "export {name}='{value}'")?;
@@ -158,7 +177,7 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers` or `api`; route `200` (the
+/// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers`, `handmade` or `api`; route `200` (the
 /// default), `404` or `422`): calls that route of that router in this task, without a
 /// socket, `BENCH_REQUESTS` times (200,000), and prints the time per request. With no network,
 /// kernel or second thread in the way, it shows the stack's own cost more steadily than the
@@ -171,6 +190,7 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
     let (app, key) = match stack {
         "hello" => (Router::new().route("/hello", get(|| async { "Hello, World!" })), String::new()),
         "layers" => layer_stack(catalog, UNLIMITED),
+        "handmade" => handmade::stack(UNLIMITED.limit, UNLIMITED.period),
         "api" => {
             let path = std::env::temp_dir().join(format!("rebuff-bench-inproc-{}.db", std::process::id()));
             let store = SqliteStore::open(&path)?;
@@ -188,7 +208,9 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
             }
             (app, key)
         }
-        other => return Err(format!("BENCH_IN_PROCESS: no stack {other:?} (hello, layers, api)").into()),
+        other => {
+            return Err(format!("BENCH_IN_PROCESS: no stack {other:?} (hello, layers, handmade, api)").into());
+        }
     };
     let (method, uri, body, status) = match (stack, route) {
         ("hello", "200") => ("GET", "/hello".to_owned(), "", StatusCode::OK),
@@ -281,19 +303,24 @@ async fn seeded_admin_key(store: &SqliteStore) -> Result<String, BoxError> {
     Ok(admin)
 }
 
-// ---- the floor: bare axum and the same two SQLite reads, no rebuff layer ------------------
+// ---- the floor: bare axum and the page's SQLite read, no rebuff layer -------------------
 
 /// A bare axum router whose `GET /v1/projects` does what the reference API's database work
-/// is on that route, and nothing else: it looks the bearer key up in the same store (the same
-/// statement, on the same read connections), checks its hash, and lists the organisation's
-/// projects with the same statement. No request id, span, rate limit, timeouts or catalog
-/// errors (a bad key is a bare 401). What the full stack reaches relative to this is the cost
-/// of rebuff's layers; what this reaches relative to hello is the cost of the reads.
-fn floor_app(store: SqliteStore) -> Router {
+/// is on that route now that verified keys are cached, and nothing else: it checks the bearer
+/// key against a `HashMap` of keys read once at start (hash compared in constant time), and
+/// lists the organisation's projects with the same statement, on the same read connections.
+/// No request id, span, rate limit, timeouts or catalog errors (a bad key is a bare 401).
+/// What the full stack reaches relative to this is the cost of rebuff's layers; what this
+/// reaches relative to hello is the cost of the read.
+fn floor_app(store: SqliteStore, admin: &str) -> Result<Router, BoxError> {
+    use std::collections::HashMap;
+
     use rebuff_axum::store::KeyStore;
 
+    type Keys = Arc<HashMap<String, KeyRecord>>;
+
     async fn list(
-        axum::extract::State(store): axum::extract::State<SqliteStore>,
+        axum::extract::State((store, keys)): axum::extract::State<(SqliteStore, Keys)>,
         headers: http::HeaderMap,
     ) -> axum::response::Response {
         let bearer = headers
@@ -302,14 +329,9 @@ fn floor_app(store: SqliteStore) -> Router {
             .and_then(|v| v.strip_prefix("Bearer "))
             .and_then(key::parse);
         let Some(parsed) = bearer else { return StatusCode::UNAUTHORIZED.into_response() };
-        let record = match store.find_key(&parsed.id).await {
-            Ok(Some(r))
-                if key::hashes_match(&parsed.secret_hash, &r.secret_hash) && r.revoked_at.is_none() =>
-            {
-                r
-            }
-            Ok(_) => return StatusCode::UNAUTHORIZED.into_response(),
-            Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        let record = match keys.get(&parsed.id) {
+            Some(r) if key::hashes_match(&parsed.secret_hash, &r.secret_hash) && r.revoked_at.is_none() => r,
+            _ => return StatusCode::UNAUTHORIZED.into_response(),
         };
         let items = store.read_conn(|c| {
             let mut st = c.prepare_cached(
@@ -326,7 +348,22 @@ fn floor_app(store: SqliteStore) -> Router {
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         }
     }
-    Router::new().route("/v1/projects", get(list)).with_state(store)
+    let id = key::parse(admin).ok_or("the admin key does not parse")?.id;
+    let record = now_or_never(store.find_key(&id))?.ok_or("the admin key is not stored")?;
+    let keys: Keys = Arc::new(HashMap::from([(id, record)]));
+    Ok(Router::new().route("/v1/projects", get(list)).with_state((store, keys)))
+}
+
+/// `SqliteStore::find_key` answers on the calling thread: its future is ready at once.
+fn now_or_never<T>(future: rebuff_axum::store::BoxFuture<'_, T>) -> T {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut future = future;
+    loop {
+        if let std::task::Poll::Ready(v) = future.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
 }
 
 /// Sends each benchmarked request once and checks its status.
@@ -451,11 +488,7 @@ fn layer_stack(catalog: &Arc<Catalog>, rate: Quota) -> (Router, String) {
     let app = Router::new().merge(authed).fallback(rebuff_axum::extract::fallback).layer(
         ServiceBuilder::new()
             .layer(RequestIdLayer::new())
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &http::Request<_>| {
-                let id = rebuff_axum::request_id::current(req);
-                let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-            }))
+            .layer(rebuff_axum::trace::RequestSpanLayer::new())
             .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
             .layer(rebuff_axum::panic::catch_panic())
             .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))

@@ -13,8 +13,8 @@ use rebuff_axum::RequestIdLayer;
 use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
 use rebuff_axum::idempotency::IdempotencyLayer;
 use rebuff_axum::ratelimit::RateLimitLayer;
+use rebuff_axum::trace::RequestSpanLayer;
 use tower::ServiceBuilder;
-use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -130,26 +130,15 @@ pub fn app(state: AppState) -> Router {
     router.fallback(rebuff_axum::extract::fallback).with_state(state).layer(
         ServiceBuilder::new()
             .layer(RequestIdLayer::new())
-            // The ProblemLayer logs failures (a repeated one once per interval); the trace
-            // layer's own per-response error line would log every 503 of an outage.
-            .layer(
-                TraceLayer::new_for_http()
-                    .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG))
-                    .make_span_with(request_span),
-            )
+            // A span at DEBUG, and no per-response line: the ProblemLayer logs failures with
+            // their request id (a repeated one once per interval).
+            .layer(RequestSpanLayer::new())
             .layer(ProblemLayer::new(catalog).debug(cfg.debug))
             .layer(rebuff_axum::panic::catch_panic())
             .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
             .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
             .layer(DefaultBodyLimit::max(cfg.body_limit)),
     )
-}
-
-/// The span every request's log lines carry.
-fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
-    let id = rebuff_axum::request_id::current(req);
-    let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 /// Idempotency keys are scoped to the organisation and the credential.

@@ -38,6 +38,10 @@ pub struct Config {
     pub webhook_secret: Vec<u8>,
     /// Accepted clock skew for webhook timestamps.
     pub webhook_tolerance: Duration,
+    /// The longest a key changed (revoked) on another instance may still be accepted by this
+    /// one, which keeps verified keys in memory (1 s); `None` reads every key from its store.
+    /// The instance that revokes a key refuses it at once either way.
+    pub key_cache: Option<Duration>,
 }
 
 impl Config {
@@ -58,6 +62,7 @@ impl Config {
             session_ttl: Duration::from_secs(12 * 3600),
             webhook_secret: b"whsec_rebuff_demo".to_vec(),
             webhook_tolerance: Duration::from_secs(300),
+            key_cache: Some(rebuff_axum::store::key_cache::DEFAULT_MAX_STALENESS),
         }
     }
 }

@@ -188,35 +188,67 @@ pub(crate) fn insert_project(conn: &Connection, org: &str, name: &str) -> rusqli
     }
 }
 
-/// Up to `limit` of an organisation's projects in creation order, after the place `after`
-/// (`created_at`, `id`) when given.
-pub(crate) fn list_projects(
+/// A page of the organisation's projects as the list body
+/// `{"data":[...],"has_more":...,"next_cursor":...}` (see [`crate::routes::Page`]), written
+/// straight from SQLite's rows into one buffer: no `Project` (two strings each) per row, no
+/// second pass. Up to `limit` projects in creation order after the place `after`; one more row
+/// is read to tell whether another page follows.
+pub(crate) fn list_projects_json(
     conn: &Connection,
     org: &str,
     limit: u32,
     after: Option<&(i64, String)>,
-) -> rusqlite::Result<Vec<Project>> {
-    // No `LIMIT ?`: SQLite re-prepares a statement whose LIMIT is a bound parameter on every
-    // run. Rows stream off the index in order, so stopping after `limit` reads no more; the
-    // row-value comparison starts the scan at the cursor's place in that same index.
-    let row = |r: &rusqlite::Row<'_>| Ok(Project { id: r.get(0)?, name: r.get(1)?, created_at: r.get(2)? });
-    match after {
-        None => conn
-            .prepare_cached(
-                "SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id",
-            )?
-            .query_map(params![org], row)?
-            .take(limit as usize)
-            .collect(),
-        Some((at, id)) => conn
-            .prepare_cached(
-                "SELECT id, name, created_at FROM projects WHERE org_id = ?1 AND (created_at, id) > (?2, ?3)
-                 ORDER BY created_at, id",
-            )?
-            .query_map(params![org, at, id], row)?
-            .take(limit as usize)
-            .collect(),
+) -> rusqlite::Result<Vec<u8>> {
+    use serde::ser::{SerializeMap, Serializer as _};
+
+    let mut st = match after {
+        None => conn.prepare_cached(
+            "SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id",
+        )?,
+        Some(_) => conn.prepare_cached(
+            "SELECT id, name, created_at FROM projects WHERE org_id = ?1 AND (created_at, id) > (?2, ?3)
+             ORDER BY created_at, id",
+        )?,
+    };
+    let mut rows = match after {
+        None => st.query(params![org])?,
+        Some((at, id)) => st.query(params![org, at, id])?,
+    };
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"data\":[");
+    let mut n = 0;
+    let (mut last_at, mut last_id) = (0_i64, String::new());
+    while n < limit
+        && let Some(row) = rows.next()?
+    {
+        if n > 0 {
+            out.push(b',');
+        }
+        let text = |i: usize| row.get_ref(i)?.as_str().map_err(rusqlite::Error::from);
+        let created_at: i64 = row.get(2)?;
+        let id = text(0)?;
+        let mut ser = serde_json::Serializer::new(&mut out);
+        let written = ser.serialize_map(Some(3)).and_then(|mut map| {
+            map.serialize_entry("id", id)?;
+            map.serialize_entry("name", text(1).map_err(serde::ser::Error::custom)?)?;
+            map.serialize_entry("created_at", &created_at)?;
+            map.end()
+        });
+        written.map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        last_at = created_at;
+        last_id.clear();
+        last_id.push_str(id);
+        n += 1;
     }
+    let has_more = n == limit && rows.next()?.is_some();
+    if has_more {
+        out.extend_from_slice(b"],\"has_more\":true,\"next_cursor\":\"");
+        out.extend_from_slice(crate::routes::encode_cursor(last_at, &last_id).as_bytes());
+        out.extend_from_slice(b"\"}");
+    } else {
+        out.extend_from_slice(b"],\"has_more\":false,\"next_cursor\":null}");
+    }
+    Ok(out)
 }
 
 /// Every lookup is scoped to the caller's organisation, so a resource of another one is

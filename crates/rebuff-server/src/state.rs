@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use rebuff_axum::quota::Quotas;
 use rebuff_axum::store::{
-    AccountStore, BoxFuture, Decision, IdempotencyStore, KeyStore, Quota, QuotaStore, RateLimitStore,
-    SessionStore, StoreError,
+    AccountStore, BoxFuture, CachedKeyStore, Decision, IdempotencyStore, KeyCacheHandle, KeyChanges,
+    KeyStore, Quota, QuotaStore, RateLimitStore, SessionStore, StoreError,
 };
 use rebuff_postgres::PgStore;
 use rebuff_redis::RedisStore;
@@ -198,20 +198,33 @@ impl StateBuilder {
                 (None, None) => "SQLite",
             },
         };
-        let accounts: Arc<dyn AccountStore> = match (accounts, postgres) {
-            (Some(a), _) => a,
-            (None, Some(p)) => Arc::new(p),
-            (None, None) => Arc::new(sqlite.clone()),
+        // Keys are cached where the backend tells of their changes (not a custom store).
+        let (accounts, changes, pg): (Arc<dyn AccountStore>, Option<Arc<dyn KeyChanges>>, _) =
+            match (accounts, postgres) {
+                (Some(a), _) => (a, None, None),
+                (None, Some(p)) => (Arc::new(p.clone()), Some(Arc::new(p.clone())), Some(p)),
+                (None, None) => (Arc::new(sqlite.clone()), Some(Arc::new(sqlite.clone())), None),
+            };
+        let (keys, key_cache): (Arc<dyn KeyStore>, _) = match (changes, config.key_cache) {
+            (Some(changes), Some(bound)) => {
+                let cache = CachedKeyStore::new(accounts.clone(), changes).max_staleness(bound);
+                let handle = cache.handle();
+                if let Some(pg) = pg {
+                    // Pushed changes on top of the polling: a revocation is seen at once.
+                    pg.listen_key_changes(handle.clone());
+                }
+                (Arc::new(cache), Some(handle))
+            }
+            _ => (accounts.clone(), None),
         };
-        // One store behind the three: `AccountStore` extends the two lookups.
-        let (keys, sessions): (Arc<dyn KeyStore>, Arc<dyn SessionStore>) =
-            (accounts.clone(), accounts.clone());
+        let sessions: Arc<dyn SessionStore> = accounts.clone();
         let backends = Backends {
             rate_limits: rate_limits.unwrap_or(shared.rate_limits),
             quotas: quotas.unwrap_or(shared.quotas),
             idempotency: idempotency.unwrap_or(shared.idempotency),
             keys,
             sessions,
+            key_cache,
             placement,
         };
         let quotas = Quotas::new(backends.quotas.clone(), config.monthly_rows);
@@ -250,6 +263,8 @@ pub struct Backends {
     pub keys: Arc<dyn KeyStore>,
     /// Login sessions.
     pub sessions: Arc<dyn SessionStore>,
+    /// Empties the key cache of `keys`, if it has one: after a revocation on this instance.
+    pub key_cache: Option<KeyCacheHandle>,
     placement: Placement,
 }
 

@@ -4,7 +4,7 @@
 use ipnet::IpNet;
 use rebuff_store::accounts::{KeyInfo, NewKey};
 use rebuff_store::key;
-use rebuff_store::{BoxFuture, KeyRecord, KeyStore, StoreError};
+use rebuff_store::{BoxFuture, KeyChanges, KeyRecord, KeyStore, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::{Error, SqliteStore, corrupt, immediate, map_err, now_nanos, unix_secs};
@@ -97,6 +97,19 @@ impl KeyStore for SqliteStore {
         // On the calling thread: see `SqliteStore::read`.
         let found = self.read(|conn| find(conn, id)?.map(RawKey::into_record).transpose());
         Box::pin(std::future::ready(found))
+    }
+}
+
+/// A counter that triggers bump whenever a key is changed or removed (schema version 2): one
+/// read of one row, on the calling thread like [`KeyStore::find_key`].
+impl KeyChanges for SqliteStore {
+    fn key_generation(&self) -> BoxFuture<'_, Result<u64, StoreError>> {
+        let generation = self.read(|conn| {
+            conn.prepare_cached("SELECT generation FROM key_changes WHERE id = 0")
+                .and_then(|mut stmt| stmt.query_row([], |row| row.get::<_, i64>(0)))
+                .map_err(map_err)
+        });
+        Box::pin(std::future::ready(generation.map(i64::cast_unsigned)))
     }
 }
 

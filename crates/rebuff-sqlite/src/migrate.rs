@@ -82,6 +82,25 @@ const MIGRATIONS: &[&str] = &[
     ) STRICT;
     CREATE INDEX idempotency_expiry ON idempotency(expires_at);
     "#,
+    // 2: a generation bumped whenever a key changes in a way that matters to authentication
+    // (not its creation, nor its last use), read by instances that cache keys.
+    r#"
+    CREATE TABLE key_changes (
+        id         INTEGER PRIMARY KEY CHECK (id = 0),
+        generation INTEGER NOT NULL
+    ) STRICT;
+    INSERT INTO key_changes (id, generation) VALUES (0, 0);
+    CREATE TRIGGER api_keys_changed
+        AFTER UPDATE OF id, org_id, secret_hash, scopes, expires_at, revoked_at, allowed_ips, live
+        ON api_keys
+    BEGIN
+        UPDATE key_changes SET generation = generation + 1 WHERE id = 0;
+    END;
+    CREATE TRIGGER api_keys_removed AFTER DELETE ON api_keys
+    BEGIN
+        UPDATE key_changes SET generation = generation + 1 WHERE id = 0;
+    END;
+    "#,
 ];
 
 /// Brings the schema up to date; returns whether it was created (version 0 before).

@@ -104,3 +104,23 @@ async fn bad_key_requests_are_typed_errors() {
     }
     assert_eq!(store.list_keys(&org.id).await.expect("list"), []);
 }
+
+/// The generation a key cache polls moves when a key is revoked or removed, not when one is
+/// created or used, and is shared by every handle on the file.
+#[tokio::test]
+async fn the_key_generation_moves_on_revocation_only() {
+    use rebuff_store::KeyChanges;
+
+    let (dir, store) = support::fresh("keys-generation");
+    let other = rebuff_sqlite::SqliteStore::open(dir.db()).expect("second handle");
+    let org = store.create_org("acme").await.expect("org");
+    let start = other.key_generation().await.expect("generation");
+    let (info, _) = store.create_key(new_key(&org.id)).await.expect("key");
+    store.record_key_use(&info.id, 1_700_000_000).await.expect("use");
+    assert_eq!(other.key_generation().await.expect("generation"), start, "creation and use are not changes");
+    assert!(store.revoke_key(&org.id, &info.id).await.expect("revoke"));
+    let revoked = other.key_generation().await.expect("generation");
+    assert_ne!(revoked, start, "a revocation is a change");
+    store.with_conn(|c| c.execute("DELETE FROM api_keys", [])).await.expect("delete");
+    assert_ne!(other.key_generation().await.expect("generation"), revoked, "a removal is a change");
+}

@@ -8,6 +8,7 @@
 //! | [`auth`] | [`KeyStore`] and [`SessionStore`]: what authentication looks up ([`KeyRecord`], [`SessionRecord`]) |
 //! | [`accounts`] | [`AccountStore`]: organisations, users and logins, API keys, sessions; password hashing |
 //! | [`key`] | the API key format, key hashing and constant-time comparison |
+//! | [`key_cache`] | [`CachedKeyStore`]: verified keys kept in memory, forgotten within a bound when keys change ([`KeyChanges`]) |
 //! | [`ratelimit`] | [`RateLimitStore`] and the GCRA maths ([`gcra`]) |
 //! | [`quota`] | [`QuotaStore`]: monthly usage per organisation |
 //! | [`idempotency`] | [`IdempotencyStore`]: a lock while the first request runs, then its response |
@@ -47,6 +48,7 @@ pub mod auth;
 pub mod error;
 pub mod idempotency;
 pub mod key;
+pub mod key_cache;
 pub mod memory;
 pub mod quota;
 pub mod ratelimit;
@@ -58,6 +60,7 @@ pub use accounts::{AccountStore, Error as AccountError, KeyInfo, LoginOutcome, N
 pub use auth::{KeyRecord, KeyStore, SessionRecord, SessionStore};
 pub use error::{StoreError, StoreErrorKind};
 pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
+pub use key_cache::{CachedKeyStore, KeyCacheHandle, KeyChanges};
 pub use memory::{MemoryAuthStore, MemoryStore};
 pub use quota::{QuotaStore, Usage};
 pub use ratelimit::{Admission, BeginRequest, Decision, Quota, RateLimitStore, gcra};

@@ -55,6 +55,11 @@ pub(crate) struct Args {
     /// answering 503.
     #[arg(long, env = "REBUFF_RATE_LIMIT_FAIL_OPEN")]
     rate_limit_fail_open: bool,
+    /// Milliseconds a key revoked on another instance may still be accepted by this one,
+    /// which keeps verified keys in memory; 0 reads the key store's change counter on
+    /// every request.
+    #[arg(long, env = "REBUFF_KEY_CACHE_MS", default_value_t = 1000, value_name = "MS")]
+    key_cache_ms: u64,
 }
 
 fn parse_rate(text: &str) -> Result<Quota, String> {
@@ -78,6 +83,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     config.debug = args.debug;
     config.rate_limit = args.rate_limit;
     config.rate_limit_fail_open = args.rate_limit_fail_open;
+    config.key_cache = Some(std::time::Duration::from_millis(args.key_cache_ms));
     config.monthly_rows = args.monthly_rows;
     config.body_limit = args.body_limit;
     config.training_delay = std::time::Duration::from_secs(args.training_seconds);

@@ -51,8 +51,8 @@ pub(crate) async fn list(
 ) -> Result<impl IntoResponse, ApiError> {
     let page = paging.request()?;
     let org = principal.org_id;
-    let items = db_read(&state, |c| store::list_projects(c, &org, page.limit + 1, page.after.as_ref()))?;
-    Ok(Json(Page::of(items, page.limit, |p| (p.created_at, p.id.as_str()))))
+    let body = db_read(&state, |c| store::list_projects_json(c, &org, page.limit, page.after.as_ref()))?;
+    Ok(([(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"))], body))
 }
 
 /// Create a project (names are unique per organisation).
