@@ -3,6 +3,7 @@
 
 mod support;
 
+use std::io::{Read, Write};
 use std::process::Command;
 
 use support::{get, serve};
@@ -93,5 +94,55 @@ fn bad_serve_arguments_exit_2() {
         let out = Command::new(env!("CARGO_BIN_EXE_rebuff")).args(args).output().expect("run");
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(!out.stderr.is_empty());
+    }
+}
+
+/// `POST /v1/webhooks/incoming` signed with `secret` now; the whole response.
+fn post_webhook(addr: &str, secret: &[u8]) -> String {
+    let body = br#"{"type":"ping"}"#;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let sig = rebuff_axum::auth::webhook::sign(secret, i64::try_from(now).expect("fits"), body);
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    write!(
+        s,
+        "POST /v1/webhooks/incoming HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Rebuff-Signature: {sig}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .expect("write");
+    s.write_all(body).expect("write body");
+    let mut out = String::new();
+    s.read_to_string(&mut out).expect("read");
+    out
+}
+
+/// Issue 14, finding 1: every deployment accepted webhooks signed with the built-in
+/// `whsec_rebuff_demo`. Now a fresh database gets its own secret, printed once, or the one
+/// given with `--webhook-secret`.
+#[test]
+fn the_webhook_secret_is_generated_once_or_given_and_never_the_old_default() {
+    let db = std::env::temp_dir().join(format!("rebuff-cli-whsec-{}.db", std::process::id()));
+    let _ = std::fs::remove_file(&db);
+    let (first, lines, addr) = serve(&db, &[]);
+    let secret = lines
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("whsec_"))
+        .map(|k| format!("whsec_{k}"))
+        .expect("secret printed");
+    assert!(post_webhook(&addr, secret.as_bytes()).starts_with("HTTP/1.1 202"), "the printed secret signs");
+    let old = post_webhook(&addr, b"whsec_rebuff_demo");
+    assert!(old.starts_with("HTTP/1.1 401") && old.contains("invalid_signature"), "{old}");
+    drop(first);
+    let (second, lines, addr) = serve(&db, &[]);
+    assert!(!lines.iter().any(|l| l.contains("whsec_")), "printed once: {lines:?}");
+    assert!(post_webhook(&addr, secret.as_bytes()).starts_with("HTTP/1.1 202"), "kept in the database");
+    drop(second);
+    let (_third, _, addr) = serve(&db, &["--webhook-secret", "whsec_given"]);
+    assert!(post_webhook(&addr, b"whsec_given").starts_with("HTTP/1.1 202"), "the flag wins");
+    assert!(post_webhook(&addr, secret.as_bytes()).starts_with("HTTP/1.1 401"));
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = db.clone().into_os_string();
+        p.push(suffix);
+        let _ = std::fs::remove_file(p);
     }
 }

@@ -34,7 +34,10 @@ pub struct Config {
     pub job_delay: Duration,
     /// How long a login session lasts.
     pub session_ttl: Duration,
-    /// Secret for incoming webhook signatures.
+    /// Secret for incoming webhook signatures. [`Config::new`] draws a random one that nobody
+    /// else knows, so that webhooks are refused until a secret is configured (`rebuff serve`
+    /// takes `--webhook-secret` or keeps a generated one in its database): a built-in default
+    /// would let anyone sign webhooks for every deployment.
     pub webhook_secret: Vec<u8>,
     /// Accepted clock skew for webhook timestamps.
     pub webhook_tolerance: Duration,
@@ -56,10 +59,18 @@ impl Config {
             training_delay: Duration::from_secs(2),
             job_delay: Duration::from_secs(1),
             session_ttl: Duration::from_secs(12 * 3600),
-            webhook_secret: b"whsec_rebuff_demo".to_vec(),
+            webhook_secret: new_webhook_secret().into_bytes(),
             webhook_tolerance: Duration::from_secs(300),
         }
     }
+}
+
+/// A fresh random webhook secret: `whsec_` and 64 hex digits (256 bits from the operating
+/// system's generator, through `rand`'s thread-local CSPRNG).
+pub fn new_webhook_secret() -> String {
+    let bytes: [u8; 32] = rand::random();
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!("whsec_{hex}")
 }
 
 /// Parses `N/PERIOD` (`60/minute`, `10/s`, `1000/hour`, `100/30s`).
@@ -106,5 +117,16 @@ mod tests {
         assert!(parse_rate("10/fortnight").is_err());
         assert!(parse_rate("10").is_err());
         assert!(parse_rate("1/999999999999999999day").is_err(), "overflow is an error, not a panic");
+    }
+
+    /// Issue 14, finding 1: the webhook secret was the built-in `whsec_rebuff_demo`, so anyone
+    /// could sign webhooks for any deployment.
+    #[test]
+    fn the_webhook_secret_is_never_a_built_in_default() {
+        let catalog = Arc::new(Catalog::standard().clone());
+        let (a, b) = (Config::new(catalog.clone()), Config::new(catalog));
+        assert_ne!(a.webhook_secret, b"whsec_rebuff_demo".to_vec());
+        assert_ne!(a.webhook_secret, b.webhook_secret, "each configuration draws its own");
+        assert_eq!(a.webhook_secret.len(), "whsec_".len() + 64);
     }
 }

@@ -92,6 +92,33 @@ pub async fn open_with(
     Ok((store, Some(Demo { org: org.name, key })))
 }
 
+/// The webhook secret kept in the SQLite database: the one stored there, or a fresh random
+/// one stored now (`true`: created by this call, to be shown once, like the admin key).
+/// Instances that share the database file share the secret.
+///
+/// # Errors
+/// The database cannot be read or written.
+pub async fn stored_webhook_secret(
+    store: &SqliteStore,
+) -> Result<(String, bool), rebuff_axum::store::StoreError> {
+    let fresh = config::new_webhook_secret();
+    store
+        .with_conn(move |c| {
+            c.execute_batch(
+                "CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            )?;
+            // INSERT OR IGNORE then SELECT: two instances starting together agree on one.
+            let created = c.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES ('webhook_secret', ?1)",
+                [&fresh],
+            )? == 1;
+            let value: String =
+                c.query_row("SELECT value FROM settings WHERE name = 'webhook_secret'", [], |r| r.get(0))?;
+            Ok((value, created))
+        })
+        .await
+}
+
 /// The demo organisation's admin key, as created on a fresh database.
 fn demo_key(org_id: String) -> rebuff_sqlite::NewKey {
     rebuff_sqlite::NewKey {

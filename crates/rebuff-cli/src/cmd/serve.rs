@@ -55,6 +55,10 @@ pub(crate) struct Args {
     /// answering 503.
     #[arg(long, env = "REBUFF_RATE_LIMIT_FAIL_OPEN")]
     rate_limit_fail_open: bool,
+    /// Secret that incoming webhooks are signed with. Without it, one is generated on first
+    /// start, kept in the database and printed once.
+    #[arg(long, env = "REBUFF_WEBHOOK_SECRET", value_name = "SECRET", hide_env_values = true)]
+    webhook_secret: Option<String>,
 }
 
 fn parse_rate(text: &str) -> Result<Quota, String> {
@@ -103,6 +107,19 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
                 if postgres.is_some() { "PostgreSQL".to_owned() } else { args.db.display().to_string() };
             println!("Created organisation `{}` in {place}.", demo.org);
             println!("Its admin API key (shown once, store it now):\n\n    {}\n", demo.key);
+        }
+        match &args.webhook_secret {
+            Some(secret) if secret.is_empty() => anyhow::bail!("--webhook-secret must not be empty"),
+            Some(secret) => config.webhook_secret = secret.clone().into_bytes(),
+            None => {
+                let (secret, created) = rebuff_server::stored_webhook_secret(&store)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("reading the webhook secret: {e}"))?;
+                if created {
+                    println!("Webhook signing secret (shown once, store it now):\n\n    {secret}\n");
+                }
+                config.webhook_secret = secret.into_bytes();
+            }
         }
         let profile = config.catalog.name().to_owned();
         let mut builder = AppState::builder(config, store);

@@ -42,6 +42,9 @@ impl Drop for Server {
     }
 }
 
+/// The webhook secret the test servers are configured with.
+pub const WEBHOOK_SECRET: &[u8] = b"whsec_test_suite_secret";
+
 pub const PASSWORD: &str = "correct horse battery";
 pub const ACTIVE_EMAIL: &str = "ada@demo.test";
 pub const DISABLED_EMAIL: &str = "bob@demo.test";
@@ -113,6 +116,7 @@ pub async fn start(profile: &str, opts: Opts) -> Server {
     config.monthly_rows = opts.monthly_rows;
     config.body_limit = opts.body_limit;
     config.debug = opts.debug;
+    config.webhook_secret = WEBHOOK_SECRET.to_vec();
     config.training_delay = Duration::from_millis(50);
     config.job_delay = Duration::from_millis(300);
     let state = AppState::new(config, store.clone()).await.expect("state");
