@@ -97,6 +97,28 @@ pub const MAX_KEY_LEN: usize = 255;
 const STORED_HEADERS: [HeaderName; 7] =
     [CONTENT_TYPE, CONTENT_LANGUAGE, LOCATION, ETAG, LAST_MODIFIED, LINK, HeaderName::from_static("allow")];
 
+/// Put in a response's extensions by a handler whose body holds a secret (a new API key's
+/// text): the idempotency record keeps this body instead, so that the secret is never stored
+/// at rest, and a replay shows it. The client that made the request still gets the real body.
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// use rebuff_axum::idempotency::ReplayBody;
+///
+/// let mut res = "rb_test_secret".into_response();
+/// res.extensions_mut().insert(ReplayBody::new(r#"{"key":"[redacted]"}"#));
+/// # let _ = res;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReplayBody(Bytes);
+
+impl ReplayBody {
+    /// The body that replays of this response show.
+    pub fn new(body: impl Into<Bytes>) -> Self {
+        ReplayBody(body.into())
+    }
+}
+
 /// Extracts the caller a key belongs to; `None` runs the request without idempotency.
 pub type ScopeFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 
@@ -497,7 +519,8 @@ where
         .flat_map(|name| parts.headers.get_all(name).iter().map(move |v| (name, v)))
         .filter_map(|(name, v)| Some((name.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
-    let stored = StoredResponse { status: parts.status.as_u16(), headers, body: body.clone() };
+    let stored_body = parts.extensions.get::<ReplayBody>().map_or_else(|| body.clone(), |r| r.0.clone());
+    let stored = StoredResponse { status: parts.status.as_u16(), headers, body: stored_body };
     let key = guard.key.clone().unwrap_or_default();
     // The operation happened. From here the lock stays, stored or not, even if the client
     // goes away: released, it would let a retry run the operation a second time at once;

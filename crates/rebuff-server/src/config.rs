@@ -41,6 +41,9 @@ pub struct Config {
     pub webhook_secret: Vec<u8>,
     /// Accepted clock skew for webhook timestamps.
     pub webhook_tolerance: Duration,
+    /// How often [`serve`](crate::serve) deletes expired sessions, idempotency records and
+    /// rate-limit rows from the databases.
+    pub purge_interval: Duration,
 }
 
 impl Config {
@@ -61,6 +64,7 @@ impl Config {
             session_ttl: Duration::from_secs(12 * 3600),
             webhook_secret: new_webhook_secret().into_bytes(),
             webhook_tolerance: Duration::from_secs(300),
+            purge_interval: Duration::from_secs(600),
         }
     }
 }

@@ -141,10 +141,29 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let purge = tokio::spawn(purge_expired(state.clone()));
     let app = app(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    purge.abort();
+    served
+}
+
+/// Deletes expired rows every [`Config::purge_interval`]: nothing depends on it for
+/// correctness (expired rows read as absent), but without it expired sessions and stored
+/// responses would stay in the files for ever.
+async fn purge_expired(state: AppState) {
+    let mut every = tokio::time::interval(state.config().purge_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match state.store().purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "purged expired rows"),
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed; trying again later"),
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -349,6 +349,21 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Deletes expired sessions, idempotency records and rate-limit rows from SQLite, and from
+    /// PostgreSQL when it holds accounts (Redis expires its own keys). Returns the rows deleted.
+    ///
+    /// # Errors
+    /// A database failed.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        let mut n = self.sqlite.purge_expired().await?;
+        if let Accounts::Postgres(p) = &self.accounts {
+            n += p.purge_expired().await?;
+        }
+        Ok(n)
+    }
+}
+
 /// Login limits go where the request limits are.
 impl RateLimitStore for Store {
     fn check<'a>(

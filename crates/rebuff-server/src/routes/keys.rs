@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 use ipnet::IpNet;
 use rebuff_axum::auth::Principal;
 use rebuff_axum::extract::{Json, Path, Query};
+use rebuff_axum::idempotency::ReplayBody;
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use rebuff_sqlite::{KeyInfo, NewKey};
@@ -15,6 +16,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Page, Paging, not_found};
 use crate::limits::{self, ALLOWED_IPS_MAX, CIDR_MAX_CHARS, SCOPES, SCOPES_MAX};
 use crate::state::AppState;
+
+/// What an idempotent replay of a key creation shows instead of the key's text: the secret
+/// is shown once, in the first response, and never kept at rest.
+pub(crate) const REDACTED: &str = "[redacted: shown only in the first response]";
 
 /// A new API key.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -179,7 +184,13 @@ pub(crate) async fn create(
         .create_key(new)
         .await
         .map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
-    Ok((StatusCode::CREATED, Json(NewApiKey { info: view(&info), key: text })))
+    // An idempotent retry replays a stored copy: the copy never holds the secret.
+    let redacted = NewApiKey { info: view(&info), key: REDACTED.into() };
+    let replay =
+        ReplayBody::new(serde_json::to_vec(&redacted).map_err(|e| ApiError::new(Code::InternalError).cause(e))?);
+    let mut res = (StatusCode::CREATED, Json(NewApiKey { info: view(&info), key: text })).into_response();
+    res.extensions_mut().insert(replay);
+    Ok(res)
 }
 
 /// List API keys (secrets are never shown again), oldest first, a page at a time.
