@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+
 use serde_json::{Value, json};
 use support::{Opts, answer, start, start_with};
 
@@ -85,4 +86,46 @@ async fn expired_sessions_and_idempotency_records_are_purged_in_the_background()
     })
     .await;
     assert!(purged, "expired rows are still there");
+}
+
+// ---- 3. key creation escalates -----------------------------------------------------------
+
+/// Finding 3: an admin key limited to one range, expiring, in test mode, created a key with no
+/// limit, no expiry and `live: true`, which worked from anywhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_creates_keys_no_stronger_than_itself() {
+    let s = start("rebuff", Opts::default()).await;
+    let org = s.store.find_org("acme").await.expect("find").expect("acme").id;
+    let expiry = jiff::Timestamp::now().as_second() + 3600;
+    let (_, limited) = s
+        .store
+        .create_key(rebuff_sqlite::NewKey {
+            org_id: org,
+            name: "limited admin".into(),
+            scopes: vec!["admin".into()],
+            expires_at: Some(expiry),
+            allowed_ips: vec!["127.0.0.0/8".parse().expect("net")],
+            live: false,
+        })
+        .await
+        .expect("key");
+    let create = |body: Value| answer(s.post_json("/v1/api-keys", &limited, body));
+    for (req, what) in [
+        (json!({"scopes": ["read"], "live": true}), "a live key from a test key"),
+        (json!({"scopes": ["read"], "allowed_ips": ["0.0.0.0/0"]}), "a wider range"),
+        (json!({"scopes": ["read"], "allowed_ips": ["127.0.0.1", "10.0.0.1"]}), "an address outside"),
+        (json!({"scopes": ["read"], "expires_at": "2999-01-01T00:00:00Z"}), "a later expiry"),
+    ] {
+        let a = create(req).await;
+        assert_eq!((a.status, body(&a)["code"].as_str()), (403, Some("forbidden")), "{what}: {:?}", a.body);
+        assert!(body(&a)["detail"].as_str().is_some_and(|d| !d.is_empty()), "{what}: a detail says why");
+    }
+    let a = create(json!({"scopes": ["read", "write"]})).await;
+    assert_eq!(a.status, 201, "{:?}", a.body);
+    let made = body(&a);
+    assert_eq!(made["allowed_ips"], json!(["127.0.0.0/8"]), "inherits the creator's range");
+    assert_eq!(made["expires_at"], json!(expiry), "expires with its creator");
+    assert_eq!(made["live"], json!(false));
+    let a = create(json!({"scopes": ["read"], "allowed_ips": ["127.0.0.1/32"]})).await;
+    assert_eq!(a.status, 201, "a narrower range is fine: {:?}", a.body);
 }

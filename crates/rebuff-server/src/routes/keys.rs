@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ipnet::IpNet;
-use rebuff_axum::auth::Principal;
+use rebuff_axum::auth::{ADMIN_SCOPE, Principal, Subject};
 use rebuff_axum::extract::{Json, Path, Query};
 use rebuff_axum::idempotency::ReplayBody;
 use rebuff_axum::validate::{Valid, Validate, Violations};
@@ -170,6 +170,14 @@ pub(crate) async fn create(
     principal: Principal,
     Valid(body): Valid<NewKeyBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let creator = match &principal.subject {
+        Subject::Key { id, .. } => state.store().accounts().get_key(&principal.org_id, id).await?,
+        // A session never holds `admin`; should one reach here, its key would outlive it.
+        Subject::Session { .. } => None,
+    };
+    let Some(creator) = creator.filter(|k| k.revoked_at.is_none()) else {
+        return Err(ApiError::new(Code::Forbidden).detail("API keys are created with an admin API key."));
+    };
     let new = NewKey {
         org_id: principal.org_id,
         name: body.name.unwrap_or_else(|| "api".into()),
@@ -178,6 +186,7 @@ pub(crate) async fn create(
         allowed_ips: body.allowed_ips.iter().filter_map(|s| parse_net(s)).collect(),
         live: body.live,
     };
+    let new = within_creator(&creator, new)?;
     let (info, text) = state
         .store()
         .accounts()
@@ -191,6 +200,41 @@ pub(crate) async fn create(
     let mut res = (StatusCode::CREATED, Json(NewApiKey { info: view(&info), key: text })).into_response();
     res.extensions_mut().insert(replay);
     Ok(res)
+}
+
+/// Bounds a new key by the key creating it, so that a key can never make one that can do more
+/// than itself: its scopes are held by the creator (`admin` implies all), its addresses lie
+/// inside the creator's allow-list (none given: the creator's), it expires no later (none
+/// given: when the creator does), and a test key makes test keys only.
+fn within_creator(creator: &KeyInfo, mut new: NewKey) -> Result<NewKey, ApiError> {
+    let refuse = |detail: String| Err(ApiError::new(Code::Forbidden).detail(detail));
+    let holds = |s: &str| creator.scopes.iter().any(|c| c == s || c == ADMIN_SCOPE);
+    if let Some(s) = new.scopes.iter().find(|s| !holds(s)) {
+        return refuse(format!("The scope `{s}` is not held by the key creating this one."));
+    }
+    if new.live && !creator.live {
+        return refuse("A test key cannot create a live key.".into());
+    }
+    match (creator.expires_at, new.expires_at) {
+        (Some(limit), Some(asked)) if asked > limit => {
+            return refuse(format!(
+                "expires_at must not be later than the expiry of the key creating this one ({}).",
+                jiff::Timestamp::from_second(limit).map_or_else(|_| limit.to_string(), |t| t.to_string())
+            ));
+        }
+        (Some(limit), None) => new.expires_at = Some(limit),
+        _ => {}
+    }
+    if !creator.allowed_ips.is_empty() {
+        if new.allowed_ips.is_empty() {
+            new.allowed_ips.clone_from(&creator.allowed_ips);
+        } else if let Some(net) =
+            new.allowed_ips.iter().find(|n| !creator.allowed_ips.iter().any(|c| c.contains(*n)))
+        {
+            return refuse(format!("{net} is outside the addresses allowed for the key creating this one."));
+        }
+    }
+    Ok(new)
 }
 
 /// List API keys (secrets are never shown again), oldest first, a page at a time.
