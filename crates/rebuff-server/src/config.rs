@@ -44,6 +44,15 @@ pub struct Config {
     /// How often [`serve`](crate::serve) deletes expired sessions, idempotency records and
     /// rate-limit rows from the databases.
     pub purge_interval: Duration,
+    /// Connections served at once; more wait in the kernel's backlog until one closes.
+    pub max_connections: usize,
+    /// Longest a client may take to send a request head, counted from when the connection
+    /// starts waiting for it (also the longest a kept-alive connection may wait for its next
+    /// request).
+    pub header_timeout: Duration,
+    /// A connection that moves no byte for this long is closed, after the response in flight
+    /// if there is one.
+    pub idle_timeout: Duration,
 }
 
 impl Config {
@@ -65,6 +74,9 @@ impl Config {
             webhook_secret: new_webhook_secret().into_bytes(),
             webhook_tolerance: Duration::from_secs(300),
             purge_interval: Duration::from_secs(600),
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(5),
         }
     }
 }

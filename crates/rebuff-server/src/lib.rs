@@ -23,13 +23,13 @@
 
 pub mod app;
 pub mod config;
+mod conn;
 mod db;
 mod limits;
 mod openapi;
 mod routes;
 pub mod state;
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 pub use app::{app, check_catalog};
@@ -134,6 +134,9 @@ fn demo_key(org_id: String) -> rebuff_sqlite::NewKey {
 /// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish
 /// (SQLite commits each write before its response is sent, so nothing committed is lost).
 ///
+/// Connections are bounded as the [`Config`] says: how many at once, how long a request head
+/// may take, how long a connection may idle.
+///
 /// # Errors
 /// The listener failed.
 pub async fn serve(
@@ -142,10 +145,13 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let purge = tokio::spawn(purge_expired(state.clone()));
-    let app = app(state);
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let cfg = state.config();
+    let limits = conn::Limits {
+        max_connections: cfg.max_connections,
+        header_timeout: cfg.header_timeout,
+        idle_timeout: cfg.idle_timeout,
+    };
+    let served = conn::serve(listener, app(state), limits, shutdown).await;
     purge.abort();
     served
 }

@@ -5,7 +5,6 @@ mod support;
 
 use std::time::Duration;
 
-
 use serde_json::{Value, json};
 use support::{Opts, answer, start, start_with};
 
@@ -128,4 +127,112 @@ async fn a_key_creates_keys_no_stronger_than_itself() {
     assert_eq!(made["live"], json!(false));
     let a = create(json!({"scopes": ["read"], "allowed_ips": ["127.0.0.1/32"]})).await;
     assert_eq!(a.status, 201, "a narrower range is fine: {:?}", a.body);
+}
+
+// ---- 4. slow clients ----------------------------------------------------------------------
+
+/// Reads until the server closes the connection (end of stream or a reset); what was read.
+async fn read_to_close(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+/// Finding 4: 1,000 connections with unfinished headers were all still open after 70 s. Each
+/// client here sends a request line and then one header byte every 300 ms, for ever; the
+/// header timeout (1 s here, 10 s by default) closes every one of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slowloris_connections_are_closed_by_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    const CLIENTS: usize = 1000;
+    let s = start_with("rebuff", Opts::default(), |c| {
+        c.header_timeout = Duration::from_secs(1);
+        c.idle_timeout = Duration::from_secs(600);
+        c.max_connections = 2000;
+    })
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let started = tokio::time::Instant::now();
+    let mut clients = tokio::task::JoinSet::new();
+    for _ in 0..CLIENTS {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        stream.write_all(b"GET /v1/projects HTTP/1.1\r\nHost: x\r\n").await.expect("request line");
+        clients.spawn(async move {
+            // Dribble a header that never ends, and see when the server hangs up.
+            let dribble = async {
+                loop {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    if stream.write_all(b"X").await.is_err() {
+                        return;
+                    }
+                }
+            };
+            // Closed by the server: the dribble stopped because a write failed.
+            tokio::time::timeout(Duration::from_secs(60), dribble).await.is_ok()
+        });
+    }
+    let held = clients.len();
+    let mut closed = 0;
+    while let Some(done) = clients.join_next().await {
+        closed += usize::from(done.expect("client task"));
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "slowloris: {held} connections held; all {closed} closed by the server {elapsed:?} after the first connected"
+    );
+    assert_eq!(closed, CLIENTS, "every slow client is closed");
+    assert!(elapsed < Duration::from_secs(60), "closed by the server, not by the clients giving up");
+    assert_eq!(s.get("/v1/projects", &s.admin).send().await.expect("send").status(), 200, "still serving");
+}
+
+/// Finding 4: a kept-alive connection that sends nothing more is closed after the idle
+/// timeout, gracefully (the response it had is complete).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_kept_alive_connection_is_closed() {
+    use tokio::io::AsyncWriteExt;
+    let s = start_with("rebuff", Opts::default(), |c| {
+        c.header_timeout = Duration::from_secs(600);
+        c.idle_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("request");
+    let started = tokio::time::Instant::now();
+    let got = tokio::time::timeout(Duration::from_secs(30), read_to_close(&mut stream)).await;
+    let got = got.expect("the server closes the idle connection");
+    eprintln!("idle connection closed {:?} after its request", started.elapsed());
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"), "the response came first");
+}
+
+/// Finding 4: past the connection cap, a new connection waits until one closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_past_the_cap_wait_for_one_to_close() {
+    use tokio::io::AsyncWriteExt;
+    let s = start_with("rebuff", Opts::default(), |c| {
+        c.max_connections = 4;
+        c.header_timeout = Duration::from_secs(600);
+        c.idle_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+        stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.expect("unfinished head");
+        held.push(stream);
+    }
+    let mut fifth = tokio::net::TcpStream::connect(&addr).await.expect("the kernel's backlog accepts");
+    fifth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.expect("request");
+    let waiting = tokio::time::timeout(Duration::from_millis(500), read_to_close(&mut fifth)).await;
+    assert!(waiting.is_err(), "a fifth connection is not served while four are held");
+    drop(held.pop());
+    let got = tokio::time::timeout(Duration::from_secs(30), read_to_close(&mut fifth)).await.expect("served");
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
 }

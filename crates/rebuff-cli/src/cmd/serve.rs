@@ -59,6 +59,16 @@ pub(crate) struct Args {
     /// start, kept in the database and printed once.
     #[arg(long, env = "REBUFF_WEBHOOK_SECRET", value_name = "SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, env = "REBUFF_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
+    max_connections: u32,
+    /// Seconds a client may take to send a request's headers (also the longest a kept-alive
+    /// connection waits for its next request).
+    #[arg(long, env = "REBUFF_HEADER_TIMEOUT", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    header_timeout: u64,
+    /// Seconds a connection may send and receive nothing before it is closed.
+    #[arg(long, env = "REBUFF_IDLE_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    idle_timeout: u64,
 }
 
 fn parse_rate(text: &str) -> Result<Quota, String> {
@@ -85,6 +95,9 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     config.monthly_rows = args.monthly_rows;
     config.body_limit = args.body_limit;
     config.training_delay = std::time::Duration::from_secs(args.training_seconds);
+    config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
+    config.header_timeout = std::time::Duration::from_secs(args.header_timeout);
+    config.idle_timeout = std::time::Duration::from_secs(args.idle_timeout);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let redis = match &args.redis {
