@@ -53,7 +53,11 @@ pub fn app(state: AppState) -> Router {
     // One `ServiceBuilder` per stack, outermost first: `Router::layer` boxes every layer of
     // every route separately, and a request then clones each box (an allocation apiece).
     let stack = ServiceBuilder::new()
-        .layer(AuthLayer::new(backends.keys.clone()).sessions(backends.sessions.clone()))
+        .layer(
+            AuthLayer::new(backends.keys.clone())
+                .sessions(backends.sessions.clone())
+                .throttle_failures(backends.rate_limits.clone(), cfg.auth_failure_limit),
+        )
         .layer(
             RateLimitLayer::new(backends.rate_limits.clone(), cfg.rate_limit)
                 .fail_open(cfg.rate_limit_fail_open)

@@ -20,6 +20,8 @@ pub struct Config {
     pub rate_limit_fail_open: bool,
     /// Login attempts per client address and per email.
     pub login_limit: Quota,
+    /// Failed API key or session checks per client address.
+    pub auth_failure_limit: Quota,
     /// Rows an organisation may generate per calendar month (UTC).
     pub monthly_rows: u64,
     /// Largest request body in bytes.
@@ -64,6 +66,7 @@ impl Config {
             rate_limit: Quota { limit: 60, period: Duration::from_secs(60) },
             rate_limit_fail_open: false,
             login_limit: Quota { limit: 5, period: Duration::from_secs(60) },
+            auth_failure_limit: Quota { limit: 20, period: Duration::from_secs(60) },
             monthly_rows: 100_000,
             body_limit: 1024 * 1024,
             request_timeout: Duration::from_secs(30),

@@ -236,3 +236,44 @@ async fn connections_past_the_cap_wait_for_one_to_close() {
     let got = tokio::time::timeout(Duration::from_secs(30), read_to_close(&mut fifth)).await.expect("served");
     assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"));
 }
+
+// ---- 5. failed authentication ------------------------------------------------------------
+
+/// A client whose connections come from `ip` (any 127.0.0.0/8 address reaches the server).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder().local_address(ip.parse::<std::net::IpAddr>().ok()).build().expect("client")
+}
+
+/// Finding 5: 800 requests with unknown keys all got 401. Failures are now throttled per
+/// client address, and a client elsewhere failing with a valid key's id does not lock it out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_credential_checks_are_throttled_per_address_without_locking_out_a_valid_key() {
+    let s = start_with("rebuff", Opts::default(), |c| {
+        c.auth_failure_limit = rebuff_server::config::Quota { limit: 5, period: Duration::from_secs(3600) };
+    })
+    .await;
+    let attacker = client_from("127.0.0.2");
+    // The admin key's id with a wrong secret: a guess at that key.
+    let (prefix, _) = s.admin.rsplit_once('_').expect("a key has a secret part");
+    let guess = format!("{prefix}_{}", "x".repeat(s.admin.len() - prefix.len() - 1));
+    let url = s.url("/v1/projects");
+    for i in 0..5 {
+        let a = answer(attacker.get(&url).bearer_auth(&guess)).await;
+        assert_eq!(a.status, 401, "failure {i} is an ordinary 401");
+    }
+    let a = answer(attacker.get(&url).bearer_auth(&guess)).await;
+    assert_eq!((a.status, body(&a)["code"].as_str()), (429, Some("rate_limit_exceeded")));
+    for h in ["retry-after", "ratelimit", "ratelimit-policy", "x-ratelimit-limit"] {
+        assert!(a.headers.contains_key(h), "{h} on the 429");
+    }
+    let a = answer(attacker.get(&url).bearer_auth(&s.admin)).await;
+    assert_eq!(a.status, 429, "a throttled address is refused before its credential is looked at");
+    // The key itself is not locked: from its own address it works, however often others fail.
+    for _ in 0..10 {
+        assert_eq!(answer(s.get("/v1/projects", &s.admin)).await.status, 200);
+    }
+    // Successes cost nothing: this address has its whole failure budget.
+    for i in 0..5 {
+        assert_eq!(answer(s.get("/v1/projects", "rb_test_nope")).await.status, 401, "failure {i}");
+    }
+}

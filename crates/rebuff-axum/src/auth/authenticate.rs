@@ -17,7 +17,8 @@ use tower::{Layer, Service};
 
 use super::key::{self, ParsedKey};
 use super::principal::{Principal, SESSION_SCOPES, Subject};
-use crate::store::{KeyStore, SessionStore};
+use super::throttle::{self, Throttle};
+use crate::store::{KeyStore, Quota, RateLimitStore, SessionStore};
 use crate::{ApiError, Code};
 
 /// The cookie that carries the session token.
@@ -77,6 +78,7 @@ pub struct AuthLayer {
 struct Config {
     keys: Arc<dyn KeyStore>,
     sessions: Option<Arc<dyn SessionStore>>,
+    throttle: Option<Throttle>,
 }
 
 impl fmt::Debug for AuthLayer {
@@ -105,13 +107,24 @@ impl AuthLayer {
 
     /// Authenticates API keys found in `keys`.
     pub fn new(keys: Arc<dyn KeyStore>) -> Self {
-        AuthLayer { config: Arc::new(Config { keys, sessions: None }) }
+        AuthLayer { config: Arc::new(Config { keys, sessions: None, throttle: None }) }
     }
 
     /// Also accepts session cookies found in `sessions`.
     #[must_use]
     pub fn sessions(mut self, sessions: Arc<dyn SessionStore>) -> Self {
         Arc::make_mut(&mut self.config).sessions = Some(sessions);
+        self
+    }
+
+    /// Limits failed credential checks per client address to `quota`, counted in `store`:
+    /// past it, the address gets `rate_limit_exceeded` (429, with `Retry-After` and the
+    /// rate-limit fields) and its requests are refused before any credential is looked at
+    /// until the budget refills. Successful checks cost nothing, and the limit is per address,
+    /// so a client elsewhere cannot lock a valid key out.
+    #[must_use]
+    pub fn throttle_failures(mut self, store: Arc<dyn RateLimitStore>, quota: Quota) -> Self {
+        Arc::make_mut(&mut self.config).throttle = Some(Throttle::new(store, quota));
         self
     }
 }
@@ -163,6 +176,10 @@ where
         let credential = credential(&config, &req);
         let client_ip = client_ip(&req);
         Box::pin(async move {
+            let throttle = config.throttle.as_ref().zip(client_ip);
+            if let Some(refused) = throttle.and_then(|(t, ip)| t.refuse_early(ip)) {
+                return Ok(refused.into_response());
+            }
             let result = match credential {
                 Ok(credential) => verify(&config, credential, client_ip).await,
                 Err(e) => Err(e),
@@ -172,7 +189,14 @@ where
                     req.extensions_mut().insert(principal);
                     inner.call(req).await
                 }
-                Err(e) => Ok(e.into_response()),
+                Err(e) => {
+                    if let Some((t, ip)) = throttle.filter(|_| throttle::counts(&e))
+                        && let Some(refused) = t.failed(ip).await
+                    {
+                        return Ok(refused.into_response());
+                    }
+                    Ok(e.into_response())
+                }
             }
         })
     }

@@ -31,6 +31,7 @@
 mod authenticate;
 mod principal;
 mod scope;
+mod throttle;
 pub mod webhook;
 
 pub use authenticate::{AuthLayer, AuthService, CSRF_HEADER, SESSION_COOKIE};

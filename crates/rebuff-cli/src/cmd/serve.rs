@@ -35,6 +35,9 @@ pub(crate) struct Args {
     /// Requests per organisation, as N/PERIOD (60/minute, 10/s, 1000/hour).
     #[arg(long, env = "REBUFF_RATE_LIMIT", default_value = "60/minute", value_parser = parse_rate)]
     rate_limit: Quota,
+    /// Failed API key or session checks per client address, as N/PERIOD; past it, 429.
+    #[arg(long, env = "REBUFF_AUTH_FAILURE_LIMIT", default_value = "20/minute", value_parser = parse_rate)]
+    auth_failure_limit: Quota,
     /// Rows an organisation may generate per month.
     #[arg(long, env = "REBUFF_MONTHLY_ROWS", default_value_t = 100_000)]
     monthly_rows: u64,
@@ -92,6 +95,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     config.debug = args.debug;
     config.rate_limit = args.rate_limit;
     config.rate_limit_fail_open = args.rate_limit_fail_open;
+    config.auth_failure_limit = args.auth_failure_limit;
     config.monthly_rows = args.monthly_rows;
     config.body_limit = args.body_limit;
     config.training_delay = std::time::Duration::from_secs(args.training_seconds);
