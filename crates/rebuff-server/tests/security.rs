@@ -5,6 +5,7 @@ mod support;
 
 use std::time::Duration;
 
+use rebuff_sqlite::AccountStore;
 use serde_json::{Value, json};
 use support::{Opts, answer, start, start_with};
 
@@ -276,4 +277,88 @@ async fn failed_credential_checks_are_throttled_per_address_without_locking_out_
     for i in 0..5 {
         assert_eq!(answer(s.get("/v1/projects", "rb_test_nope")).await.status, 401, "failure {i}");
     }
+}
+
+// ---- 6. bodies and fields -----------------------------------------------------------------
+
+/// Finding 6: arrays were read as objects, positionally; `[]` quoted `NewProject` and
+/// `?limit=-1` the parser's "invalid digit found in string".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_must_be_objects_and_errors_quote_no_internal_message() {
+    let s = start("rebuff", Opts::default()).await;
+    for (path, req) in [
+        ("/v1/projects", json!(["via-array"])),
+        ("/v1/projects", json!([])),
+        ("/v1/models", json!(["m", "ctgan", [5]])),
+        ("/v1/api-keys", json!([["read"]])),
+    ] {
+        let a = answer(s.post_json(path, &s.admin, req.clone())).await;
+        let b = body(&a);
+        assert_eq!((a.status, b["code"].as_str()), (400, Some("wrong_field_type")), "{path} {req}: {b}");
+        assert_eq!(b["detail"], "The request body must be a JSON object.", "{path} {req}");
+    }
+    let a = answer(s.post_json(
+        "/v1/models",
+        &s.admin,
+        json!({"name": "m", "model_type": "ctgan", "config": [5]}),
+    ))
+    .await;
+    assert_eq!((a.status, body(&a)["code"].as_str()), (400, Some("wrong_field_type")), "a nested array");
+    let projects = answer(s.get("/v1/projects", &s.admin)).await;
+    assert_eq!(body(&projects)["data"], json!([]), "nothing was created");
+    let a = answer(s.get("/v1/projects?limit=-1", &s.admin)).await;
+    let text = String::from_utf8_lossy(&a.body).into_owned();
+    assert_eq!(a.status, 400);
+    assert!(!text.contains("invalid digit") && !text.contains("NewProject"), "{text}");
+}
+
+/// Finding 6: names of 1 MB, 50,000 scopes and control characters were stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_field_has_a_maximum_and_names_refuse_control_characters() {
+    let s = start("rebuff", Opts { body_limit: 1024 * 1024, ..Opts::default() }).await;
+    let refused = async |path: &str, req: Value, pointer: &str| {
+        let a = answer(s.post_json(path, &s.admin, req)).await;
+        let b = body(&a);
+        assert_eq!(a.status, 422, "{path} {pointer}: {b}");
+        let pointers: Vec<&str> =
+            b["errors"].as_array().into_iter().flatten().filter_map(|e| e["pointer"].as_str()).collect();
+        assert!(pointers.contains(&pointer) || b.to_string().contains(pointer), "{path}: {pointer} in {b}");
+    };
+    refused("/v1/projects", json!({"name": "x".repeat(101)}), "/name").await;
+    refused("/v1/projects", json!({"name": "x".repeat(1_000_000)}), "/name").await;
+    refused("/v1/projects", json!({"name": "a\u{0}b"}), "/name").await;
+    refused("/v1/projects", json!({"name": "line\nbreak"}), "/name").await;
+    refused("/v1/projects", json!({"name": "esc\u{1b}[31m"}), "/name").await;
+    refused(
+        "/v1/models",
+        json!({"name": "m\u{7}", "model_type": "ctgan", "config": {"batch_size": 1}}),
+        "/name",
+    )
+    .await;
+    let scopes: Vec<&str> = std::iter::repeat_n("read", 50_000).collect();
+    refused("/v1/api-keys", json!({"scopes": scopes}), "/scopes").await;
+    let ips: Vec<String> = (0..33).map(|i| format!("10.0.0.{i}")).collect();
+    refused("/v1/api-keys", json!({"scopes": ["read"], "allowed_ips": ips}), "/allowed_ips").await;
+    refused(
+        "/v1/api-keys",
+        json!({"scopes": ["read"], "allowed_ips": [format!("10.0.0.1/{}", "0".repeat(60))]}),
+        "/allowed_ips/0",
+    )
+    .await;
+    refused("/v1/api-keys", json!({"scopes": ["read"], "name": "k".repeat(1001)}), "/name").await;
+    let login = answer(
+        s.http
+            .post(s.url("/v1/auth/login"))
+            .json(&json!({"email": support::ACTIVE_EMAIL, "password": "p".repeat(1025)})),
+    )
+    .await;
+    assert_eq!(login.status, 422, "a password over 1024 characters is refused before hashing");
+    // A repeated scope is refused, as the schema's `uniqueItems` says; 50,000 entries make one
+    // violation about the count, not 50,000.
+    refused("/v1/api-keys", json!({"scopes": ["read", "read", "write"]}), "/scopes/1").await;
+    let many = answer(s.post_json("/v1/api-keys", &s.admin, json!({"scopes": scopes}))).await;
+    assert!(many.body.len() < 4096, "{} bytes", many.body.len());
+    // The largest values are accepted.
+    let ok = answer(s.post_json("/v1/projects", &s.admin, json!({"name": "é".repeat(100)}))).await;
+    assert_eq!(ok.status, 201);
 }
