@@ -55,6 +55,12 @@ pub struct Config {
     /// A connection that moves no byte for this long is closed, after the response in flight
     /// if there is one.
     pub idle_timeout: Duration,
+    /// After a connection's last response, the longest the server reads and discards what the
+    /// client still sends before closing (a lingering close, so that a client still sending
+    /// an oversized body gets its 413 rather than a reset); `linger_bytes` bounds it too.
+    pub linger_time: Duration,
+    /// Most bytes read and discarded in a lingering close; 0 closes at once.
+    pub linger_bytes: usize,
 }
 
 impl Config {
@@ -80,6 +86,8 @@ impl Config {
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(5),
+            linger_time: Duration::from_secs(10),
+            linger_bytes: 32 * 1024 * 1024,
         }
     }
 }

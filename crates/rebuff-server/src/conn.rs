@@ -10,7 +10,13 @@
 //!   complete within it, counted from when the connection starts waiting for that head (so it
 //!   also ends a kept-alive connection that sends nothing);
 //! * an idle timeout ([`Limits::idle_timeout`]): a connection with no bytes read or written
-//!   for that long is closed gracefully, after the response in flight if there is one.
+//!   for that long is closed gracefully, after the response in flight if there is one;
+//! * a lingering close, as nginx's: when hyper is done with a connection, the server sends
+//!   its FIN and then reads and discards what the client still sends, up to
+//!   [`Limits::linger_bytes`] and [`Limits::linger_time`], before closing. A client that
+//!   writes a whole oversized body before reading (Python's `urllib`, many SDKs) is answered
+//!   413 before the body is read; closing at once, with its bytes still arriving, would make
+//!   the kernel send a reset, and the client would see a broken pipe instead of the 413.
 
 use std::future::Future;
 use std::io;
@@ -36,6 +42,8 @@ pub(crate) struct Limits {
     pub(crate) max_connections: usize,
     pub(crate) header_timeout: Duration,
     pub(crate) idle_timeout: Duration,
+    pub(crate) linger_time: Duration,
+    pub(crate) linger_bytes: usize,
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves, then closes idle connections, lets
@@ -120,11 +128,13 @@ async fn connection(
     loop {
         let idle_until = started + Duration::from_millis(last.load(Ordering::Relaxed)) + limits.idle_timeout;
         tokio::select! {
-            done = &mut conn => {
+            done = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
                 if let Err(e) = done {
+                    // A broken connection (a timeout, a parse error, a reset): nothing to wait for.
                     tracing::debug!(error = %e, "connection ended with an error");
+                    return;
                 }
-                return;
+                break;
             }
             () = tokio::time::sleep_until(idle_until), if !closing => {
                 // Activity since the deadline was computed moves it; only a full idle period
@@ -142,6 +152,26 @@ async fn connection(
                     closing = true;
                 }
             }
+        }
+    }
+    let tcp = conn.into_parts().io.into_inner().inner;
+    linger(tcp, limits).await;
+}
+
+/// Sends FIN, then reads and discards what the client still sends, within the bounds, so that
+/// the response already written is not lost to a reset.
+async fn linger(mut tcp: TcpStream, limits: Limits) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if limits.linger_bytes == 0 || tcp.shutdown().await.is_err() {
+        return;
+    }
+    let deadline = Instant::now() + limits.linger_time;
+    let mut left = limits.linger_bytes;
+    let mut buf = vec![0u8; 16 * 1024];
+    while left > 0 {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Ok(Ok(0) | Err(_)) | Err(_) => return,
+            Ok(Ok(n)) => left = left.saturating_sub(n),
         }
     }
 }

@@ -150,6 +150,8 @@ pub async fn serve(
         max_connections: cfg.max_connections,
         header_timeout: cfg.header_timeout,
         idle_timeout: cfg.idle_timeout,
+        linger_time: cfg.linger_time,
+        linger_bytes: cfg.linger_bytes,
     };
     let served = conn::serve(listener, app(state), limits, shutdown).await;
     purge.abort();

@@ -362,3 +362,45 @@ async fn every_field_has_a_maximum_and_names_refuse_control_characters() {
     let ok = answer(s.post_json("/v1/projects", &s.admin, json!({"name": "é".repeat(100)}))).await;
     assert_eq!(ok.status, 201);
 }
+
+// ---- 7. 413 that clients never saw ----------------------------------------------------------
+
+/// Writes the whole of `body` to a new connection before reading anything, as Python's
+/// `urllib` and many SDKs do; the response, or the error that broke the exchange.
+async fn send_all_then_read(addr: &str, head: &str, body: &[u8]) -> Result<String, std::io::Error> {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(addr).await?;
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(body).await?;
+    stream.flush().await?;
+    use tokio::io::AsyncReadExt;
+    let mut out = Vec::new();
+    stream.read_to_end(&mut out).await?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+/// Finding 7: a client that sent a whole 10 MB body before reading got a broken pipe instead
+/// of the 413, because the server closed while the body was still arriving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_sends_the_whole_oversized_body_first_still_gets_the_413() {
+    let s = start("rebuff", Opts::default()).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let body = vec![b' '; 10 * 1024 * 1024];
+    // The webhook's signature is checked before its body is read: an unsigned one gets its 401
+    // the same way.
+    for (path, code) in [
+        ("/v1/projects", "413 Payload Too Large"),
+        ("/v1/auth/login", "413 Payload Too Large"),
+        ("/v1/webhooks/incoming", "401 Unauthorized"),
+    ] {
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            s.admin,
+            body.len()
+        );
+        let got = send_all_then_read(&addr, &head, &body).await;
+        let got = got.unwrap_or_else(|e| panic!("{path}: the exchange broke ({e}) instead of a {code}"));
+        assert!(got.starts_with(&format!("HTTP/1.1 {code}")), "{path}: {got}");
+    }
+}
