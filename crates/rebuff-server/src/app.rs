@@ -153,7 +153,14 @@ pub fn app(state: AppState) -> Router {
 fn request_span<B>(req: &http::Request<B>) -> tracing::Span {
     let id = rebuff_axum::request_id::current(req);
     let id = id.as_ref().and_then(|v| v.to_str().ok()).unwrap_or("-");
-    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+    // From the request: escaped, so that no value can write a log line of its own.
+    let escaped = rebuff_axum::log::escaped;
+    tracing::info_span!(
+        "request",
+        method = %escaped(req.method().as_str()),
+        path = %escaped(req.uri().path()),
+        request_id = %escaped(id)
+    )
 }
 
 /// Idempotency keys are scoped to the organisation and the credential.

@@ -404,3 +404,62 @@ async fn a_client_that_sends_the_whole_oversized_body_first_still_gets_the_413()
         assert!(got.starts_with(&format!("HTTP/1.1 {code}")), "{path}: {got}");
     }
 }
+
+// ---- 8. forged log lines -------------------------------------------------------------------
+
+/// Everything logged in this test binary, once [`capture_logs`] has run.
+static LOGS: std::sync::Mutex<Vec<u8>> = std::sync::Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner).extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends the log of the whole binary to [`LOGS`], formatted as `rebuff serve` formats it.
+fn capture_logs() {
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_writer(|| LogWriter)
+        .finish();
+    let _ = tracing::subscriber::set_global_default(subscriber);
+}
+
+/// Finding 8: a webhook's `type` was logged raw, and a newline and ESC in it wrote a fake
+/// ERROR line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_value_from_a_request_cannot_forge_a_log_line() {
+    capture_logs();
+    let s = start("rebuff", Opts::default()).await;
+    let forged = "ping\n2026-12-02T00:00:00.000000Z ERROR rebuff: forged line \u{1b}[31m";
+    let body = serde_json::to_vec(&json!({"type": forged})).expect("json");
+    let now = i64::try_from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs(),
+    )
+    .expect("fits");
+    let signature = rebuff_axum::auth::webhook::sign(support::WEBHOOK_SECRET, now, &body);
+    let hook = s
+        .http
+        .post(s.url("/v1/webhooks/incoming"))
+        .header("content-type", "application/json")
+        .header("rebuff-signature", signature)
+        .body(body);
+    assert_eq!(answer(hook).await.status, 202);
+    let logs =
+        String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned();
+    let line =
+        logs.lines().find(|l| l.contains("webhook received")).unwrap_or_else(|| panic!("logged: {logs}"));
+    assert!(
+        line.contains(r"event_type=ping\n2026-12-02T00:00:00.000000Z ERROR rebuff: forged line \u{1b}[31m"),
+        "{line}"
+    );
+    assert!(!logs.lines().any(|l| l.starts_with("2026-12-02T00:00:00")), "a forged line: {logs}");
+    assert!(!logs.contains('\u{1b}'), "an escape sequence reached the log");
+}
