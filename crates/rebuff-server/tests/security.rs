@@ -463,3 +463,27 @@ async fn a_value_from_a_request_cannot_forge_a_log_line() {
     assert!(!logs.lines().any(|l| l.starts_with("2026-12-02T00:00:00")), "a forged line: {logs}");
     assert!(!logs.contains('\u{1b}'), "an escape sequence reached the log");
 }
+
+// ---- 9. login limit and Unicode ------------------------------------------------------------
+
+/// Finding 9: the per-email login limit lower-cased ASCII only while the account lookup
+/// lower-cased Unicode, so `\u{212a}yle@` (KELVIN SIGN) reached `kyle@`'s account with a
+/// fresh budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_login_limit_and_the_account_lookup_normalise_emails_alike() {
+    let s = start("rebuff", Opts::default()).await;
+    let org = s.store.find_org("acme").await.expect("find").expect("acme").id;
+    s.store.create_user(&org, "kyle@demo.test", support::PASSWORD, false).await.expect("user");
+    // Each attempt from its own address, so that only the per-email limit can refuse.
+    let login = async |n: u8, email: &str, password: &str| {
+        let client = client_from(&format!("127.0.1.{n}"));
+        answer(client.post(s.url("/v1/auth/login")).json(&json!({"email": email, "password": password}))).await
+    };
+    for n in 1..=5 {
+        assert_eq!(login(n, "kyle@demo.test", "wrong").await.status, 401, "attempt {n}");
+    }
+    let a = login(6, "\u{212a}yle@demo.test", support::PASSWORD).await;
+    assert_eq!((a.status, body(&a)["code"].as_str()), (429, Some("rate_limit_exceeded")), "{:?}", a.body);
+    let a = login(7, "KYLE@demo.test", support::PASSWORD).await;
+    assert_eq!(a.status, 429);
+}

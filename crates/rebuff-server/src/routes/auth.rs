@@ -84,7 +84,9 @@ pub(crate) async fn login(
     Valid(body): Valid<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
     let quota = state.config().login_limit;
-    let email = body.email.trim().to_ascii_lowercase();
+    // The account lookup's own normalisation (full Unicode lower case): with another one here,
+    // `\u{212a}yle@` (KELVIN SIGN) reached the account of `kyle@` with a fresh budget.
+    let email = rebuff_axum::accounts::email_key(&body.email);
     let mut headers = HeaderMap::new();
     for key in [format!("login:ip:{}", peer.ip()), format!("login:email:{email}")] {
         let now = now_nanos();
