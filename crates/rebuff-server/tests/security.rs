@@ -477,7 +477,8 @@ async fn the_login_limit_and_the_account_lookup_normalise_emails_alike() {
     // Each attempt from its own address, so that only the per-email limit can refuse.
     let login = async |n: u8, email: &str, password: &str| {
         let client = client_from(&format!("127.0.1.{n}"));
-        answer(client.post(s.url("/v1/auth/login")).json(&json!({"email": email, "password": password}))).await
+        answer(client.post(s.url("/v1/auth/login")).json(&json!({"email": email, "password": password})))
+            .await
     };
     for n in 1..=5 {
         assert_eq!(login(n, "kyle@demo.test", "wrong").await.status, 401, "attempt {n}");
@@ -486,4 +487,28 @@ async fn the_login_limit_and_the_account_lookup_normalise_emails_alike() {
     assert_eq!((a.status, body(&a)["code"].as_str()), (429, Some("rate_limit_exceeded")), "{:?}", a.body);
     let a = login(7, "KYLE@demo.test", support::PASSWORD).await;
     assert_eq!(a.status, 429);
+}
+
+// ---- 10. logout and quoted cookies ---------------------------------------------------------
+
+/// Finding 10: authentication stripped the quotes of `rebuff_session="…"`, logout did not,
+/// so a logout with a quoted cookie answered 204 and left the session valid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_with_a_quoted_cookie_ends_the_session() {
+    let s = start("rebuff", Opts::default()).await;
+    let (cookie, csrf) = s.login(support::ACTIVE_EMAIL).await;
+    let (name, token) = cookie.split_once('=').expect("name=value");
+    let quoted = format!("{name}=\"{token}\"");
+    let projects = || s.http.get(s.url("/v1/projects")).header("cookie", &cookie);
+    assert_eq!(answer(projects()).await.status, 200, "signed in");
+    let out =
+        answer(s.http.post(s.url("/v1/auth/logout")).header("cookie", &quoted).header("x-csrf-token", &csrf))
+            .await;
+    assert_eq!(out.status, 204, "{:?}", out.body);
+    let after = answer(projects()).await;
+    assert_eq!(
+        (after.status, body(&after)["code"].as_str()),
+        (401, Some("session_expired")),
+        "the session ended"
+    );
 }

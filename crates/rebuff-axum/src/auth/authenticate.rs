@@ -237,7 +237,7 @@ fn credential<B>(config: &Config, req: &Request<B>) -> Result<Credential, ApiErr
     let needs_csrf = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
     let csrf_hash =
         if needs_csrf { single_header(headers, &CSRF_HEADER).map(key::hash_secret) } else { None };
-    Ok(Credential::Session(SessionCredential { token_hash: key::hash_secret(token), needs_csrf, csrf_hash }))
+    Ok(Credential::Session(SessionCredential { token_hash: key::hash_secret(&token), needs_csrf, csrf_hash }))
 }
 
 /// The key of `Bearer <key>`; `None` for another scheme or a key not of the format. The catalog
@@ -252,17 +252,29 @@ fn bearer_key(value: &HeaderValue) -> Option<ParsedKey> {
     key::parse(token.trim_matches(' '))
 }
 
-/// The value of the [`SESSION_COOKIE`] cookie, if any (HTTP/2 may split `Cookie` in several
-/// fields).
-fn session_token(headers: &HeaderMap) -> Option<&str> {
+/// The session token a request carries: the value of its [`SESSION_COOKIE`] cookie, without
+/// the double quotes RFC 6265 allows around it. HTTP/2 may split `Cookie` in several fields.
+///
+/// Authentication and logout both read the cookie through this one function, over the
+/// `cookie` crate's parser: with two parsers, logout once missed a quoted value that
+/// authentication accepted, and the session stayed valid.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::COOKIE};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(COOKIE, HeaderValue::from_static("theme=dark; rebuff_session=\"abc\""));
+/// assert_eq!(rebuff_axum::auth::session_token(&headers).as_deref(), Some("abc"));
+/// ```
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.trim_matches('"'))
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == SESSION_COOKIE)
+        .map(|c| c.value_trimmed().to_owned())
         .filter(|value| !value.is_empty())
 }
 

@@ -145,15 +145,8 @@ pub(crate) async fn logout(
         return Err(ApiError::new(Code::BadRequest)
             .detail("Logout ends a browser session; API keys are revoked instead."));
     }
-    let token = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_owned());
-    if let Some(token) = token {
+    // The cookie as authentication read it: one parser for both.
+    if let Some(token) = rebuff_axum::auth::session_token(&headers) {
         let hash = rebuff_axum::auth::key::hash_secret(&token);
         state.store().accounts().delete_session(&hash).await?;
     }
