@@ -113,7 +113,12 @@ pub fn app(state: AppState) -> Router {
     let open = OpenApiRouter::new().routes(routes!(routes::auth::login)).routes(
         routes!(routes::webhooks::incoming).map(|methods| {
             // route_layer: a method the route lacks is 405, not a signature check.
-            methods.route_layer(WebhookSignatureLayer::new(cfg.webhook_secret.clone(), cfg.webhook_tolerance))
+            methods.route_layer(
+                WebhookSignatureLayer::new(cfg.webhook_secret.clone(), cfg.webhook_tolerance)
+                    .future_tolerance(cfg.webhook_future_tolerance)
+                    // Where the request limits are: shared between instances when they are.
+                    .reject_replays(backends.rate_limits.clone()),
+            )
         }),
     );
     #[cfg(feature = "fault-routes")]

@@ -41,8 +41,10 @@ pub struct Config {
     /// takes `--webhook-secret` or keeps a generated one in its database): a built-in default
     /// would let anyone sign webhooks for every deployment.
     pub webhook_secret: Vec<u8>,
-    /// Accepted clock skew for webhook timestamps.
+    /// Oldest webhook timestamp accepted.
     pub webhook_tolerance: Duration,
+    /// Furthest a webhook timestamp may be ahead of this clock.
+    pub webhook_future_tolerance: Duration,
     /// How often [`serve`](crate::serve) deletes expired sessions, idempotency records and
     /// rate-limit rows from the databases.
     pub purge_interval: Duration,
@@ -82,6 +84,7 @@ impl Config {
             session_ttl: Duration::from_secs(12 * 3600),
             webhook_secret: new_webhook_secret().into_bytes(),
             webhook_tolerance: Duration::from_secs(300),
+            webhook_future_tolerance: Duration::from_secs(30),
             purge_interval: Duration::from_secs(600),
             max_connections: 1024,
             header_timeout: Duration::from_secs(10),

@@ -512,3 +512,44 @@ async fn logout_with_a_quoted_cookie_ends_the_session() {
         "the session ended"
     );
 }
+
+// ---- 11. webhook replays -------------------------------------------------------------------
+
+/// Finding 11: the same signed webhook was accepted any number of times, and timestamps up to
+/// 300 s ahead were accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signed_webhook_is_accepted_once_and_not_from_far_in_the_future() {
+    let s = start("rebuff", Opts::default()).await;
+    let now = i64::try_from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs(),
+    )
+    .expect("fits");
+    let send = |t: i64, body: &'static [u8], spaced: bool| {
+        let mut signature = rebuff_axum::auth::webhook::sign(support::WEBHOOK_SECRET, t, body);
+        if spaced {
+            signature = signature.replace(',', ", ");
+        }
+        answer(
+            s.http
+                .post(s.url("/v1/webhooks/incoming"))
+                .header("content-type", "application/json")
+                .header("rebuff-signature", signature)
+                .body(body),
+        )
+    };
+    let event: &'static [u8] = br#"{"type":"invoice.paid"}"#;
+    assert_eq!(send(now, event, false).await.status, 202);
+    for spaced in [false, true] {
+        let replay = send(now, event, spaced).await;
+        assert_eq!(
+            (replay.status, body(&replay)["code"].as_str()),
+            (401, Some("invalid_signature")),
+            "replay"
+        );
+        assert!(body(&replay)["detail"].as_str().is_some_and(|d| d.contains("already used")));
+    }
+    assert_eq!(send(now - 120, event, false).await.status, 202, "another timestamp is another signature");
+    let ahead = send(now + 120, br#"{"type":"later"}"#, false).await;
+    assert_eq!(ahead.status, 401, "two minutes ahead is too far");
+    assert!(body(&ahead)["detail"].as_str().is_some_and(|d| d.contains("ahead")));
+}

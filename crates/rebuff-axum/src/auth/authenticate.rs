@@ -88,8 +88,9 @@ impl fmt::Debug for AuthLayer {
 }
 
 impl AuthLayer {
-    /// The codes this layer can raise (401 and 403 for credentials; 503 and 500 when its
-    /// store fails), for [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+    /// The codes this layer can raise (401 and 403 for credentials; 429 once
+    /// [`throttle_failures`](Self::throttle_failures) refuses an address; 503 and 500 when
+    /// its store fails), for [`ProblemLayer::builder`](crate::ProblemLayer::builder).
     pub const CODES: &'static [crate::Code] = &[
         crate::Code::AuthenticationRequired,
         crate::Code::ApiKeyMissing,
@@ -101,6 +102,7 @@ impl AuthLayer {
         crate::Code::CsrfFailed,
         crate::Code::IpNotAllowed,
         crate::Code::AccountDisabled,
+        crate::Code::RateLimitExceeded,
         crate::Code::ServiceUnavailable,
         crate::Code::DatabaseError,
     ];
