@@ -14,6 +14,7 @@ use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer, Subject, Webhoo
 use rebuff_axum::idempotency::IdempotencyLayer;
 use rebuff_axum::ratelimit::RateLimitLayer;
 use tower::ServiceBuilder;
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -139,6 +140,11 @@ pub fn app(state: AppState) -> Router {
     router.fallback(rebuff_axum::extract::fallback).with_state(state).layer(
         ServiceBuilder::new()
             .layer(RequestIdLayer::new())
+            // No response is to be sniffed into another type (an error body as HTML).
+            .layer(SetResponseHeaderLayer::overriding(
+                http::header::X_CONTENT_TYPE_OPTIONS,
+                http::HeaderValue::from_static("nosniff"),
+            ))
             // The ProblemLayer logs failures (a repeated one once per interval); the trace
             // layer's own per-response error line would log every 503 of an outage.
             .layer(

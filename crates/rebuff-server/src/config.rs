@@ -36,6 +36,9 @@ pub struct Config {
     pub job_delay: Duration,
     /// How long a login session lasts.
     pub session_ttl: Duration,
+    /// Send the session cookie with `Secure` (HTTPS only). `rebuff serve` turns it on unless
+    /// it listens on a loopback address; [`Config::new`] leaves it off.
+    pub secure_cookies: bool,
     /// Secret for incoming webhook signatures. [`Config::new`] draws a random one that nobody
     /// else knows, so that webhooks are refused until a secret is configured (`rebuff serve`
     /// takes `--webhook-secret` or keeps a generated one in its database): a built-in default
@@ -82,6 +85,7 @@ impl Config {
             training_delay: Duration::from_secs(2),
             job_delay: Duration::from_secs(1),
             session_ttl: Duration::from_secs(12 * 3600),
+            secure_cookies: false,
             webhook_secret: new_webhook_secret().into_bytes(),
             webhook_tolerance: Duration::from_secs(300),
             webhook_future_tolerance: Duration::from_secs(30),

@@ -454,8 +454,10 @@ async fn a_value_from_a_request_cannot_forge_a_log_line() {
     assert_eq!(answer(hook).await.status, 202);
     let logs =
         String::from_utf8_lossy(&LOGS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)).into_owned();
-    let line =
-        logs.lines().find(|l| l.contains("webhook received")).unwrap_or_else(|| panic!("logged: {logs}"));
+    let line = logs
+        .lines()
+        .find(|l| l.contains("webhook received event_type=ping"))
+        .unwrap_or_else(|| panic!("logged: {logs}"));
     assert!(
         line.contains(r"event_type=ping\n2026-12-02T00:00:00.000000Z ERROR rebuff: forged line \u{1b}[31m"),
         "{line}"
@@ -552,4 +554,55 @@ async fn a_signed_webhook_is_accepted_once_and_not_from_far_in_the_future() {
     let ahead = send(now + 120, br#"{"type":"later"}"#, false).await;
     assert_eq!(ahead.status, 401, "two minutes ahead is too far");
     assert!(body(&ahead)["detail"].as_str().is_some_and(|d| d.contains("ahead")));
+}
+
+// ---- 12. headers ----------------------------------------------------------------------------
+
+/// Finding 12: no `X-Content-Type-Options: nosniff` anywhere, no `Cache-Control: no-store` on
+/// login and key creation, and a session cookie without `Secure`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_response_is_nosniff_and_secrets_are_not_cached() {
+    let s = start_with("rebuff", Opts::default(), |c| c.secure_cookies = true).await;
+    for req in [
+        s.http.get(s.url("/healthz")),
+        s.http.get(s.url("/errors")),
+        s.http.get(s.url("/openapi.json")),
+        s.http.get(s.url("/no/such/route")),
+        s.http.get(s.url("/v1/projects")),
+        s.get("/v1/projects", &s.admin),
+        s.post_json("/v1/projects", &s.admin, json!({"name": "p"})),
+    ] {
+        let a = answer(req).await;
+        assert_eq!(
+            a.headers.get("x-content-type-options").map(|v| v.as_bytes()),
+            Some(&b"nosniff"[..]),
+            "{}",
+            a.status
+        );
+    }
+    let key = answer(s.post_json("/v1/api-keys", &s.admin, json!({"scopes": ["read"]}))).await;
+    assert_eq!(key.status, 201);
+    assert_eq!(key.headers["cache-control"], "no-store", "a key's secret is never cached");
+    let login = answer(
+        s.http
+            .post(s.url("/v1/auth/login"))
+            .json(&json!({"email": support::ACTIVE_EMAIL, "password": support::PASSWORD})),
+    )
+    .await;
+    assert_eq!(login.status, 200);
+    assert_eq!(login.headers["cache-control"], "no-store");
+    let cookie = login.headers["set-cookie"].to_str().expect("ascii");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(cookie.split("; ").any(|a| a == attribute), "{attribute} in {cookie}");
+    }
+    let plain = start("rebuff", Opts::default()).await;
+    let login = answer(
+        plain
+            .http
+            .post(plain.url("/v1/auth/login"))
+            .json(&json!({"email": support::ACTIVE_EMAIL, "password": support::PASSWORD})),
+    )
+    .await;
+    let cookie = login.headers["set-cookie"].to_str().expect("ascii");
+    assert!(!cookie.contains("Secure") && cookie.contains("HttpOnly"), "off when configured off: {cookie}");
 }

@@ -119,10 +119,10 @@ pub(crate) async fn login(
         .create_session(&user.id, ttl)
         .await
         .map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
-    let cookie =
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", ttl.as_secs());
-    let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::new(Code::InternalError).cause(e))?;
-    headers.insert(header::SET_COOKIE, cookie);
+    let max_age = cookie::time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+    headers.insert(header::SET_COOKIE, session_cookie(&state, token, max_age)?);
+    // The body holds the CSRF token and the header the session: no cache may keep them.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let body = Session {
         user: SessionUser { id: user.id, email: user.email, org_id: user.org_id },
         csrf_token: csrf,
@@ -150,6 +150,23 @@ pub(crate) async fn logout(
         let hash = rebuff_axum::auth::key::hash_secret(&token);
         state.store().accounts().delete_session(&hash).await?;
     }
-    let expired = HeaderValue::from_static("rebuff_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let expired = session_cookie(&state, String::new(), cookie::time::Duration::ZERO)?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, expired)]))
+}
+
+/// The `Set-Cookie` of the session: `HttpOnly`, `SameSite=Strict`, and `Secure` unless the
+/// server is configured for plain HTTP on loopback.
+fn session_cookie(
+    state: &AppState,
+    token: String,
+    max_age: cookie::time::Duration,
+) -> Result<HeaderValue, ApiError> {
+    let cookie = cookie::Cookie::build((SESSION_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .secure(state.config().secure_cookies)
+        .max_age(max_age)
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).map_err(|e| ApiError::new(Code::InternalError).cause(e))
 }

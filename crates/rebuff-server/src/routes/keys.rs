@@ -198,7 +198,10 @@ pub(crate) async fn create(
     let redacted = NewApiKey { info: view(&info), key: REDACTED.into() };
     let replay =
         ReplayBody::new(serde_json::to_vec(&redacted).map_err(|e| ApiError::new(Code::InternalError).cause(e))?);
-    let mut res = (StatusCode::CREATED, Json(NewApiKey { info: view(&info), key: text })).into_response();
+    // The body holds the key's secret: no cache may keep it.
+    let no_store = [(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"))];
+    let mut res =
+        (StatusCode::CREATED, no_store, Json(NewApiKey { info: view(&info), key: text })).into_response();
     res.extensions_mut().insert(replay);
     Ok(res)
 }
