@@ -80,8 +80,11 @@ fn parse_rate(text: &str) -> Result<Quota, String> {
 
 pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     tracing_subscriber::fmt()
+        // The log goes to standard error: standard output carries what is shown once (the
+        // admin key, the webhook secret), which a log collector must not keep.
+        .with_writer(std::io::stderr)
         // Colour codes only on a terminal, never in a log file or a pipe.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=warn")),
@@ -104,6 +107,11 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     config.idle_timeout = std::time::Duration::from_secs(args.idle_timeout);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
+        // First, so that a taken port fails before anything is created or printed.
+        let listener = tokio::net::TcpListener::bind(&args.addr)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.addr))?;
+        let addr = listener.local_addr().context("reading the bound address")?;
         let redis = match &args.redis {
             Some(url) => Some(
                 rebuff_server::RedisStore::connect(url.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?,
@@ -148,10 +156,6 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         let state = builder.build().await.map_err(|e| anyhow::anyhow!("migrating: {e}"))?;
         println!("State: {}", state.backends().placement());
-        let listener = tokio::net::TcpListener::bind(&args.addr)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.addr))?;
-        let addr = listener.local_addr().context("reading the bound address")?;
         println!("rebuff reference API ({profile} profile) on http://{addr}  (errors: http://{addr}/errors)");
         if args.debug {
             println!("--debug: masked errors show their cause in bodies. Never use this in production.");
