@@ -62,6 +62,10 @@ pub(crate) struct Args {
     /// start, kept in the database and printed once.
     #[arg(long, env = "REBUFF_WEBHOOK_SECRET", value_name = "SECRET", hide_env_values = true)]
     webhook_secret: Option<String>,
+    /// Send the session cookie with `Secure` (browsers then send it over HTTPS only). By
+    /// default on, unless the server listens on a loopback address.
+    #[arg(long, env = "REBUFF_SECURE_COOKIES", value_name = "BOOL")]
+    secure_cookies: Option<bool>,
     /// Connections served at once; more wait until one closes.
     #[arg(long, env = "REBUFF_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
@@ -112,6 +116,8 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {}", args.addr))?;
         let addr = listener.local_addr().context("reading the bound address")?;
+        // Plain HTTP is expected only on loopback (development, or behind a local proxy).
+        config.secure_cookies = args.secure_cookies.unwrap_or(!addr.ip().is_loopback());
         let redis = match &args.redis {
             Some(url) => Some(
                 rebuff_server::RedisStore::connect(url.as_str()).await.map_err(|e| anyhow::anyhow!("{e}"))?,
