@@ -14,6 +14,7 @@
 //! | [`ratelimit`] | [`RateLimitLayer`](ratelimit::RateLimitLayer): GCRA per organisation or address, `X-RateLimit-*`, `RateLimit`, `RateLimit-Policy`, 429 with `Retry-After` |
 //! | [`quota`] | [`Quotas`](quota::Quotas): monthly usage per organisation, 402 past the limit |
 //! | [`idempotency`] | [`IdempotencyLayer`](idempotency::IdempotencyLayer): `Idempotency-Key` on POST, first completion replayed, 409 in flight, 422 on another payload |
+//! | [`client_ip`] | [`ClientIpLayer`](client_ip::ClientIpLayer): the client's address, from `Forwarded`/`X-Forwarded-For` written by trusted proxies only |
 //! | [`log`](mod@log) | [`escaped`](log::escaped): a value from a request, safe to log (control characters escaped) |
 //! | [`store`] | the storage traits, [`MemoryStore`](store::MemoryStore), [`MemoryAuthStore`](store::MemoryAuthStore) and the conformance suite: the crate `rebuff-store`, re-exported |
 //! | [`accounts`] | organisations, users, keys and sessions ([`AccountStore`](store::AccountStore)), re-exported from `rebuff-store` |
@@ -92,6 +93,7 @@
 //! ```
 
 pub mod auth;
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

@@ -140,6 +140,8 @@ pub fn app(state: AppState) -> Router {
     router.fallback(rebuff_axum::extract::fallback).with_state(state).layer(
         ServiceBuilder::new()
             .layer(RequestIdLayer::new())
+            // Before anything that looks at the client's address (limits, allow-lists).
+            .layer(rebuff_axum::client_ip::ClientIpLayer::new(cfg.trusted_proxies.clone()))
             // No response is to be sniffed into another type (an error body as HTML).
             .layer(SetResponseHeaderLayer::overriding(
                 http::header::X_CONTENT_TYPE_OPTIONS,

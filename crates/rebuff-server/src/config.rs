@@ -36,6 +36,9 @@ pub struct Config {
     pub job_delay: Duration,
     /// How long a login session lasts.
     pub session_ttl: Duration,
+    /// Reverse proxies whose `Forwarded` / `X-Forwarded-For` headers name the client (none:
+    /// the headers are ignored, and the client is the TCP peer).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Send the session cookie with `Secure` (HTTPS only). `rebuff serve` turns it on unless
     /// it listens on a loopback address; [`Config::new`] leaves it off.
     pub secure_cookies: bool,
@@ -85,6 +88,7 @@ impl Config {
             training_delay: Duration::from_secs(2),
             job_delay: Duration::from_secs(1),
             session_ttl: Duration::from_secs(12 * 3600),
+            trusted_proxies: Vec::new(),
             secure_cookies: false,
             webhook_secret: new_webhook_secret().into_bytes(),
             webhook_tolerance: Duration::from_secs(300),

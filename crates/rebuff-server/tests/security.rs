@@ -606,3 +606,43 @@ async fn every_response_is_nosniff_and_secrets_are_not_cached() {
     let cookie = login.headers["set-cookie"].to_str().expect("ascii");
     assert!(!cookie.contains("Secure") && cookie.contains("HttpOnly"), "off when configured off: {cookie}");
 }
+
+// ---- 13. behind a proxy --------------------------------------------------------------------
+
+/// Finding 13: behind a proxy every client shared the proxy's address, for login limits and
+/// IP allow-lists. Forwarding headers are now read from trusted proxies, and only from them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_headers_name_the_client_only_when_a_trusted_proxy_sent_them() {
+    let s = start_with("rebuff", Opts::default(), |c| {
+        c.trusted_proxies = vec!["127.0.0.1/32".parse().expect("net")];
+    })
+    .await;
+    let url = s.url("/v1/projects");
+    let fenced = |client: &reqwest::Client, header: (&'static str, &'static str)| {
+        answer(client.get(&url).bearer_auth(&s.fenced).header(header.0, header.1))
+    };
+    let proxy = reqwest::Client::new();
+    let stranger = client_from("127.0.0.2");
+    // The fenced key allows 10.0.0.0/8.
+    assert_eq!(fenced(&proxy, ("x-forwarded-for", "10.1.2.3")).await.status, 200, "forwarded by the proxy");
+    assert_eq!(fenced(&proxy, ("forwarded", "for=\"10.1.2.3:4711\";proto=https")).await.status, 200);
+    let a = fenced(&stranger, ("x-forwarded-for", "10.1.2.3")).await;
+    assert_eq!(
+        (a.status, body(&a)["code"].as_str()),
+        (403, Some("ip_not_allowed")),
+        "an untrusted hop is ignored"
+    );
+    let a = fenced(&proxy, ("x-forwarded-for", "10.1.2.3, 203.0.113.9")).await;
+    assert_eq!(a.status, 403, "the right-most untrusted address counts, not one the client wrote");
+    // Login limits per client address behind the proxy: one client spends its budget, another
+    // behind the same proxy keeps its own.
+    let login = async |from: &'static str, n: u32| {
+        let body = json!({"email": format!("nobody{n}@demo.test"), "password": "wrong"});
+        answer(proxy.post(s.url("/v1/auth/login")).header("x-forwarded-for", from).json(&body)).await.status
+    };
+    for n in 0..5 {
+        assert_eq!(login("10.9.9.9", n).await, 401);
+    }
+    assert_eq!(login("10.9.9.9", 5).await, 429, "this client's budget is spent");
+    assert_eq!(login("10.9.9.8", 6).await, 401, "another client behind the proxy is not limited");
+}

@@ -3,13 +3,12 @@
 
 use std::fmt;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::header::{AUTHORIZATION, COOKIE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
@@ -53,8 +52,10 @@ const DUMMY_HASH: [u8; 32] = [0; 32];
 /// * Neither: `api_key_missing`, or `authentication_required` when sessions are configured
 ///   (either credential would do).
 ///
-/// The client address is read from axum's `ConnectInfo<SocketAddr>` (serve with
-/// `into_make_service_with_connect_info::<SocketAddr>()`). Without it the address is unknown
+/// The client address is [`client_ip`](crate::client_ip::client_ip)'s: what a
+/// [`ClientIpLayer`](crate::client_ip::ClientIpLayer) found behind trusted proxies, else axum's
+/// `ConnectInfo<SocketAddr>` (serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()`). Without either the address is unknown
 /// and keys with an allow-list are refused. Every 401 carries `WWW-Authenticate`.
 ///
 /// On success the request gets a [`Principal`]; store failures answer a masked 503 or 500.
@@ -290,10 +291,10 @@ fn single_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a st
     value.to_str().ok()
 }
 
-/// The client address: axum's `ConnectInfo`, with IPv4-mapped IPv6 addresses made IPv4 so
-/// that an allow-list of `10.0.0.0/8` matches a dual-stack listener's `::ffff:10.1.2.3`.
+/// The client address: [`crate::client_ip::client_ip`] (behind trusted proxies, the address
+/// they forward; else axum's `ConnectInfo`, IPv4-mapped addresses as IPv4).
 fn client_ip<B>(req: &Request<B>) -> Option<IpAddr> {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_canonical())
+    crate::client_ip::client_ip(req.extensions())
 }
 
 async fn verify(

@@ -66,6 +66,10 @@ pub(crate) struct Args {
     /// default on, unless the server listens on a loopback address.
     #[arg(long, env = "REBUFF_SECURE_COOKIES", value_name = "BOOL")]
     secure_cookies: Option<bool>,
+    /// A reverse proxy (address or CIDR range) whose Forwarded / X-Forwarded-For headers name
+    /// the client; repeat it, or separate with commas. Without one the headers are ignored.
+    #[arg(long = "trusted-proxy", env = "REBUFF_TRUSTED_PROXIES", value_name = "CIDR", value_delimiter = ',', value_parser = parse_net)]
+    trusted_proxies: Vec<rebuff_server::IpNet>,
     /// Connections served at once; more wait until one closes.
     #[arg(long, env = "REBUFF_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..))]
     max_connections: u32,
@@ -76,6 +80,10 @@ pub(crate) struct Args {
     /// Seconds a connection may send and receive nothing before it is closed.
     #[arg(long, env = "REBUFF_IDLE_TIMEOUT", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     idle_timeout: u64,
+}
+
+fn parse_net(text: &str) -> Result<rebuff_server::IpNet, String> {
+    rebuff_server::parse_net(text.trim()).ok_or_else(|| format!("`{text}`: not an IP address or CIDR range"))
 }
 
 fn parse_rate(text: &str) -> Result<Quota, String> {
@@ -109,6 +117,7 @@ pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     config.max_connections = usize::try_from(args.max_connections).unwrap_or(usize::MAX);
     config.header_timeout = std::time::Duration::from_secs(args.header_timeout);
     config.idle_timeout = std::time::Duration::from_secs(args.idle_timeout);
+    config.trusted_proxies.clone_from(&args.trusted_proxies);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         // First, so that a taken port fails before anything is created or printed.

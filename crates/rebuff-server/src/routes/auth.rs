@@ -1,11 +1,10 @@
 //! `/v1/auth/login` and `/v1/auth/logout`: cookie sessions with a CSRF token.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use rebuff_axum::auth::{Principal, SESSION_COOKIE, Subject};
+use rebuff_axum::client_ip::ClientIp;
 use rebuff_axum::extract::Json;
 use rebuff_axum::ratelimit::{now_nanos, write_headers};
 use rebuff_axum::validate::{Valid, Validate, Violations};
@@ -80,7 +79,7 @@ pub(crate) struct SessionUser {
         (status = 403, description = "The account is disabled."), (status = 429, description = "Too many attempts from this address or for this email.")))]
 pub(crate) async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Valid(body): Valid<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
     let quota = state.config().login_limit;
@@ -88,7 +87,7 @@ pub(crate) async fn login(
     // `\u{212a}yle@` (KELVIN SIGN) reached the account of `kyle@` with a fresh budget.
     let email = rebuff_axum::accounts::email_key(&body.email);
     let mut headers = HeaderMap::new();
-    for key in [format!("login:ip:{}", peer.ip()), format!("login:email:{email}")] {
+    for key in [format!("login:ip:{client}"), format!("login:email:{email}")] {
         let now = now_nanos();
         let decision = rebuff_axum::store::RateLimitStore::check(state.store(), &key, quota, now).await?;
         write_headers(&mut headers, &decision, quota, now);
