@@ -7,7 +7,8 @@
 //!   [`ttl`](IdempotencyLayer::ttl) (24 hours by default) unless it is a 5xx: a server error is
 //!   not a completion, so a retry runs again;
 //! * completed before with the same payload: the stored status, headers and body are replayed
-//!   with `Idempotent-Replayed: true`;
+//!   with `Idempotent-Replayed: true` and `Original-Request` naming the first request's id
+//!   (the replay's own `X-Request-Id` is new);
 //! * still running: `idempotency_key_in_use` (409) with `Retry-After: 1`;
 //! * used before with another payload (method, path and query, body): `idempotency_key_reused`
 //!   (422);
@@ -88,6 +89,9 @@ use crate::{ApiError, Code};
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// `Idempotent-Replayed: true` marks a replayed response.
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// `Original-Request: <request id>` on a replayed response names the request whose response it
+/// is (as Stripe does); its own `X-Request-Id` is the retry's.
+pub const ORIGINAL_REQUEST: HeaderName = HeaderName::from_static("original-request");
 
 /// The longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;
@@ -490,7 +494,9 @@ where
 
     let mut parts = parts;
     parts.extensions.insert(IdempotencyRecord { key: store_key.clone(), fingerprint, ttl: config.ttl });
-    let res = match inner.call(Request::from_parts(parts, Body::from(bytes))).await {
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let request_id = crate::request_id::current(&request).and_then(|v| v.to_str().ok().map(str::to_owned));
+    let res = match inner.call(request).await {
         Ok(res) => res,
         Err(e) => {
             guard.release_now().await;
@@ -514,11 +520,15 @@ where
                 .into_response());
         }
     };
-    let headers = STORED_HEADERS
+    let mut headers: Vec<(String, String)> = STORED_HEADERS
         .iter()
         .flat_map(|name| parts.headers.get_all(name).iter().map(move |v| (name, v)))
         .filter_map(|(name, v)| Some((name.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
+    // Replayed with the record only: the first response is the original request's own.
+    if let Some(id) = request_id {
+        headers.push((ORIGINAL_REQUEST.as_str().to_owned(), id));
+    }
     let stored_body = parts.extensions.get::<ReplayBody>().map_or_else(|| body.clone(), |r| r.0.clone());
     let stored = StoredResponse { status: parts.status.as_u16(), headers, body: stored_body };
     let key = guard.key.clone().unwrap_or_default();

@@ -646,3 +646,29 @@ async fn forwarding_headers_name_the_client_only_when_a_trusted_proxy_sent_them(
     assert_eq!(login("10.9.9.9", 5).await, 429, "this client's budget is spent");
     assert_eq!(login("10.9.9.8", 6).await, 401, "another client behind the proxy is not limited");
 }
+
+// ---- 15. Original-Request ------------------------------------------------------------------
+
+/// Finding 15: a replay carried the original `request_id` in its body and a new one in
+/// `X-Request-Id`; it now also names the original in `Original-Request`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotent_replay_names_the_original_request() {
+    let s = start("rebuff", Opts::default()).await;
+    let create =
+        || s.post_json("/v1/projects", &s.admin, json!({"name": "once"})).header("idempotency-key", "p-1");
+    let first = answer(create()).await;
+    assert_eq!(first.status, 201);
+    assert!(first.headers.get("original-request").is_none(), "the first response is the original's own");
+    let original = first.headers["x-request-id"].clone();
+    let replay = answer(create()).await;
+    assert_eq!(replay.headers["idempotent-replayed"], "true");
+    assert_eq!(replay.headers["original-request"], original);
+    assert_ne!(replay.headers["x-request-id"], original, "the retry has its own id");
+    // An error replays the same way, its body keeping the original's request_id.
+    let bad = || s.post_json("/v1/projects", &s.admin, json!({"name": ""})).header("idempotency-key", "p-2");
+    let first = answer(bad()).await;
+    assert_eq!(first.status, 422);
+    let replay = answer(bad()).await;
+    assert_eq!(replay.headers["original-request"], first.headers["x-request-id"]);
+    assert_eq!(body(&replay)["request_id"], body(&first)["request_id"]);
+}
