@@ -196,8 +196,9 @@ pub(crate) async fn create(
         .map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
     // An idempotent retry replays a stored copy: the copy never holds the secret.
     let redacted = NewApiKey { info: view(&info), key: REDACTED.into() };
-    let replay =
-        ReplayBody::new(serde_json::to_vec(&redacted).map_err(|e| ApiError::new(Code::InternalError).cause(e))?);
+    let replay = ReplayBody::new(
+        serde_json::to_vec(&redacted).map_err(|e| ApiError::new(Code::InternalError).cause(e))?,
+    );
     // The body holds the key's secret: no cache may keep it.
     let no_store = [(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"))];
     let mut res =
