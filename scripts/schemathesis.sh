@@ -54,8 +54,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The webhook secret of `rebuff serve` (Config::new's default), so the hook can sign events.
-WEBHOOK_SECRET="whsec_rebuff_demo"
+# A webhook secret for this run, given to `rebuff serve`, so the hook can sign events.
+WEBHOOK_SECRET="whsec_$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')"
 
 # Hooks: what a real client does and random generation cannot.
 cat >"$WORK/rebuff_hooks.py" <<'PY'
@@ -139,10 +139,12 @@ TOML
 start_server() {
     local profile="$1"
     rm -f "$WORK"/rebuff.db*
-    # A rate limit high enough never to throttle the run, and a row quota it cannot spend:
-    # 429 and 402 are documented, but they would hide every other answer.
-    "$BIN" serve --addr 127.0.0.1:0 --db "$WORK/rebuff.db" --profile "$profile" \
+    # Rate limits (requests, failed credentials) high enough never to throttle the run, and a
+    # row quota it cannot spend: 429 and 402 are documented, but they would hide every other
+    # answer.
+    REBUFF_WEBHOOK_SECRET="$WEBHOOK_SECRET" "$BIN" serve --addr 127.0.0.1:0 --db "$WORK/rebuff.db" --profile "$profile" \
         --rate-limit 1000000/minute --monthly-rows 1000000000000 --training-seconds 0 \
+        --auth-failure-limit 1000000/minute \
         >"$WORK/server.log" 2>&1 &
     SERVER_PID=$!
     # Up to a minute: a debug build on a busy two-core machine can be slow to start.

@@ -58,6 +58,8 @@ pub const CODES: &[Code] = &[
     Code::InternalError,
 ];
 
+mod objects;
+
 /// The longest user-supplied text (a path, a value quoted by a parser) echoed in an error.
 const MAX_ECHO: usize = 200;
 
@@ -245,7 +247,8 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             .detail(format!("JSON parse error: invalid UTF-8 (byte offset {})", e.valid_up_to())));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let err = match serde_path_to_error::deserialize::<_, T>(&mut de) {
+    // Structs from objects only: serde would also fill one from an array, positionally.
+    let err = match serde_path_to_error::deserialize::<_, T>(objects::ObjectsOnly(&mut de)) {
         Ok(value) => return de.end().map(|()| value).map_err(|e| syntax_error(bytes, &e)),
         Err(e) => e,
     };
@@ -379,24 +382,39 @@ fn data_error(err: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
             Segment::Unknown => None,
         })
         .collect();
-    let (code, reason) = if let Some(field) = quoted(&message, "missing field `") {
+    // serde's messages name Rust types (`struct NewProject`, `u32`) and quote values: each is
+    // reworded here, and only the field names and the accepted enum values are kept.
+    let (code, reason, text) = if let Some(field) = quoted(&message, "missing field `") {
         segments.push(field);
-        (Code::MissingRequiredField, "required")
+        (Code::MissingRequiredField, "required", "This field is required.".to_owned())
     } else if let Some(field) = quoted(&message, "unknown field `") {
         if segments.last() != Some(&field) {
             segments.push(field);
         }
-        (Code::InvalidFieldValue, "unknown")
-    } else if message.starts_with("invalid type: ") {
-        (Code::WrongFieldType, "type")
+        (Code::InvalidFieldValue, "unknown", "This field is not accepted.".to_owned())
+    } else if let Some(rest) = message.strip_prefix("invalid type: ") {
+        let (got, wanted) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let text = format!("Expected {}, got {}.", expected_kind(wanted), unexpected_kind(got));
+        (Code::WrongFieldType, "type", text)
     } else if message.starts_with("unknown variant `") {
-        (Code::InvalidEnumValue, "enum")
+        let allowed = message.split_once(", expected ").map_or("", |(_, e)| e);
+        let allowed = allowed.trim_start_matches("one of ").replace('`', "");
+        (Code::InvalidEnumValue, "enum", format!("Must be one of: {}.", clip(&allowed)))
+    } else if let Some(rest) = message.strip_prefix("invalid value: ") {
+        let wanted = rest.split_once(", expected ").map_or("", |(_, e)| e);
+        let text = if expected_kind(wanted) == "an integer" { "Out of range." } else { "Invalid value." };
+        (Code::InvalidFieldValue, "invalid", text.to_owned())
+    } else if message.starts_with("invalid length ") {
+        (Code::InvalidFieldValue, "invalid", "Wrong number of elements.".to_owned())
     } else {
-        (Code::InvalidFieldValue, "invalid")
+        (Code::InvalidFieldValue, "invalid", "Invalid value.".to_owned())
     };
-    let field = FieldError::body(pointer_from(&segments), reason, clip(&message));
+    let field = FieldError::body(pointer_from(&segments), reason, text);
     let dotted = field.dotted();
     let detail = match (code, dotted.is_empty()) {
+        (Code::WrongFieldType, true) if field.message.starts_with("Expected an object") => {
+            "The request body must be a JSON object.".to_owned()
+        }
         (_, true) => format!("Invalid request body: {}", field.message),
         (Code::MissingRequiredField, false) => format!("Missing required field `{dotted}`."),
         (_, false) => format!("Invalid value for `{dotted}`: {}", field.message),
@@ -406,6 +424,48 @@ fn data_error(err: &serde_path_to_error::Error<serde_json::Error>) -> ApiError {
         problem = problem.param(dotted);
     }
     ApiError::from_problem(problem)
+}
+
+/// What serde's "expected ..." wants, in JSON's words.
+fn expected_kind(wanted: &str) -> &'static str {
+    let w = wanted.trim();
+    let integer = |t: &str| {
+        matches!(
+            t,
+            "i8" | "i16" | "i32" | "i64" | "i128" | "u8" | "u16" | "u32" | "u64" | "u128" | "usize" | "isize"
+        ) || t.contains("integer")
+    };
+    if w.starts_with("struct ") || w.contains("map") || w.contains("object") {
+        "an object"
+    } else if w.contains("sequence") || w.contains("tuple") || w.contains("array") || w.contains("vector") {
+        "an array"
+    } else if w.contains("string") || w == "char" || w.contains("character") {
+        "a string"
+    } else if w.contains("bool") {
+        "a boolean"
+    } else if integer(w.split(' ').next().unwrap_or_default()) {
+        if w.ends_with("or null") { "an integer or null" } else { "an integer" }
+    } else if w.starts_with('f') || w.contains("number") || w.contains("float") {
+        "a number"
+    } else if w.starts_with("unit variant") || w.starts_with("variant") || w.starts_with("enum") {
+        "one of the accepted values"
+    } else {
+        "a value of another type"
+    }
+}
+
+/// What serde's `Unexpected` found, in JSON's words, without the value itself.
+fn unexpected_kind(got: &str) -> &'static str {
+    match got.split([' ', '`', '"']).next().unwrap_or_default() {
+        "boolean" => "a boolean",
+        "integer" => "an integer",
+        "floating" => "a number with a fraction",
+        "string" | "char" => "a string",
+        "sequence" => "an array",
+        "map" => "an object",
+        "null" | "unit" | "Option" => "null",
+        _ => "a value of another type",
+    }
 }
 
 /// Text from the request made safe to echo: no control characters, at most [`MAX_ECHO`]
@@ -570,11 +630,12 @@ fn query_error(err: &serde_path_to_error::Error<serde_urlencoded::de::Error>) ->
             let detail = format!("Missing required query parameter `{}`.", clip(&missing));
             (Some(missing), detail)
         }
+        // The parser's own words ("invalid digit found in string") are not repeated.
         (None, Some(key)) => {
-            let detail = format!("Invalid query parameter `{}`: {}", clip(&key), clip(&message));
+            let detail = format!("Invalid query parameter `{}`: not a value it accepts.", clip(&key));
             (Some(key), detail)
         }
-        (None, None) => (None, format!("Invalid query string: {}", clip(&message))),
+        (None, None) => (None, "The query string is not valid.".to_owned()),
     };
     let mut problem = Problem::new(Code::InvalidQueryParameter).detail(detail);
     problem.param = key.map(|k| clip(&k));
@@ -769,6 +830,37 @@ mod tests {
         assert_eq!(p.param.as_deref(), Some("limit"));
         assert_eq!(p.detail.as_deref(), Some("Missing required query parameter `limit`."));
         assert!(Query::<Paging>::from_query("limit=5&cursor=abc").is_ok());
+    }
+
+    /// Issue 14, finding 6: `["via-array"]` created a project named `via-array`, and `[]`
+    /// answered with serde's message naming the internal type (`struct Model`).
+    #[test]
+    fn structs_are_read_from_objects_only_and_messages_name_no_rust_type() {
+        let p = err(r#"["a", {"batch_size": 1}, "csv"]"#);
+        assert_eq!(p.code(), "wrong_field_type");
+        assert_eq!(p.detail.as_deref(), Some("The request body must be a JSON object."));
+        let p = err(r#"{"name": "a", "config": [1], "format": "csv"}"#);
+        assert_eq!((p.code(), p.fields[0].pointer.as_str()), ("wrong_field_type", "/config"));
+        assert_eq!(p.fields[0].message, "Expected an object, got an array.");
+        for body in
+            ["[]", r#"{"name": 5}"#, r#"{"name": "a", "config": {"batch_size": -1}, "format": "csv"}"#]
+        {
+            let p = err(body);
+            let text = format!("{:?} {:?}", p.detail, p.fields);
+            for internal in ["Model", "struct", "u32", "i64", "invalid type", "`-1`"] {
+                assert!(!text.contains(internal), "{body}: {internal} in {text}");
+            }
+        }
+        let list = Json::<Vec<u32>>::from_bytes(b"[1, 2]").map(|j| j.0);
+        assert_eq!(list.ok(), Some(vec![1, 2]), "a list is still read from an array");
+    }
+
+    /// Issue 14, finding 6: `?limit=-1` quoted the parser's "invalid digit found in string".
+    #[test]
+    fn query_errors_do_not_quote_the_parser() {
+        let p = Query::<Paging>::from_query("limit=-1").err().map(ApiError::into_problem);
+        let detail = p.and_then(|p| p.detail).unwrap_or_default();
+        assert_eq!(detail, "Invalid query parameter `limit`: not a value it accepts.");
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //!   [`ttl`](IdempotencyLayer::ttl) (24 hours by default) unless it is a 5xx: a server error is
 //!   not a completion, so a retry runs again;
 //! * completed before with the same payload: the stored status, headers and body are replayed
-//!   with `Idempotent-Replayed: true`;
+//!   with `Idempotent-Replayed: true` and `Original-Request` naming the first request's id
+//!   (the replay's own `X-Request-Id` is new);
 //! * still running: `idempotency_key_in_use` (409) with `Retry-After: 1`;
 //! * used before with another payload (method, path and query, body): `idempotency_key_reused`
 //!   (422);
@@ -88,6 +89,9 @@ use crate::{ApiError, Code};
 pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
 /// `Idempotent-Replayed: true` marks a replayed response.
 pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+/// `Original-Request: <request id>` on a replayed response names the request whose response it
+/// is (as Stripe does); its own `X-Request-Id` is the retry's.
+pub const ORIGINAL_REQUEST: HeaderName = HeaderName::from_static("original-request");
 
 /// The longest key accepted.
 pub const MAX_KEY_LEN: usize = 255;
@@ -96,6 +100,28 @@ pub const MAX_KEY_LEN: usize = 255;
 /// fields, dates) describe the exchange, not the result, and are set afresh on a replay.
 const STORED_HEADERS: [HeaderName; 7] =
     [CONTENT_TYPE, CONTENT_LANGUAGE, LOCATION, ETAG, LAST_MODIFIED, LINK, HeaderName::from_static("allow")];
+
+/// Put in a response's extensions by a handler whose body holds a secret (a new API key's
+/// text): the idempotency record keeps this body instead, so that the secret is never stored
+/// at rest, and a replay shows it. The client that made the request still gets the real body.
+///
+/// ```
+/// use axum::response::IntoResponse;
+/// use rebuff_axum::idempotency::ReplayBody;
+///
+/// let mut res = "rb_test_secret".into_response();
+/// res.extensions_mut().insert(ReplayBody::new(r#"{"key":"[redacted]"}"#));
+/// # let _ = res;
+/// ```
+#[derive(Debug, Clone)]
+pub struct ReplayBody(Bytes);
+
+impl ReplayBody {
+    /// The body that replays of this response show.
+    pub fn new(body: impl Into<Bytes>) -> Self {
+        ReplayBody(body.into())
+    }
+}
 
 /// Extracts the caller a key belongs to; `None` runs the request without idempotency.
 pub type ScopeFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
@@ -468,7 +494,9 @@ where
 
     let mut parts = parts;
     parts.extensions.insert(IdempotencyRecord { key: store_key.clone(), fingerprint, ttl: config.ttl });
-    let res = match inner.call(Request::from_parts(parts, Body::from(bytes))).await {
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let request_id = crate::request_id::current(&request).and_then(|v| v.to_str().ok().map(str::to_owned));
+    let res = match inner.call(request).await {
         Ok(res) => res,
         Err(e) => {
             guard.release_now().await;
@@ -492,12 +520,17 @@ where
                 .into_response());
         }
     };
-    let headers = STORED_HEADERS
+    let mut headers: Vec<(String, String)> = STORED_HEADERS
         .iter()
         .flat_map(|name| parts.headers.get_all(name).iter().map(move |v| (name, v)))
         .filter_map(|(name, v)| Some((name.as_str().to_owned(), v.to_str().ok()?.to_owned())))
         .collect();
-    let stored = StoredResponse { status: parts.status.as_u16(), headers, body: body.clone() };
+    // Replayed with the record only: the first response is the original request's own.
+    if let Some(id) = request_id {
+        headers.push((ORIGINAL_REQUEST.as_str().to_owned(), id));
+    }
+    let stored_body = parts.extensions.get::<ReplayBody>().map_or_else(|| body.clone(), |r| r.0.clone());
+    let stored = StoredResponse { status: parts.status.as_u16(), headers, body: stored_body };
     let key = guard.key.clone().unwrap_or_default();
     // The operation happened. From here the lock stays, stored or not, even if the client
     // goes away: released, it would let a retry run the operation a second time at once;

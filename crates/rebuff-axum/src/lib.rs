@@ -15,6 +15,8 @@
 //! | [`ratelimit`] | [`RateLimitLayer`](ratelimit::RateLimitLayer): GCRA per organisation or address, `X-RateLimit-*`, `RateLimit`, `RateLimit-Policy`, 429 with `Retry-After` |
 //! | [`quota`] | [`Quotas`](quota::Quotas): monthly usage per organisation, 402 past the limit |
 //! | [`idempotency`] | [`IdempotencyLayer`](idempotency::IdempotencyLayer): `Idempotency-Key` on POST, first completion replayed, 409 in flight, 422 on another payload |
+//! | [`client_ip`] | [`ClientIpLayer`](client_ip::ClientIpLayer): the client's address, from `Forwarded`/`X-Forwarded-For` written by trusted proxies only |
+//! | [`log`](mod@log) | [`escaped`](log::escaped): a value from a request, safe to log (control characters escaped) |
 //! | [`store`] | the storage traits, [`MemoryStore`](store::MemoryStore), [`MemoryAuthStore`](store::MemoryAuthStore) and the conformance suite: the crate `rebuff-store`, re-exported |
 //! | [`accounts`] | organisations, users, keys and sessions ([`AccountStore`](store::AccountStore)), re-exported from `rebuff-store` |
 //! | `openapi` (feature `utoipa`) | `ErrorDocs`: the catalog's error schema, examples, responses and headers added to a utoipa document in one call |
@@ -92,9 +94,11 @@
 //! ```
 
 pub mod auth;
+pub mod client_ip;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
+pub mod log;
 #[cfg(feature = "utoipa")]
 pub mod openapi;
 pub mod panic;

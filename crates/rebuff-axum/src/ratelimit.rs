@@ -34,7 +34,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,7 +41,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
@@ -106,10 +104,12 @@ pub fn write_headers(headers: &mut HeaderMap, decision: &Decision, quota: Quota,
 /// Extracts the key a request is limited under; `None` leaves it unlimited.
 pub type KeyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 
-/// The default key: the client address, from axum's `ConnectInfo<SocketAddr>` (present when
-/// the server is run with `into_make_service_with_connect_info::<SocketAddr>()`).
+/// The default key: the client address, as [`client_ip`](crate::client_ip::client_ip) finds
+/// it (behind trusted proxies, the address they forward; else axum's
+/// `ConnectInfo<SocketAddr>`, present when the server is run with
+/// `into_make_service_with_connect_info::<SocketAddr>()`).
 pub fn client_ip_key(parts: &Parts) -> Option<String> {
-    parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| format!("ip:{}", addr.ip()))
+    crate::client_ip::client_ip(&parts.extensions).map(|ip| format!("ip:{ip}"))
 }
 
 /// Limits requests per key with GCRA over a [`RateLimitStore`]; see the [module

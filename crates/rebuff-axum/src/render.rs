@@ -66,7 +66,7 @@ pub struct Rendered;
 ///     retry = "never"
 /// "#)?;
 /// let err = ProblemLayer::builder(Arc::new(widgets)).raises(AuthLayer::CODES).build().unwrap_err();
-/// assert!(err.to_string().starts_with("catalog `widgets` lacks 17 codes"), "{err}");
+/// assert!(err.to_string().starts_with("catalog `widgets` lacks 18 codes"), "{err}");
 /// assert!(err.codes().iter().any(|c| c == "api_key_missing"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

@@ -103,6 +103,7 @@ fn a_catalog_without_the_layer_codes_is_refused_naming_them() {
         "csrf_failed",
         "ip_not_allowed",
         "account_disabled",
+        "rate_limit_exceeded",
         "service_unavailable",
         "database_error",
     ];
@@ -110,7 +111,7 @@ fn a_catalog_without_the_layer_codes_is_refused_naming_them() {
     let message = err.to_string();
     assert!(
         message.starts_with(&format!(
-            "catalog `widgets` lacks 17 codes that the layers in use can raise: {}; extend `standard`",
+            "catalog `widgets` lacks 18 codes that the layers in use can raise: {}; extend `standard`",
             expected.join(", ")
         )),
         "{message}"

@@ -15,6 +15,7 @@ use rebuff_axum::idempotency::IdempotencyLayer;
 use rebuff_axum::ratelimit::RateLimitLayer;
 use rebuff_axum::trace::RequestSpanLayer;
 use tower::ServiceBuilder;
+use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
@@ -53,7 +54,11 @@ pub fn app(state: AppState) -> Router {
     // One `ServiceBuilder` per stack, outermost first: `Router::layer` boxes every layer of
     // every route separately, and a request then clones each box (an allocation apiece).
     let stack = ServiceBuilder::new()
-        .layer(AuthLayer::new(backends.keys.clone()).sessions(backends.sessions.clone()))
+        .layer(
+            AuthLayer::new(backends.keys.clone())
+                .sessions(backends.sessions.clone())
+                .throttle_failures(backends.rate_limits.clone(), cfg.auth_failure_limit),
+        )
         .layer(
             RateLimitLayer::new(backends.rate_limits.clone(), cfg.rate_limit)
                 .fail_open(cfg.rate_limit_fail_open)
@@ -109,7 +114,12 @@ pub fn app(state: AppState) -> Router {
     let open = OpenApiRouter::new().routes(routes!(routes::auth::login)).routes(
         routes!(routes::webhooks::incoming).map(|methods| {
             // route_layer: a method the route lacks is 405, not a signature check.
-            methods.route_layer(WebhookSignatureLayer::new(cfg.webhook_secret.clone(), cfg.webhook_tolerance))
+            methods.route_layer(
+                WebhookSignatureLayer::new(cfg.webhook_secret.clone(), cfg.webhook_tolerance)
+                    .future_tolerance(cfg.webhook_future_tolerance)
+                    // Where the request limits are: shared between instances when they are.
+                    .reject_replays(backends.rate_limits.clone()),
+            )
         }),
     );
     #[cfg(feature = "fault-routes")]
@@ -130,8 +140,17 @@ pub fn app(state: AppState) -> Router {
     router.fallback(rebuff_axum::extract::fallback).with_state(state).layer(
         ServiceBuilder::new()
             .layer(RequestIdLayer::new())
+            // Before anything that looks at the client's address (limits, allow-lists).
+            .layer(rebuff_axum::client_ip::ClientIpLayer::new(cfg.trusted_proxies.clone()))
+            // No response is to be sniffed into another type (an error body as HTML).
+            .layer(SetResponseHeaderLayer::overriding(
+                http::header::X_CONTENT_TYPE_OPTIONS,
+                http::HeaderValue::from_static("nosniff"),
+            ))
             // A span at DEBUG, and no per-response line: the ProblemLayer logs failures with
-            // their request id (a repeated one once per interval).
+            // their request id (a repeated one once per interval). Its fields cannot forge a
+            // log line: the method is a token, the path is recorded quoted and escaped, the
+            // request id is validated.
             .layer(RequestSpanLayer::new())
             .layer(ProblemLayer::new(catalog).debug(cfg.debug))
             .layer(rebuff_axum::panic::catch_panic())

@@ -23,13 +23,13 @@
 
 pub mod app;
 pub mod config;
+mod conn;
 mod db;
 mod limits;
 mod openapi;
 mod routes;
 pub mod state;
 
-use std::net::SocketAddr;
 use std::path::Path;
 
 pub use app::{app, check_catalog};
@@ -92,6 +92,33 @@ pub async fn open_with(
     Ok((store, Some(Demo { org: org.name, key })))
 }
 
+/// The webhook secret kept in the SQLite database: the one stored there, or a fresh random
+/// one stored now (`true`: created by this call, to be shown once, like the admin key).
+/// Instances that share the database file share the secret.
+///
+/// # Errors
+/// The database cannot be read or written.
+pub async fn stored_webhook_secret(
+    store: &SqliteStore,
+) -> Result<(String, bool), rebuff_axum::store::StoreError> {
+    let fresh = config::new_webhook_secret();
+    store
+        .with_conn(move |c| {
+            c.execute_batch(
+                "CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            )?;
+            // INSERT OR IGNORE then SELECT: two instances starting together agree on one.
+            let created = c.execute(
+                "INSERT OR IGNORE INTO settings (name, value) VALUES ('webhook_secret', ?1)",
+                [&fresh],
+            )? == 1;
+            let value: String =
+                c.query_row("SELECT value FROM settings WHERE name = 'webhook_secret'", [], |r| r.get(0))?;
+            Ok((value, created))
+        })
+        .await
+}
+
 /// The demo organisation's admin key, as created on a fresh database.
 fn demo_key(org_id: String) -> rebuff_sqlite::NewKey {
     rebuff_sqlite::NewKey {
@@ -107,6 +134,9 @@ fn demo_key(org_id: String) -> rebuff_sqlite::NewKey {
 /// Serves the API on `listener` until `shutdown` resolves, then lets in-flight requests finish
 /// (SQLite commits each write before its response is sent, so nothing committed is lost).
 ///
+/// Connections are bounded as the [`Config`] says: how many at once, how long a request head
+/// may take, how long a connection may idle.
+///
 /// # Errors
 /// The listener failed.
 pub async fn serve(
@@ -114,10 +144,34 @@ pub async fn serve(
     state: AppState,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = app(state);
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown)
-        .await
+    let purge = tokio::spawn(purge_expired(state.clone()));
+    let cfg = state.config();
+    let limits = conn::Limits {
+        max_connections: cfg.max_connections,
+        header_timeout: cfg.header_timeout,
+        idle_timeout: cfg.idle_timeout,
+        linger_time: cfg.linger_time,
+        linger_bytes: cfg.linger_bytes,
+    };
+    let served = conn::serve(listener, app(state), limits, shutdown).await;
+    purge.abort();
+    served
+}
+
+/// Deletes expired rows every [`Config::purge_interval`]: nothing depends on it for
+/// correctness (expired rows read as absent), but without it expired sessions and stored
+/// responses would stay in the files for ever.
+async fn purge_expired(state: AppState) {
+    let mut every = tokio::time::interval(state.config().purge_interval);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match state.store().purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "purged expired rows"),
+            Err(e) => tracing::warn!(error = %e, "purging expired rows failed; trying again later"),
+        }
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -118,8 +118,8 @@ fn add_links(doc: &mut Value) {
 mod tests {
     use utoipa::{IntoParams, PartialSchema};
 
-    use crate::limits::LIST_LIMIT_MAX;
     use crate::db::Project;
+    use crate::limits::LIST_LIMIT_MAX;
     use crate::routes::{Page, Paging};
 
     /// utoipa's attributes take literals only: the bounds written there must be the constants.

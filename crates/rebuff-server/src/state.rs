@@ -198,6 +198,8 @@ impl StateBuilder {
                 (None, None) => "SQLite",
             },
         };
+        // Kept to purge its expired rows (sessions, idempotency records, limits).
+        let purged = postgres.clone();
         // Keys are cached where the backend tells of their changes (not a custom store).
         let (accounts, changes, pg): (Arc<dyn AccountStore>, Option<Arc<dyn KeyChanges>>, _) =
             match (accounts, postgres) {
@@ -232,7 +234,7 @@ impl StateBuilder {
         let errors_html = rebuff::docs::html(catalog);
         let errors_json = rebuff::docs::json(catalog).to_string();
         let openapi = std::sync::OnceLock::new();
-        let store = Store { sqlite, accounts, backends };
+        let store = Store { sqlite, accounts, backends, postgres: purged };
         Ok(AppState { inner: Arc::new(Inner { config, store, quotas, errors_html, errors_json, openapi }) })
     }
 }
@@ -311,6 +313,8 @@ pub struct Store {
     sqlite: SqliteStore,
     accounts: Arc<dyn AccountStore>,
     backends: Backends,
+    /// The PostgreSQL store, when there is one, for [`Store::purge_expired`].
+    postgres: Option<PgStore>,
 }
 
 impl fmt::Debug for Store {
@@ -361,6 +365,21 @@ impl Store {
         + 'static,
     ) -> Result<T, StoreError> {
         self.sqlite.with_conn(f).await
+    }
+}
+
+impl Store {
+    /// Deletes expired sessions, idempotency records and rate-limit rows from SQLite, and from
+    /// PostgreSQL when there is one (Redis expires its own keys). Returns the rows deleted.
+    ///
+    /// # Errors
+    /// A database failed.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        let mut n = self.sqlite.purge_expired().await?;
+        if let Some(p) = &self.postgres {
+            n += p.purge_expired().await?;
+        }
+        Ok(n)
     }
 }
 

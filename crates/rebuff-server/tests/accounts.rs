@@ -88,7 +88,7 @@ async fn a_signed_webhook_is_accepted_and_a_tampered_or_stale_one_is_not() {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs(),
     )
     .expect("fits");
-    let secret = b"whsec_rebuff_demo";
+    let secret = support::WEBHOOK_SECRET;
     let send = |sig: String, body: &'static [u8]| {
         s.http
             .post(s.url("/v1/webhooks/incoming"))

@@ -54,11 +54,11 @@ async fn still_serving(s: &Server, what: &str) {
     assert_eq!(created.status, 201, "{what}: a write: {}", String::from_utf8_lossy(&created.body));
 }
 
-/// A `Rebuff-Signature` for `body` with the server's default webhook secret, signed now.
+/// A `Rebuff-Signature` for `body` with the test servers' webhook secret, signed now.
 fn sign(body: &[u8]) -> String {
     let now =
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    rebuff_axum::auth::webhook::sign(b"whsec_rebuff_demo", i64::try_from(now).unwrap_or(0), body)
+    rebuff_axum::auth::webhook::sign(support::WEBHOOK_SECRET, i64::try_from(now).unwrap_or(0), body)
 }
 
 fn rand_suffix() -> u128 {
@@ -200,6 +200,7 @@ async fn start_custom(configure: impl FnOnce(&mut Config)) -> Custom {
     let catalog = Catalog::builtin("rebuff").expect("built in");
     let mut config = Config::new(Arc::new(catalog.clone()));
     config.rate_limit.limit = 10_000;
+    config.webhook_secret = support::WEBHOOK_SECRET.to_vec();
     configure(&mut config);
     let state = AppState::new(config, store).await.expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

@@ -80,6 +80,23 @@ const READ_BUSY_TIMEOUT: Duration = Duration::from_millis(100);
 /// what a server uses, and more are closed when returned.
 const MAX_IDLE_READERS: usize = 16;
 
+/// Creates the database file readable and writable by its owner only (0600), if it does not
+/// exist yet: it holds key hashes, sessions and stored responses. SQLite gives the `-wal` and
+/// `-shm` files it creates next to it the same mode as the database file. An existing file
+/// keeps its mode (an operator may have chosen a group on purpose).
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        // Exists already, or is a directory, or the directory cannot be written: SQLite's own
+        // open reports those with its own words.
+        Err(_) => Ok(()),
+    }
+}
+
 /// An SQLite database holding every kind of rebuff state.
 ///
 /// Cloning is cheap (an [`Arc`]); all clones share one connection for writes. Writes run on
@@ -126,6 +143,7 @@ impl SqliteStore {
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let fail = |e: StoreError| rewrap(&e, format!("{}: {e}", path.display()));
+        create_private(path).map_err(fail)?;
         let conn = Connection::open(path).map_err(map_err).map_err(fail)?;
         Self::setup(conn, Some(path.to_owned())).map_err(fail)
     }

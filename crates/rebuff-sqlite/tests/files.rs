@@ -122,3 +122,20 @@ fn an_unreadable_or_read_only_database_is_an_error() {
         assert!(result.is_err(), "a read-only file in a read-only directory opened for writing");
     }
 }
+
+/// Issue 14, finding 2: the database and its WAL and SHM files were created world-readable
+/// (0644), and they hold key hashes, sessions and stored responses.
+#[cfg(unix)]
+#[tokio::test]
+async fn the_database_and_its_wal_and_shm_files_are_created_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = support::TempDir::new("private");
+    let store = SqliteStore::open(dir.db()).expect("create");
+    store.create_org("acme").await.expect("a write, so that the WAL exists");
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = dir.db().into_os_string();
+        path.push(suffix);
+        let mode = std::fs::metadata(&path).expect("the file exists").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{}: {mode:o}", std::path::Path::new(&path).display());
+    }
+}

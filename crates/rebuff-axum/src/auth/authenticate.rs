@@ -3,13 +3,12 @@
 
 use std::fmt;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::header::{AUTHORIZATION, COOKIE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request};
@@ -17,7 +16,8 @@ use tower::{Layer, Service};
 
 use super::key::{self, ParsedKey};
 use super::principal::{Principal, SESSION_SCOPES, Subject};
-use crate::store::{KeyStore, SessionStore};
+use super::throttle::{self, Throttle};
+use crate::store::{KeyStore, Quota, RateLimitStore, SessionStore};
 use crate::{ApiError, Code};
 
 /// The cookie that carries the session token.
@@ -52,8 +52,10 @@ const DUMMY_HASH: [u8; 32] = [0; 32];
 /// * Neither: `api_key_missing`, or `authentication_required` when sessions are configured
 ///   (either credential would do).
 ///
-/// The client address is read from axum's `ConnectInfo<SocketAddr>` (serve with
-/// `into_make_service_with_connect_info::<SocketAddr>()`). Without it the address is unknown
+/// The client address is [`client_ip`](crate::client_ip::client_ip)'s: what a
+/// [`ClientIpLayer`](crate::client_ip::ClientIpLayer) found behind trusted proxies, else axum's
+/// `ConnectInfo<SocketAddr>` (serve with
+/// `into_make_service_with_connect_info::<SocketAddr>()`). Without either the address is unknown
 /// and keys with an allow-list are refused. Every 401 carries `WWW-Authenticate`.
 ///
 /// On success the request gets a [`Principal`]; store failures answer a masked 503 or 500.
@@ -77,6 +79,7 @@ pub struct AuthLayer {
 struct Config {
     keys: Arc<dyn KeyStore>,
     sessions: Option<Arc<dyn SessionStore>>,
+    throttle: Option<Throttle>,
 }
 
 impl fmt::Debug for AuthLayer {
@@ -86,8 +89,9 @@ impl fmt::Debug for AuthLayer {
 }
 
 impl AuthLayer {
-    /// The codes this layer can raise (401 and 403 for credentials; 503 and 500 when its
-    /// store fails), for [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+    /// The codes this layer can raise (401 and 403 for credentials; 429 once
+    /// [`throttle_failures`](Self::throttle_failures) refuses an address; 503 and 500 when
+    /// its store fails), for [`ProblemLayer::builder`](crate::ProblemLayer::builder).
     pub const CODES: &'static [crate::Code] = &[
         crate::Code::AuthenticationRequired,
         crate::Code::ApiKeyMissing,
@@ -99,19 +103,31 @@ impl AuthLayer {
         crate::Code::CsrfFailed,
         crate::Code::IpNotAllowed,
         crate::Code::AccountDisabled,
+        crate::Code::RateLimitExceeded,
         crate::Code::ServiceUnavailable,
         crate::Code::DatabaseError,
     ];
 
     /// Authenticates API keys found in `keys`.
     pub fn new(keys: Arc<dyn KeyStore>) -> Self {
-        AuthLayer { config: Arc::new(Config { keys, sessions: None }) }
+        AuthLayer { config: Arc::new(Config { keys, sessions: None, throttle: None }) }
     }
 
     /// Also accepts session cookies found in `sessions`.
     #[must_use]
     pub fn sessions(mut self, sessions: Arc<dyn SessionStore>) -> Self {
         Arc::make_mut(&mut self.config).sessions = Some(sessions);
+        self
+    }
+
+    /// Limits failed credential checks per client address to `quota`, counted in `store`:
+    /// past it, the address gets `rate_limit_exceeded` (429, with `Retry-After` and the
+    /// rate-limit fields) and its requests are refused before any credential is looked at
+    /// until the budget refills. Successful checks cost nothing, and the limit is per address,
+    /// so a client elsewhere cannot lock a valid key out.
+    #[must_use]
+    pub fn throttle_failures(mut self, store: Arc<dyn RateLimitStore>, quota: Quota) -> Self {
+        Arc::make_mut(&mut self.config).throttle = Some(Throttle::new(store, quota));
         self
     }
 }
@@ -163,6 +179,10 @@ where
         let credential = credential(&config, &req);
         let client_ip = client_ip(&req);
         Box::pin(async move {
+            let throttle = config.throttle.as_ref().zip(client_ip);
+            if let Some(refused) = throttle.and_then(|(t, ip)| t.refuse_early(ip)) {
+                return Ok(refused.into_response());
+            }
             let result = match credential {
                 Ok(credential) => verify(&config, credential, client_ip).await,
                 Err(e) => Err(e),
@@ -172,7 +192,14 @@ where
                     req.extensions_mut().insert(principal);
                     inner.call(req).await
                 }
-                Err(e) => Ok(e.into_response()),
+                Err(e) => {
+                    if let Some((t, ip)) = throttle.filter(|_| throttle::counts(&e))
+                        && let Some(refused) = t.failed(ip).await
+                    {
+                        return Ok(refused.into_response());
+                    }
+                    Ok(e.into_response())
+                }
             }
         })
     }
@@ -213,7 +240,7 @@ fn credential<B>(config: &Config, req: &Request<B>) -> Result<Credential, ApiErr
     let needs_csrf = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS | Method::TRACE);
     let csrf_hash =
         if needs_csrf { single_header(headers, &CSRF_HEADER).map(key::hash_secret) } else { None };
-    Ok(Credential::Session(SessionCredential { token_hash: key::hash_secret(token), needs_csrf, csrf_hash }))
+    Ok(Credential::Session(SessionCredential { token_hash: key::hash_secret(&token), needs_csrf, csrf_hash }))
 }
 
 /// The key of `Bearer <key>`; `None` for another scheme or a key not of the format. The catalog
@@ -228,17 +255,29 @@ fn bearer_key(value: &HeaderValue) -> Option<ParsedKey> {
     key::parse(token.trim_matches(' '))
 }
 
-/// The value of the [`SESSION_COOKIE`] cookie, if any (HTTP/2 may split `Cookie` in several
-/// fields).
-fn session_token(headers: &HeaderMap) -> Option<&str> {
+/// The session token a request carries: the value of its [`SESSION_COOKIE`] cookie, without
+/// the double quotes RFC 6265 allows around it. HTTP/2 may split `Cookie` in several fields.
+///
+/// Authentication and logout both read the cookie through this one function, over the
+/// `cookie` crate's parser: with two parsers, logout once missed a quoted value that
+/// authentication accepted, and the session stayed valid.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::COOKIE};
+///
+/// let mut headers = HeaderMap::new();
+/// headers.insert(COOKIE, HeaderValue::from_static("theme=dark; rebuff_session=\"abc\""));
+/// assert_eq!(rebuff_axum::auth::session_token(&headers).as_deref(), Some("abc"));
+/// ```
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.trim_matches('"'))
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == SESSION_COOKIE)
+        .map(|c| c.value_trimmed().to_owned())
         .filter(|value| !value.is_empty())
 }
 
@@ -252,10 +291,10 @@ fn single_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a st
     value.to_str().ok()
 }
 
-/// The client address: axum's `ConnectInfo`, with IPv4-mapped IPv6 addresses made IPv4 so
-/// that an allow-list of `10.0.0.0/8` matches a dual-stack listener's `::ffff:10.1.2.3`.
+/// The client address: [`crate::client_ip::client_ip`] (behind trusted proxies, the address
+/// they forward; else axum's `ConnectInfo`, IPv4-mapped addresses as IPv4).
 fn client_ip<B>(req: &Request<B>) -> Option<IpAddr> {
-    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| addr.ip().to_canonical())
+    crate::client_ip::client_ip(req.extensions())
 }
 
 async fn verify(

@@ -31,9 +31,10 @@
 mod authenticate;
 mod principal;
 mod scope;
+mod throttle;
 pub mod webhook;
 
-pub use authenticate::{AuthLayer, AuthService, CSRF_HEADER, SESSION_COOKIE};
+pub use authenticate::{AuthLayer, AuthService, CSRF_HEADER, SESSION_COOKIE, session_token};
 pub use principal::{ADMIN_SCOPE, Principal, SESSION_SCOPES, Subject};
 pub use rebuff_store::MemoryAuthStore;
 pub use rebuff_store::key;

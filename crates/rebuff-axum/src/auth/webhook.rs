@@ -21,6 +21,7 @@ use sha2::Sha256;
 use tower::{Layer, Service};
 
 use super::authenticate::unix_now;
+use crate::store::{Quota, RateLimitStore};
 use crate::{ApiError, Code};
 
 /// The signature header.
@@ -82,8 +83,15 @@ pub struct WebhookSignatureLayer {
 struct Config {
     secret: Vec<u8>,
     tolerance: Duration,
+    future_tolerance: Duration,
     max_body: usize,
+    /// Where signatures already accepted are remembered; `None` accepts replays.
+    seen: Option<Arc<dyn RateLimitStore>>,
 }
+
+/// How far ahead of this clock a timestamp may be by default: clocks kept by NTP differ by
+/// far less, and a timestamp far ahead would stay valid (and replayable) for longer.
+pub const DEFAULT_FUTURE_TOLERANCE: Duration = Duration::from_secs(30);
 
 impl fmt::Debug for WebhookSignatureLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -96,27 +104,55 @@ impl fmt::Debug for Config {
         // Never the secret.
         f.debug_struct("WebhookSignature")
             .field("tolerance", &self.tolerance)
+            .field("future_tolerance", &self.future_tolerance)
             .field("max_body", &self.max_body)
+            .field("rejects_replays", &self.seen.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl WebhookSignatureLayer {
-    /// The codes this layer can raise (a body over its limit is `payload_too_large`), for
-    /// [`ProblemLayer::builder`](crate::ProblemLayer::builder).
+    /// The codes this layer can raise (a body over its limit is `payload_too_large`; the store
+    /// of [`reject_replays`](Self::reject_replays) failing is `service_unavailable` or
+    /// `database_error`), for [`ProblemLayer::builder`](crate::ProblemLayer::builder).
     pub const CODES: &'static [crate::Code] = &[
         crate::Code::InvalidSignature,
         crate::Code::PayloadTooLarge,
         crate::Code::BadRequest,
         crate::Code::RequestTimeout,
+        crate::Code::ServiceUnavailable,
+        crate::Code::DatabaseError,
     ];
 
-    /// Verifies signatures made with `secret`, accepting timestamps within `tolerance` of now
-    /// (either way, for clock skew).
+    /// Verifies signatures made with `secret`, accepting timestamps up to `tolerance` old, and
+    /// up to [`DEFAULT_FUTURE_TOLERANCE`] (or `tolerance` if shorter) ahead of this clock.
     pub fn new(secret: impl Into<Vec<u8>>, tolerance: Duration) -> Self {
         WebhookSignatureLayer {
-            config: Arc::new(Config { secret: secret.into(), tolerance, max_body: DEFAULT_MAX_BODY }),
+            config: Arc::new(Config {
+                secret: secret.into(),
+                tolerance,
+                future_tolerance: tolerance.min(DEFAULT_FUTURE_TOLERANCE),
+                max_body: DEFAULT_MAX_BODY,
+                seen: None,
+            }),
         }
+    }
+
+    /// Sets how far ahead of this clock a timestamp may be.
+    #[must_use]
+    pub fn future_tolerance(mut self, tolerance: Duration) -> Self {
+        Arc::make_mut(&mut self.config).future_tolerance = tolerance;
+        self
+    }
+
+    /// Accepts each signature once: a signature already accepted is refused
+    /// (`invalid_signature`) for as long as its timestamp could still be accepted. Accepted
+    /// signatures are remembered in `store` (a limit of one per window under the signature's
+    /// key), which instances share when the store is shared (Redis, PostgreSQL).
+    #[must_use]
+    pub fn reject_replays(mut self, store: Arc<dyn RateLimitStore>) -> Self {
+        Arc::make_mut(&mut self.config).seen = Some(store);
+        self
     }
 
     /// Sets the largest body verified, in bytes.
@@ -195,12 +231,31 @@ async fn verify(config: &Config, req: Request<Body>) -> Result<Request<Body>, Ap
     }
     // After the signature, so that a forged request is told it is forged, and only a genuine
     // but late (or replayed) one is told about the clock.
-    let age = (i128::from(unix_now()) - i128::from(signature.timestamp)).unsigned_abs();
-    if age > u128::from(config.tolerance.as_secs()) {
+    let age = i128::from(unix_now()) - i128::from(signature.timestamp);
+    if age > i128::from(config.tolerance.as_secs()) {
         return Err(invalid(format!(
-            "The signature timestamp is outside the tolerance of {} seconds.",
+            "The signature timestamp is more than {} seconds old.",
             config.tolerance.as_secs()
         )));
+    }
+    if -age > i128::from(config.future_tolerance.as_secs()) {
+        return Err(invalid(format!(
+            "The signature timestamp is more than {} seconds ahead of the server's clock.",
+            config.future_tolerance.as_secs()
+        )));
+    }
+    if let Some(seen) = &config.seen {
+        // Keyed by the MAC computed here, not the header's text: another spelling of the same
+        // header (spaces, a second v1) is the same signature.
+        let key = format!("webhook-seen:{}", hex::encode(expected.finalize().into_bytes()));
+        // Remembered for as long as the timestamp could be accepted, from when it is first
+        // seen (a second of slack for whole-second timestamps).
+        let window = config.tolerance + config.future_tolerance + Duration::from_secs(1);
+        let quota = Quota { limit: 1, period: window };
+        let decision = seen.check(&key, quota, crate::ratelimit::now_nanos()).await?;
+        if !decision.allowed {
+            return Err(invalid("This signature was already used: each signed webhook is accepted once."));
+        }
     }
     Ok(Request::from_parts(parts, Body::from(body)))
 }

@@ -1,11 +1,10 @@
 //! `/v1/auth/login` and `/v1/auth/logout`: cookie sessions with a CSRF token.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::IntoResponse;
 use rebuff_axum::auth::{Principal, SESSION_COOKIE, Subject};
+use rebuff_axum::client_ip::ClientIp;
 use rebuff_axum::extract::Json;
 use rebuff_axum::ratelimit::{now_nanos, write_headers};
 use rebuff_axum::validate::{Valid, Validate, Violations};
@@ -80,13 +79,15 @@ pub(crate) struct SessionUser {
         (status = 403, description = "The account is disabled."), (status = 429, description = "Too many attempts from this address or for this email.")))]
 pub(crate) async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ClientIp(client): ClientIp,
     Valid(body): Valid<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
     let quota = state.config().login_limit;
-    let email = body.email.trim().to_ascii_lowercase();
+    // The account lookup's own normalisation (full Unicode lower case): with another one here,
+    // `\u{212a}yle@` (KELVIN SIGN) reached the account of `kyle@` with a fresh budget.
+    let email = rebuff_axum::accounts::email_key(&body.email);
     let mut headers = HeaderMap::new();
-    for key in [format!("login:ip:{}", peer.ip()), format!("login:email:{email}")] {
+    for key in [format!("login:ip:{client}"), format!("login:email:{email}")] {
         let now = now_nanos();
         let decision = rebuff_axum::store::RateLimitStore::check(state.store(), &key, quota, now).await?;
         write_headers(&mut headers, &decision, quota, now);
@@ -117,10 +118,10 @@ pub(crate) async fn login(
         .create_session(&user.id, ttl)
         .await
         .map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
-    let cookie =
-        format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}", ttl.as_secs());
-    let cookie = HeaderValue::from_str(&cookie).map_err(|e| ApiError::new(Code::InternalError).cause(e))?;
-    headers.insert(header::SET_COOKIE, cookie);
+    let max_age = cookie::time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+    headers.insert(header::SET_COOKIE, session_cookie(&state, token, max_age)?);
+    // The body holds the CSRF token and the header the session: no cache may keep them.
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     let body = Session {
         user: SessionUser { id: user.id, email: user.email, org_id: user.org_id },
         csrf_token: csrf,
@@ -143,18 +144,28 @@ pub(crate) async fn logout(
         return Err(ApiError::new(Code::BadRequest)
             .detail("Logout ends a browser session; API keys are revoked instead."));
     }
-    let token = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == SESSION_COOKIE)
-        .map(|(_, v)| v.to_owned());
-    if let Some(token) = token {
+    // The cookie as authentication read it: one parser for both.
+    if let Some(token) = rebuff_axum::auth::session_token(&headers) {
         let hash = rebuff_axum::auth::key::hash_secret(&token);
         state.store().accounts().delete_session(&hash).await?;
     }
-    let expired = HeaderValue::from_static("rebuff_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let expired = session_cookie(&state, String::new(), cookie::time::Duration::ZERO)?;
     Ok((StatusCode::NO_CONTENT, [(header::SET_COOKIE, expired)]))
+}
+
+/// The `Set-Cookie` of the session: `HttpOnly`, `SameSite=Strict`, and `Secure` unless the
+/// server is configured for plain HTTP on loopback.
+fn session_cookie(
+    state: &AppState,
+    token: String,
+    max_age: cookie::time::Duration,
+) -> Result<HeaderValue, ApiError> {
+    let cookie = cookie::Cookie::build((SESSION_COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .secure(state.config().secure_cookies)
+        .max_age(max_age)
+        .build();
+    HeaderValue::from_str(&cookie.to_string()).map_err(|e| ApiError::new(Code::InternalError).cause(e))
 }

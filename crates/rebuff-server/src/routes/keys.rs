@@ -4,8 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use ipnet::IpNet;
-use rebuff_axum::auth::Principal;
+use rebuff_axum::auth::{ADMIN_SCOPE, Principal, Subject};
 use rebuff_axum::extract::{Json, Path, Query};
+use rebuff_axum::idempotency::ReplayBody;
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use rebuff_sqlite::{KeyInfo, NewKey};
@@ -15,6 +16,10 @@ use utoipa::{IntoParams, ToSchema};
 use super::{Page, Paging, not_found};
 use crate::limits::{self, ALLOWED_IPS_MAX, CIDR_MAX_CHARS, SCOPES, SCOPES_MAX};
 use crate::state::AppState;
+
+/// What an idempotent replay of a key creation shows instead of the key's text: the secret
+/// is shown once, in the first response, and never kept at rest.
+pub(crate) const REDACTED: &str = "[redacted: shown only in the first response]";
 
 /// A new API key.
 #[derive(Debug, Deserialize, ToSchema)]
@@ -112,7 +117,8 @@ impl Validate for NewKeyBody {
             v.invalid("/scopes", "At least one scope is required (read, write, admin)");
         }
         v.ensure(self.scopes.len() <= SCOPES_MAX, "/scopes", format!("At most {SCOPES_MAX} scopes"));
-        for (i, s) in self.scopes.iter().enumerate() {
+        // Past the maximum, one violation says so: 50,000 entries must not make 50,000 more.
+        for (i, s) in self.scopes.iter().enumerate().take(SCOPES_MAX) {
             if !SCOPES.contains(&s.as_str()) {
                 v.one_of(format!("/scopes/{i}"), SCOPES);
             } else if self.scopes[..i].contains(s) {
@@ -134,7 +140,7 @@ impl Validate for NewKeyBody {
             "/allowed_ips",
             format!("At most {ALLOWED_IPS_MAX} entries"),
         );
-        for (i, ip) in self.allowed_ips.iter().enumerate() {
+        for (i, ip) in self.allowed_ips.iter().enumerate().take(ALLOWED_IPS_MAX) {
             let ok = ip.chars().count() <= CIDR_MAX_CHARS && parse_net(ip).is_some();
             v.ensure(ok, format!("/allowed_ips/{i}"), "Not an IP address or CIDR range");
         }
@@ -165,6 +171,14 @@ pub(crate) async fn create(
     principal: Principal,
     Valid(body): Valid<NewKeyBody>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let creator = match &principal.subject {
+        Subject::Key { id, .. } => state.store().accounts().get_key(&principal.org_id, id).await?,
+        // A session never holds `admin`; should one reach here, its key would outlive it.
+        Subject::Session { .. } => None,
+    };
+    let Some(creator) = creator.filter(|k| k.revoked_at.is_none()) else {
+        return Err(ApiError::new(Code::Forbidden).detail("API keys are created with an admin API key."));
+    };
     let new = NewKey {
         org_id: principal.org_id,
         name: body.name.unwrap_or_else(|| "api".into()),
@@ -173,13 +187,59 @@ pub(crate) async fn create(
         allowed_ips: body.allowed_ips.iter().filter_map(|s| parse_net(s)).collect(),
         live: body.live,
     };
+    let new = within_creator(&creator, new)?;
     let (info, text) = state
         .store()
         .accounts()
         .create_key(new)
         .await
         .map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
-    Ok((StatusCode::CREATED, Json(NewApiKey { info: view(&info), key: text })))
+    // An idempotent retry replays a stored copy: the copy never holds the secret.
+    let redacted = NewApiKey { info: view(&info), key: REDACTED.into() };
+    let replay = ReplayBody::new(
+        serde_json::to_vec(&redacted).map_err(|e| ApiError::new(Code::InternalError).cause(e))?,
+    );
+    // The body holds the key's secret: no cache may keep it.
+    let no_store = [(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"))];
+    let mut res =
+        (StatusCode::CREATED, no_store, Json(NewApiKey { info: view(&info), key: text })).into_response();
+    res.extensions_mut().insert(replay);
+    Ok(res)
+}
+
+/// Bounds a new key by the key creating it, so that a key can never make one that can do more
+/// than itself: its scopes are held by the creator (`admin` implies all), its addresses lie
+/// inside the creator's allow-list (none given: the creator's), it expires no later (none
+/// given: when the creator does), and a test key makes test keys only.
+fn within_creator(creator: &KeyInfo, mut new: NewKey) -> Result<NewKey, ApiError> {
+    let refuse = |detail: String| Err(ApiError::new(Code::Forbidden).detail(detail));
+    let holds = |s: &str| creator.scopes.iter().any(|c| c == s || c == ADMIN_SCOPE);
+    if let Some(s) = new.scopes.iter().find(|s| !holds(s)) {
+        return refuse(format!("The scope `{s}` is not held by the key creating this one."));
+    }
+    if new.live && !creator.live {
+        return refuse("A test key cannot create a live key.".into());
+    }
+    match (creator.expires_at, new.expires_at) {
+        (Some(limit), Some(asked)) if asked > limit => {
+            return refuse(format!(
+                "expires_at must not be later than the expiry of the key creating this one ({}).",
+                jiff::Timestamp::from_second(limit).map_or_else(|_| limit.to_string(), |t| t.to_string())
+            ));
+        }
+        (Some(limit), None) => new.expires_at = Some(limit),
+        _ => {}
+    }
+    if !creator.allowed_ips.is_empty() {
+        if new.allowed_ips.is_empty() {
+            new.allowed_ips.clone_from(&creator.allowed_ips);
+        } else if let Some(net) =
+            new.allowed_ips.iter().find(|n| !creator.allowed_ips.iter().any(|c| c.contains(*n)))
+        {
+            return refuse(format!("{net} is outside the addresses allowed for the key creating this one."));
+        }
+    }
+    Ok(new)
 }
 
 /// List API keys (secrets are never shown again), oldest first, a page at a time.

@@ -42,6 +42,9 @@ impl Drop for Server {
     }
 }
 
+/// The webhook secret the test servers are configured with.
+pub const WEBHOOK_SECRET: &[u8] = b"whsec_test_suite_secret";
+
 pub const PASSWORD: &str = "correct horse battery";
 pub const ACTIVE_EMAIL: &str = "ada@demo.test";
 pub const DISABLED_EMAIL: &str = "bob@demo.test";
@@ -90,6 +93,11 @@ async fn key(
 }
 
 pub async fn start(profile: &str, opts: Opts) -> Server {
+    start_with(profile, opts, |_| {}).await
+}
+
+/// [`start`], with `configure` changing the configuration last.
+pub async fn start_with(profile: &str, opts: Opts, configure: impl FnOnce(&mut Config)) -> Server {
     let catalog = Catalog::builtin(profile).expect("built-in profile");
     let db = temp_db(profile);
     let store = SqliteStore::open(&db).expect("open");
@@ -113,8 +121,10 @@ pub async fn start(profile: &str, opts: Opts) -> Server {
     config.monthly_rows = opts.monthly_rows;
     config.body_limit = opts.body_limit;
     config.debug = opts.debug;
+    config.webhook_secret = WEBHOOK_SECRET.to_vec();
     config.training_delay = Duration::from_millis(50);
     config.job_delay = Duration::from_millis(300);
+    configure(&mut config);
     let state = AppState::new(config, store.clone()).await.expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr: SocketAddr = listener.local_addr().expect("addr");
