@@ -39,6 +39,7 @@ pub(crate) struct Page<T> {
     /// Whether there is a next page.
     pub(crate) has_more: bool,
     /// What to pass as `cursor` for the next page; `null` on the last one.
+    #[schema(max_length = 258, pattern = "^c1[0-9a-f]*$")]
     pub(crate) next_cursor: Option<String>,
 }
 
