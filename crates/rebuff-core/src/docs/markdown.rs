@@ -69,15 +69,22 @@ pub fn markdown(catalog: &Catalog) -> String {
 
     blank_line(&mut out);
     let _ = writeln!(out, "## Summary\n");
-    let _ = writeln!(out, "| Code | Wire code | Status | Category | Retry |\n|---|---|---|---|---|");
+    // The wire-code column only where some code is sent under another spelling.
+    let renames = renames_codes(catalog);
+    if renames {
+        let _ = writeln!(out, "| Code | Wire code | Status | Category | Retry |\n|---|---|---|---|---|");
+    } else {
+        let _ = writeln!(out, "| Code | Status | Category | Retry |\n|---|---|---|---|");
+    }
     for e in by_status(catalog) {
         let wire = match wire_code(dialect, e) {
-            Some((_, w)) => format!("`{w}`"),
-            None => "—".to_owned(),
+            _ if !renames => String::new(),
+            Some((_, w)) => format!(" `{w}` |"),
+            None => " — |".to_owned(),
         };
         let _ = writeln!(
             out,
-            "| [`{code}`](#code-{code}) | {wire} | {} | {} | `{}` |",
+            "| [`{code}`](#code-{code}) |{wire} {} | {} | `{}` |",
             e.status.as_u16(),
             md_cell(&format!("`{}`", e.category)),
             e.retry.as_str(),
@@ -99,7 +106,7 @@ fn blank_line(out: &mut String) {
 
 fn md_item(out: &mut String, catalog: &Catalog, item: &Item<'_>) {
     let e = item.entry;
-    for (label, text) in facts(catalog.dialect(), e) {
+    for (label, text) in facts(catalog.dialect(), e, renames_codes(catalog)) {
         let _ = writeln!(out, "- **{label}:** {}", md_inline(&text));
     }
     out.push('\n');

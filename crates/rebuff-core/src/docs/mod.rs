@@ -43,7 +43,7 @@ mod openapi;
 mod rust_client;
 
 pub use export::json;
-pub use html::html;
+pub use html::{html, html_content_security_policy};
 pub use markdown::markdown;
 pub use openapi::openapi_components;
 pub use rust_client::{ExportError, rust_client, rust_client_json, rustdoc_line};
@@ -306,14 +306,25 @@ fn wire_code(dialect: Dialect, e: &Entry) -> Option<(&'static str, &str)> {
     }
 }
 
+/// Whether any code is sent under another spelling than its stable code. When none is, the
+/// page shows one "Code" instead of a wire code and a stable code that always agree.
+fn renames_codes(catalog: &Catalog) -> bool {
+    let dialect = catalog.dialect();
+    catalog.entries().iter().any(|e| wire_code(dialect, e).is_some_and(|(_, w)| w != e.code))
+}
+
 /// The facts listed for an entry, as `(label, inline text)`; inline text may hold backtick
-/// code spans and is escaped by each renderer.
-fn facts(dialect: Dialect, e: &Entry) -> Vec<(&'static str, String)> {
+/// code spans and is escaped by each renderer. `renames` is [`renames_codes`] of the catalog.
+fn facts(dialect: Dialect, e: &Entry, renames: bool) -> Vec<(&'static str, String)> {
     let mut out = Vec::with_capacity(9);
-    if let Some((member, code)) = wire_code(dialect, e) {
-        out.push(("Code on the wire", format!("`{code}` (in `{member}`)")));
+    match wire_code(dialect, e) {
+        Some((member, code)) if renames => {
+            out.push(("Code on the wire", format!("`{code}` (in `{member}`)")));
+            out.push(("Stable code", format!("`{}`", e.code)));
+        }
+        Some((member, code)) => out.push(("Code", format!("`{code}` (in `{member}`)"))),
+        None => out.push(("Stable code", format!("`{}`", e.code))),
     }
-    out.push(("Stable code", format!("`{}`", e.code)));
     out.push(("HTTP status", format!("`{}`", status_line(e.status))));
     out.push(("Category", format!("`{}`", e.category)));
     out.push(("Title", e.title.clone()));

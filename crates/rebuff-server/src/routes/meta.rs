@@ -14,8 +14,15 @@ pub(crate) async fn openapi(State(state): State<AppState>) -> impl IntoResponse 
     ([(header::CONTENT_TYPE, "application/json")], state.inner.openapi.clone())
 }
 
+/// The page runs only its own inline style and filter script, by hash; nothing loads.
 pub(crate) async fn errors_html(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], state.inner.errors_html.clone())
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, rebuff::docs::html_content_security_policy()),
+        ],
+        state.inner.errors_html.clone(),
+    )
 }
 
 pub(crate) async fn errors_json(State(state): State<AppState>) -> impl IntoResponse {
