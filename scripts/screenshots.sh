@@ -50,5 +50,18 @@ for profile in "${PROFILES[@]}"; do
     "$BIN" docs "$profile" --format html --out "$OUT/$profile.html" >/dev/null
     pages+=("$OUT/$profile.html")
 done
-python3 scripts/screenshots.py "$CHROMIUM" "$PROFILE_DIR" "$OUT" "${pages[@]}"
+# The default profile as `rebuff serve` sends it, with its Content-Security-Policy header.
+"$BIN" serve --addr 127.0.0.1:0 --db "$PROFILE_DIR/rebuff.db" >"$PROFILE_DIR/serve.out" 2>/dev/null &
+SERVER_PID=$!
+trap 'kill "$SERVER_PID" 2>/dev/null || true; rm -rf "$PROFILE_DIR"' EXIT
+for _ in $(seq 100); do
+    grep -q ' on http://' "$PROFILE_DIR/serve.out" && break
+    sleep 0.1
+done
+BASE="$(grep -o ' on http://[^ ]*' "$PROFILE_DIR/serve.out" | head -n 1 | cut -c5-)"
+[ -n "$BASE" ] || { say "ERROR: rebuff serve did not start"; exit 1; }
+pages+=("$BASE/errors")
+# A fresh browser profile of its own, beside the server's files.
+mkdir -p "$PROFILE_DIR/browser"
+python3 scripts/screenshots.py "$CHROMIUM" "$PROFILE_DIR/browser" "$OUT" "${pages[@]}"
 say "pages and screenshots in $OUT"
