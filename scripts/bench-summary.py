@@ -3,7 +3,9 @@
 baseline in the same group: `python3 scripts/bench-summary.py GROUP BASELINE`."""
 import json, os, sys, glob
 
-target = os.environ.get("CARGO_TARGET_DIR", os.path.expanduser("~/.cache/rebuff-target"))
+# Cargo's default target directory (beside Cargo.toml) unless CARGO_TARGET_DIR says otherwise.
+repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+target = os.environ.get("CARGO_TARGET_DIR", os.path.join(repo, "target"))
 root = os.path.join(target, "criterion")
 group, baseline = sys.argv[1], sys.argv[2]
 rows = {}

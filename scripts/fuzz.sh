@@ -18,7 +18,8 @@ SECONDS_EACH="${FUZZ_SECONDS:-60}"
 SANITIZER="${FUZZ_SANITIZER:-address}"
 CARGO_FUZZ_VERSION=0.13.2
 STATE="${REBUFF_FUZZ_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/rebuff-fuzz}"
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rebuff-target}"
+# Cargo's own default (./target), so `cargo run` and the scripts share one build.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 FUZZ_TARGET_DIR="$CARGO_TARGET_DIR/fuzz"
 export RUSTC_BOOTSTRAP=1
 

@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 APPS=crates/rebuff-probe/tests/apps
-DIR="${1:-${CARGO_TARGET_DIR:-$HOME/.cache/rebuff-target}/probe-apps}"
+DIR="${1:-${CARGO_TARGET_DIR:-$PWD/target}/probe-apps}"
 mkdir -p "$DIR"
 DIR="$(cd "$DIR" && pwd)"
 

@@ -4,7 +4,7 @@
 # (crates/rebuff-cli/tests/sdk.rs) fails while the checked-in modules are stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rebuff-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 cargo build --quiet -p rebuff-cli
 BIN="$CARGO_TARGET_DIR/debug/rebuff"
 for profile in rebuff arize dataxid mlops incidents apikeys; do

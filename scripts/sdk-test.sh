@@ -11,7 +11,7 @@
 # elsewhere the tests of the missing one are skipped, loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rebuff-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 VENV="${REBUFF_SDK_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/rebuff-sdk-venv}"
 
 install_packages() {

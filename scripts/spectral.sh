@@ -9,7 +9,7 @@
 #   SPECTRAL_PROFILES="rebuff arize" bash scripts/spectral.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rebuff-target}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 
 TOOLS=tools/spectral
 PROFILES="${SPECTRAL_PROFILES:-rebuff arize dataxid mlops incidents apikeys}"

@@ -2,7 +2,8 @@
 # The project's test command: the whole workspace's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/rebuff-target}"
+# Cargo's own default (./target), so `cargo run` and the scripts share one build.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 # Redis and PostgreSQL for the backend tests (started if they are not answering).
 bash scripts/services.sh
 # The example binaries, at the paths the tests that drive them start them from

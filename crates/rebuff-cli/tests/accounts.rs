@@ -112,9 +112,35 @@ fn exercise(store: &[&str]) -> [(String, String); 2] {
     assert_eq!(ids, [id.as_str(), live_id.as_str()]);
     assert!(listed.as_array().expect("a list").iter().all(|k| k.get("key").is_none()));
     let listed = ok(&rebuff_stdin(&with(&["keys", "list", "--org", "acme"]), b""));
-    assert!(listed.contains("active") && !listed.contains(&key[key.len() - 32..]), "{listed}");
+    assert!(!listed.contains(&key[key.len() - 32..]), "{listed}");
+    // Regression: prefix and id were printed run together (`rb_test_ID` + `ID`), which looked
+    // like a key and was not what `keys revoke` takes. Now: a header, then one column each.
+    let rows: Vec<Vec<&str>> = listed.lines().map(|l| l.split_whitespace().collect()).collect();
+    assert_eq!(rows[0], ["ID", "PREFIX", "STATE", "SCOPES", "EXPIRES", "NAME"], "{listed}");
+    assert_eq!(
+        rows[1],
+        [id.as_str(), &format!("rb_test_{id}_…"), "active", "read,write", "2099-01-31T00:00:00Z", "ci"],
+        "{listed}"
+    );
+    assert_eq!(
+        rows[2],
+        [live_id.as_str(), &format!("rb_live_{live_id}_…"), "active", "read", "-", "cli"],
+        "{listed}"
+    );
+    assert_eq!(rows.len(), 3, "{listed}");
+    let columns = |line: &str| line.find("PREFIX").or_else(|| line.find("rb_"));
+    assert!(
+        listed.lines().map(columns).all(|c| c == columns(listed.lines().next().unwrap_or_default())),
+        "{listed}"
+    );
 
-    ok(&rebuff_stdin(&with(&["keys", "revoke", "--org", "acme", &live_id]), b""));
+    // The first column is what `keys revoke` takes.
+    ok(&rebuff_stdin(&with(&["keys", "revoke", "--org", "acme", rows[2][0]]), b""));
+    let listed = ok(&rebuff_stdin(&with(&["keys", "list", "--org", "acme"]), b""));
+    assert!(
+        listed.lines().nth(2).is_some_and(|l| l.split_whitespace().nth(2) == Some("revoked")),
+        "{listed}"
+    );
     let listed: Value =
         serde_json::from_str(&ok(&rebuff_stdin(&with(&["keys", "list", "--org", "acme", "--json"]), b"")))
             .expect("JSON");

@@ -123,6 +123,15 @@ fn lint_rejects_a_duplicate_code() {
     assert_lint_fails(&text, ("[[error]]", 1), Some("dup_code"), "duplicate code");
 }
 
+/// Regression: a missing field was reported with a line but no entry.
+#[test]
+fn lint_names_the_entry_a_required_field_is_missing_from() {
+    let text = format!("{HEADER}{}{}", entry("ok_code", 404, ""), entry("untitled", 409, ""))
+        .replacen("title = \"Title\"\n", "", 2)
+        .replacen("[[error]]\ncode = \"ok_code\"", "[[error]]\ncode = \"ok_code\"\ntitle = \"T\"", 1);
+    assert_lint_fails(&text, ("[[error]]", 1), Some("untitled"), "missing field `title`");
+}
+
 #[test]
 fn lint_rejects_an_unmasked_server_error() {
     let text = format!("{HEADER}{}{}", entry("ok_code", 404, ""), entry("boom", 503, ""));

@@ -587,6 +587,21 @@ impl Ctx<'_> {
 
 const MAX_EXTENDS_DEPTH: usize = 8;
 
+/// The `code` of the `[[error]]` entry that spans byte `offset`, for errors the typed parse
+/// reports without naming it ("missing field `category`"). A second, untyped parse of the
+/// same text keeps each entry's span; it fails only where the first failed on syntax, and
+/// then no entry is named.
+fn entry_code_at(text: &str, offset: usize) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Entries {
+        #[serde(default)]
+        error: Vec<Spanned<toml::Table>>,
+    }
+    let entries: Entries = toml::from_str(text).ok()?;
+    let entry = entries.error.into_iter().find(|e| e.span().contains(&offset))?;
+    entry.into_inner().get("code")?.as_str().map(str::to_owned)
+}
+
 /// Loads one catalog text; `file` is where it was read from, if from a file (its directory
 /// resolves a relative `extends`).
 fn load(origin: &str, text: &str, file: Option<&Path>, depth: usize) -> Result<Catalog, CatalogError> {
@@ -594,7 +609,9 @@ fn load(origin: &str, text: &str, file: Option<&Path>, depth: usize) -> Result<C
     let dir = file.and_then(Path::parent);
     let raw: RawFile = toml::from_str(text).map_err(|e| {
         let msg = e.message().trim().to_owned();
-        cx.err(e.span().map(|s| s.start), None, ErrorKind::Syntax, msg)
+        let at = e.span().map(|s| s.start);
+        let entry = at.and_then(|at| entry_code_at(text, at));
+        cx.err(at, entry.as_deref(), ErrorKind::Syntax, msg)
     })?;
 
     let dialect = Dialect::from_name(raw.catalog.dialect.get_ref()).ok_or_else(|| {
@@ -1021,4 +1038,29 @@ fn is_lower_snake(s: &str) -> bool {
 
 fn expand_uri(template: &str, anchor: &str, code: &str) -> String {
     template.replace("{anchor}", anchor).replace("{code}", code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_field_names_its_entry_and_line() {
+        let text = "[catalog]\nname = \"t\"\ndialect = \"rebuff\"\ntype_uri = \"https://e.x/#{anchor}\"\n\n\
+                    [[error]]\ncode = \"whole\"\nstatus = 404\ncategory = \"c\"\ntitle = \"T\"\nwhen = \"w\"\n\
+                    fix = \"f\"\nretry = \"never\"\n\n\
+                    [[error]]\ncode = \"no_fix\"\nstatus = 409\ncategory = \"c\"\ntitle = \"T\"\nwhen = \"w\"\n\
+                    retry = \"never\"\n";
+        let err = Catalog::from_toml_str("t.toml", text).expect_err("fix is required");
+        assert_eq!(err.entry(), Some("no_fix"), "{err}");
+        assert_eq!(err.line(), Some(15), "{err}");
+        assert!(err.to_string().starts_with("t.toml:15: entry `no_fix`: missing field `fix`"), "{err}");
+    }
+
+    #[test]
+    fn a_syntax_error_names_no_entry() {
+        let err = Catalog::from_toml_str("t.toml", "[catalog\nname = 1").expect_err("not TOML");
+        assert_eq!(err.entry(), None, "{err}");
+        assert_eq!(err.kind(), ErrorKind::Syntax);
+    }
 }

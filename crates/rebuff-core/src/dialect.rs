@@ -169,6 +169,10 @@ fn template(message: &str, retry_after: Option<u64>) -> Cow<'_, str> {
         return Cow::Borrowed(message);
     }
     match retry_after {
+        // "Retry after 1 seconds" reads wrong; the unit that follows the number agrees with it.
+        Some(1) => {
+            Cow::Owned(message.replace("{retry_after} seconds", "1 second").replace("{retry_after}", "1"))
+        }
         Some(s) => Cow::Owned(message.replace("{retry_after}", itoa::Buffer::new().format(s))),
         // Without a delay the sentence naming it is dropped rather than shown with a hole.
         None => Cow::Owned(

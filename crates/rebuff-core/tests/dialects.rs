@@ -67,3 +67,16 @@ fn debug_rendering_shows_the_cause_and_production_never_does() {
     let debug = cat.render_with(&masked(), rebuff_core::RenderOptions::debug(true)).expect("renders");
     assert!(String::from_utf8_lossy(debug.body()).contains("connection refused"));
 }
+
+/// Regression: a one-second delay read "Retry after 1 seconds".
+#[test]
+fn a_one_second_retry_reads_in_the_singular() {
+    let cat = Catalog::builtin("dataxid").expect("profile");
+    let message = |secs| {
+        let res = cat.render(&Problem::dynamic("rate_limit_exceeded").retry_after(secs)).expect("renders");
+        let body: serde_json::Value = serde_json::from_slice(res.body()).expect("JSON");
+        body.pointer("/error/message").and_then(serde_json::Value::as_str).map(str::to_owned)
+    };
+    assert_eq!(message(1).as_deref(), Some("Rate limit exceeded. Retry after 1 second."));
+    assert_eq!(message(2).as_deref(), Some("Rate limit exceeded. Retry after 2 seconds."));
+}

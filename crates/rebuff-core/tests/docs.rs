@@ -34,7 +34,7 @@ fn every_type_uri_fragment_is_an_html_id_exactly_once() {
             let id = format!("id=\"{fragment}\"");
             assert_eq!(count(&page, &id), 1, "{name}: {id} for {}", e.code);
             // Sections carry the anchor on their heading.
-            assert_eq!(count(&page, &format!("<h3 id=\"{fragment}\">")), 1, "{name}: {fragment}");
+            assert_eq!(count(&page, &format!("<h4 id=\"{fragment}\">")), 1, "{name}: {fragment}");
         }
     }
 }
@@ -54,7 +54,10 @@ fn every_code_is_linkable_and_ids_are_unique() {
             // Every internal link points at an id of the page.
             assert!(page.contains(&format!("href=\"#{id}\"")), "{name}: no link to {id}");
         }
-        for href in page.split("href=\"#").skip(1).filter_map(|rest| rest.split('"').next()) {
+        // `href="#"` is the top of the page.
+        for href in
+            page.split("href=\"#").skip(1).filter_map(|rest| rest.split('"').next()).filter(|h| !h.is_empty())
+        {
             assert!(seen.contains(href), "{name}: link to missing #{href}");
         }
     }
@@ -65,12 +68,107 @@ fn html_is_self_contained() {
     for (name, catalog) in profiles() {
         let page = docs::html(catalog);
         assert!(page.starts_with("<!DOCTYPE html>"), "{name}");
-        assert!(page.contains("<style>"), "{name}");
-        assert!(!page.contains("<script"), "{name}");
+        assert_eq!(count(&page, "<style>"), 1, "{name}");
+        assert_eq!(count(&page, "<script>"), 1, "{name}: one inline script");
+        assert_eq!(count(&page, "<script"), 1, "{name}: no script from elsewhere");
         assert!(!page.contains("<link"), "{name}");
         assert!(!page.contains("src="), "{name}");
+        assert!(!page.contains(" style=\""), "{name}: a style attribute would need 'unsafe-inline'");
+        let handler = page.split('<').filter_map(|tag| tag.split('>').next()).find(|tag| {
+            tag.split_whitespace().skip(1).any(|attr| attr.starts_with("on") && attr.contains('='))
+        });
+        assert_eq!(handler, None, "{name}: an inline event handler would need 'unsafe-inline'");
         assert!(page.trim_end().ends_with("</html>"), "{name}");
     }
+}
+
+/// `sha256-<base64>` of `text`, computed here independently of the renderer.
+fn sha256_source(text: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(text)))
+}
+
+fn between<'a>(page: &'a str, open: &str, close: &str) -> &'a str {
+    let start = page.find(open).map(|i| i + open.len()).expect("open tag");
+    let len = page[start..].find(close).expect("close tag");
+    &page[start..start + len]
+}
+
+#[test]
+fn the_content_security_policy_allows_exactly_the_inline_style_and_script() {
+    let csp = docs::html_content_security_policy();
+    for (name, catalog) in profiles() {
+        let page = docs::html(catalog);
+        let style = sha256_source(between(&page, "<style>", "</style>"));
+        let script = sha256_source(between(&page, "<script>", "</script>"));
+        assert!(csp.contains(&format!("style-src {style};")), "{name}: {csp}");
+        assert!(csp.contains(&format!("script-src {script};")), "{name}: {csp}");
+    }
+    for directive in ["default-src 'none'", "frame-ancestors 'none'", "base-uri 'none'", "form-action 'none'"]
+    {
+        assert!(csp.contains(directive), "{directive} in {csp}");
+    }
+    assert!(!csp.contains("unsafe"), "{csp}");
+}
+
+#[test]
+fn the_filter_box_is_hidden_until_the_script_shows_it() {
+    let page = docs::html(Catalog::standard());
+    let input = between(&page, "<input id=\"filter\"", ">");
+    assert!(input.ends_with(" hidden"), "{input}");
+    let script = between(&page, "<script>", "</script>");
+    assert!(script.contains("box.hidden=false"), "{script}");
+    // Every entry and every summary row is something the filter can match.
+    let catalog = Catalog::standard();
+    let entries = catalog.entries().iter().filter(|e| e.presented_as.is_none()).count();
+    assert_eq!(count(&page, "<article class=\"entry\""), entries);
+    assert_eq!(count(&page, "<tr data-words=\""), catalog.entries().len());
+    assert!(page.contains("data-words=\"rate_limit_exceeded rate_limit_exceeded 429 rate_limit_error"));
+}
+
+#[test]
+fn html_puts_the_summary_first_and_groups_errors_by_class_and_category() {
+    for (name, catalog) in profiles() {
+        let page = docs::html(catalog);
+        let main = &page[page.find("<main>").expect("main")..];
+        let summary = main.find(">Summary</h2>").expect("summary");
+        let format = main.find(">Error response format</h2>").expect("format");
+        let client = main.find("<h2 id=\"client-errors\">Client errors (4xx)</h2>").expect("4xx");
+        let server = main.find("<h2 id=\"server-errors\">Server errors (5xx)</h2>").expect("5xx");
+        assert!(summary < format && format < client && client < server, "{name}");
+        // Every section sits under the class of its status.
+        for e in catalog.entries().iter().filter(|e| e.presented_as.is_none()) {
+            let at = main.find(&format!("<h4 id=\"{}\">", e.anchor)).expect("section");
+            let class_of_section = if at < server { 4 } else { 5 };
+            let lowest =
+                catalog.entries().iter().filter(|x| x.anchor == e.anchor).map(|x| x.status.as_u16()).min();
+            assert_eq!(Some(class_of_section), lowest.map(|s| s / 100), "{name}: {}", e.code);
+        }
+        // Category headings, each linked from the contents.
+        for id in ids(&page).into_iter().filter(|id| id.starts_with("category-")) {
+            assert!(page.contains(&format!("<a href=\"#{id}\">")), "{name}: {id}");
+        }
+        assert!(page.contains("<h3 id=\"category-4xx-"), "{name}");
+    }
+}
+
+#[test]
+fn html_shows_one_code_where_the_profile_renames_none() {
+    let page = docs::html(Catalog::standard());
+    assert!(!page.contains("Wire code"), "no wire-code column");
+    assert!(!page.contains("Code on the wire") && !page.contains("Stable code"));
+    assert!(page.contains("<dt>Code</dt><dd><code>rate_limit_exceeded</code> (in <code>code</code>)</dd>"));
+    // A profile that renames codes shows both, and the column.
+    let arize = docs::html(Catalog::builtin("arize").expect("built in"));
+    assert!(
+        arize.contains("Wire code") && arize.contains("Code on the wire") && arize.contains("Stable code")
+    );
+    let md = docs::markdown(Catalog::standard());
+    assert!(
+        md.contains("| Code | Status | Category | Retry |") && !md.contains("Stable code"),
+        "markdown too"
+    );
 }
 
 #[test]
@@ -100,7 +198,7 @@ fn presented_entries_are_listed_under_their_target() {
     let md = docs::markdown(catalog);
     let html = docs::html(catalog);
     // One section for parameter_invalid, listing the codes it answers for.
-    assert_eq!(count(&html, "<h3 id=\"parameter_invalid\">"), 1);
+    assert_eq!(count(&html, "<h4 id=\"parameter_invalid\">"), 1);
     assert!(md.contains("Also answers for:"));
     let also = md.split("Also answers for:").nth(1).expect("listed");
     for code in ["bad_request", "invalid_json", "missing_required_field", "unprocessable_entity"] {
@@ -130,7 +228,7 @@ retry = "never"
 "#;
     let catalog = Catalog::from_toml_str("evil.toml", toml).expect("valid catalog");
     let page = docs::html(&catalog);
-    assert!(!page.contains("<script"), "{page}");
+    assert_eq!(count(&page, "<script"), 1, "only the page's own script: {page}");
     assert!(!page.contains("<img"));
     assert!(!page.contains("<b>"));
     assert!(!page.contains("<i>"));

@@ -435,41 +435,67 @@ fn arize_server_errors_never_carry_error_code() {
     }
 }
 
-/// Every JSON object in the published references must be one of the goldens above (or a
-/// schema placeholder, which is not valid JSON). Reads `../shared/seeds` beside the checkout.
+/// Every JSON object in the published references must be one of the goldens of the same
+/// profile (or a schema placeholder, which is not valid JSON). The references are copied into
+/// `tests/fixtures/seeds/` (sources named in its README), one file per profile, so this runs
+/// from any checkout and fails, never skips, when they are missing.
 #[test]
 fn goldens_cover_every_json_example_of_the_references() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/seeds");
-    let Ok(read) = std::fs::read_dir(&dir) else {
-        assert!(std::env::var_os("CI").is_none(), "the references are expected at {} in CI", dir.display());
-        eprintln!("skipping: {} not found (outside CI)", dir.display());
-        return;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seeds");
+    let strip = |mut v: Value| {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("request_id");
+        }
+        v
     };
-    let rendered: Vec<Value> = goldens()
-        .iter()
-        .map(|gd| {
-            let mut v = gd.body.clone();
-            if let Some(o) = v.as_object_mut() {
-                o.remove("request_id");
-            }
-            v
-        })
-        .collect();
-    let mut seen = 0;
-    for file in read.flatten() {
-        let text = std::fs::read_to_string(file.path()).expect("readable reference");
+    let mut total = 0;
+    for profile in ["arize", "dataxid", "mlops", "incidents", "apikeys"] {
+        let path = dir.join(format!("{profile}.txt"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("the reference of {profile} at {}: {e}", path.display()));
+        let rendered: Vec<Value> =
+            goldens().into_iter().filter(|gd| gd.profile == profile).map(|gd| strip(gd.body)).collect();
         for example in json_objects(&text) {
-            let mut example = example;
-            if let Some(o) = example.as_object_mut() {
-                o.remove("request_id");
-            }
+            let example = strip(example);
             // The generic placeholder `{"detail": "Human-readable error message"}` is
-            // reproduced literally; everything else must match a golden body.
-            assert!(rendered.contains(&example), "{}: example not covered: {example}", file.path().display());
-            seen += 1;
+            // reproduced literally; everything else must match a golden body of this profile.
+            assert!(rendered.contains(&example), "{}: example not covered: {example}", path.display());
+            total += 1;
         }
     }
-    assert!(seen >= 25, "found only {seen} examples");
+    assert!(total >= 25, "found only {total} examples");
+}
+
+/// Every row `wire code | status | ...` of a reference's code table is one of [`TABLES`] of
+/// the same profile, so the table above cannot drift from the published one.
+#[test]
+fn every_code_table_row_of_the_references_is_checked() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/seeds");
+    for (profile, at_least) in [("arize", 13), ("incidents", 15), ("apikeys", 16)] {
+        let path = dir.join(format!("{profile}.txt"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("the reference of {profile} at {}: {e}", path.display()));
+        let rows = code_table_rows(&text);
+        assert!(rows.len() >= at_least, "{}: only {} code-table rows", path.display(), rows.len());
+        for (wire, status) in rows {
+            let listed =
+                TABLES.iter().any(|&(p, _, s, w)| p == profile && s == status && w == Some(wire.as_str()));
+            assert!(listed, "{}: row {wire} | {status} is not in TABLES", path.display());
+        }
+    }
+}
+
+/// `(code, status)` for each line whose first two cells are a code and a three-digit status.
+fn code_table_rows(text: &str) -> Vec<(String, u16)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut cells = line.split('|').map(|c| c.trim().trim_matches('`')).filter(|c| !c.is_empty());
+            let code = cells.next()?;
+            let status = cells.next()?;
+            let is_code = !code.is_empty() && code.chars().all(|c| c.is_ascii_alphabetic() || c == '_');
+            (is_code && status.len() == 3).then(|| Some((code.to_owned(), status.parse().ok()?)))?
+        })
+        .collect()
 }
 
 /// The JSON objects that start a line in a text, parsed greedily and not nested.

@@ -44,7 +44,8 @@
 //!
 //! # Schema and migrations
 //!
-//! [`Builder::connect`] creates the schema ([`Builder::schema`], `public` by default) if it is
+//! [`Builder::connect`] creates the database the URL names when it does not exist and the
+//! role may (`CREATE DATABASE` from the `postgres` maintenance database), then creates the schema ([`Builder::schema`], `public` by default) if it is
 //! missing and migrates it, under an advisory lock so that instances starting together migrate
 //! once. Every connection of the pool sets its `search_path` to that schema, so several
 //! applications (or test runs) can share a database in separate schemas.
@@ -57,6 +58,7 @@
 //! database comes back; the outage is logged once when it starts and once when it ends.
 
 mod accounts;
+mod database;
 mod idempotency;
 mod keys;
 mod limits;
@@ -121,12 +123,13 @@ impl Builder {
         self
     }
 
-    /// Connects, creates the schema if needed and migrates it.
+    /// Connects, creates the database and the schema if needed, and migrates the schema.
     ///
     /// # Errors
     ///
     /// [`StoreError::backend`] for a URL that does not parse, a bad schema name, or a schema
-    /// written by a newer version of this crate; [`StoreError::unavailable`] when the database
+    /// written by a newer version of this crate, or a missing database the role may not
+    /// create (the message says `createdb`); [`StoreError::unavailable`] when the database
     /// cannot be reached. Messages never contain the URL's password.
     pub async fn connect(self) -> Result<PgStore, StoreError> {
         if !valid_schema(&self.schema) {
@@ -164,6 +167,11 @@ impl Builder {
                 down: AtomicBool::new(false),
             }),
         };
+        if let Err(e) = store.inner.pool.get().await
+            && database::is_missing(&e)
+        {
+            database::create(&store.inner.config, &store.inner.url).await?;
+        }
         let mut client = store.client().await.map_err(|e| {
             StoreError::unavailable(format!("cannot connect to PostgreSQL at {}: {e}", store.inner.url))
         })?;

@@ -179,7 +179,16 @@ async fn a_corrupted_database_gives_a_masked_error_and_the_server_keeps_serving(
 async fn docs_openapi_and_every_type_uri_resolve_on_the_served_reference() {
     for profile in rebuff::Catalog::PROFILES {
         let s = start(profile, Opts { users: false, ..Opts::default() }).await;
-        let html = String::from_utf8_lossy(&answer(s.http.get(s.url("/errors"))).await.body).into_owned();
+        let page = answer(s.http.get(s.url("/errors"))).await;
+        let html = String::from_utf8_lossy(&page.body).into_owned();
+        // The page's inline style and filter script are allowed by hash, and nothing else.
+        let csp =
+            page.headers.get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or_default();
+        assert_eq!(csp, rebuff::docs::html_content_security_policy(), "{profile}");
+        assert!(
+            csp.starts_with("default-src 'none'; style-src 'sha256-") && csp.contains("script-src 'sha256-")
+        );
+        assert!(html.contains("<script>") && html.contains("<style>"), "{profile}");
         for e in s.catalog.entries() {
             let anchor = e.type_uri.rsplit_once('#').map(|(_, a)| a).expect("fragment");
             assert!(html.contains(&format!("id=\"{anchor}\"")), "{profile}: #{anchor} missing on /errors");

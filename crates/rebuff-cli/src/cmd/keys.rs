@@ -86,6 +86,56 @@ fn view(k: &KeyInfo) -> serde_json::Value {
     })
 }
 
+fn now_seconds() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+/// `keys list` as aligned columns under a header. The id stands alone in its column because it
+/// is what `keys revoke` takes; the prefix ends in `_…` so it never reads as a whole key.
+fn table(keys: &[KeyInfo], now: i64) -> String {
+    let time = |t: Option<i64>| {
+        t.and_then(|s| jiff::Timestamp::from_second(s).ok()).map_or_else(|| "-".to_owned(), |t| t.to_string())
+    };
+    let mut rows = vec![["ID", "PREFIX", "STATE", "SCOPES", "EXPIRES", "NAME"].map(str::to_owned)];
+    for k in keys {
+        let state = match (k.revoked_at, k.expires_at) {
+            (Some(_), _) => "revoked",
+            (None, Some(at)) if at <= now => "expired",
+            _ => "active",
+        };
+        let name = if k.name.is_empty() { "-".to_owned() } else { k.name.clone() };
+        rows.push([
+            k.id.clone(),
+            format!("{}_…", k.prefix()),
+            state.to_owned(),
+            k.scopes.join(","),
+            time(k.expires_at),
+            name,
+        ]);
+    }
+    let mut widths = [0; 6];
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(widths).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(cell);
+            } else {
+                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', w - cell.chars().count() + 2));
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
 pub(crate) fn run(command: &Command) -> anyhow::Result<ExitCode> {
     let rt =
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the runtime")?;
@@ -131,18 +181,7 @@ pub(crate) fn run(command: &Command) -> anyhow::Result<ExitCode> {
                 if a.json {
                     writeln!(out, "{:#}", serde_json::Value::Array(keys.iter().map(view).collect()))?;
                 } else {
-                    for k in &keys {
-                        let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
-                        writeln!(
-                            out,
-                            "{}{}  {:8} {:20} {}",
-                            k.prefix(),
-                            k.id,
-                            state,
-                            k.scopes.join(","),
-                            k.name
-                        )?;
-                    }
+                    write!(out, "{}", table(&keys, now_seconds()))?;
                 }
             }
             Command::Revoke(a) => {

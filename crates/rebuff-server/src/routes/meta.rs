@@ -64,11 +64,18 @@ pub(crate) async fn openapi(State(state): State<AppState>) -> impl IntoResponse 
     ([(header::CONTENT_TYPE, "application/json")], state.openapi())
 }
 
-/// The error reference: every code, when it happens, what to do.
+/// The error reference: every code, when it happens, what to do. The page runs only its own
+/// inline style and filter script, by hash; nothing loads.
 #[utoipa::path(get, path = "/errors", operation_id = "errorReference", security(()),
     responses((status = 200, description = "The reference page.", body = Html, content_type = "text/html")))]
 pub(crate) async fn errors_html(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], state.inner.errors_html.clone())
+    (
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, rebuff::docs::html_content_security_policy()),
+        ],
+        state.inner.errors_html.clone(),
+    )
 }
 
 /// The catalog as JSON, for tools (`rebuff docs` reads it).
