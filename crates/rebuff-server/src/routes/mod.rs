@@ -10,7 +10,7 @@ pub(crate) mod models;
 pub(crate) mod projects;
 pub(crate) mod webhooks;
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -101,7 +101,8 @@ pub(crate) fn encode_cursor(created_at: i64, id: &str) -> String {
     let mut out = String::with_capacity(2 + text.len() * 2);
     out.push_str("c1");
     for b in text.bytes() {
-        out.push_str(&format!("{b:02x}"));
+        // Writing into a String cannot fail.
+        let _ = write!(out, "{b:02x}");
     }
     out
 }
