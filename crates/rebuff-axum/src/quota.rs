@@ -24,7 +24,7 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::store::{QuotaStore, Usage};
 use crate::{ApiError, Code};
@@ -77,16 +77,47 @@ impl Quotas {
     pub async fn charge_at(&self, org: &str, amount: u64, time: SystemTime) -> Result<Usage, ApiError> {
         let period = period_at(time);
         let usage = self.store.consume(org, &period, amount, self.monthly_limit).await?;
-        if usage.granted {
-            return Ok(usage);
-        }
-        // The figures go in an extension member rather than the detail, so envelopes whose
-        // message is the catalog's (dataxid's "Monthly row quota exceeded...") keep it.
-        let mut err = ApiError::new(Code::QuotaExceeded);
-        let usage = serde_json::json!({ "period": period, "used": usage.used, "limit": usage.limit, "requested": amount });
-        err.problem_mut().extensions.insert("usage".to_owned(), usage);
-        Err(err)
+        granted(usage, period, amount)
     }
+
+    /// [`charge`](Self::charge), at most once per `charge` id of `org`: the id of a granted
+    /// charge is remembered for `ttl`, and charging it again meanwhile records nothing and
+    /// succeeds ([`QuotaStore::consume_once`]).
+    ///
+    /// For operations of several steps that must survive a retry: choose the id before the
+    /// first attempt and keep it with the operation's progress (its recovery point), so that a
+    /// retry after an unknown outcome (the store's reply lost, the process gone) cannot charge
+    /// twice. `time` picks the month; pass the time the operation first started, so that a
+    /// retry charges the same month.
+    ///
+    /// # Errors
+    ///
+    /// As [`charge`](Self::charge); a refused charge is not remembered.
+    pub async fn charge_once_at(
+        &self,
+        org: &str,
+        amount: u64,
+        charge: &str,
+        ttl: Duration,
+        time: SystemTime,
+    ) -> Result<Usage, ApiError> {
+        let period = period_at(time);
+        let usage = self.store.consume_once(org, &period, amount, self.monthly_limit, charge, ttl).await?;
+        granted(usage, period, amount)
+    }
+}
+
+/// The usage of a granted charge, or `quota_exceeded`.
+fn granted(usage: Usage, period: String, amount: u64) -> Result<Usage, ApiError> {
+    if usage.granted {
+        return Ok(usage);
+    }
+    // The figures go in an extension member rather than the detail, so envelopes whose
+    // message is the catalog's (dataxid's "Monthly row quota exceeded...") keep it.
+    let mut err = ApiError::new(Code::QuotaExceeded);
+    let usage = serde_json::json!({ "period": period, "used": usage.used, "limit": usage.limit, "requested": amount });
+    err.problem_mut().extensions.insert("usage".to_owned(), usage);
+    Err(err)
 }
 
 /// The quota period (UTC calendar month, `YYYY-MM`) that `time` falls in.

@@ -1,13 +1,15 @@
 //! [`RateLimitStore`] and [`QuotaStore`]: one round trip per decision.
 
+use std::time::Duration;
+
 use rebuff_store::{
     Admission, BeginRequest, BoxFuture, Decision, Quota, QuotaStore, RateLimitStore, StoreError, Usage,
 };
 
 use crate::{PgStore, corrupt, pg};
 
-fn micros(n: i64) -> std::time::Duration {
-    std::time::Duration::from_micros(u64::try_from(n).unwrap_or(0))
+fn micros(n: i64) -> Duration {
+    Duration::from_micros(u64::try_from(n).unwrap_or(0))
 }
 
 impl RateLimitStore for PgStore {
@@ -143,9 +145,68 @@ impl QuotaStore for PgStore {
             }
         })
     }
+
+    fn consume_once<'a>(
+        &'a self,
+        org: &'a str,
+        period: &'a str,
+        amount: u64,
+        limit: u64,
+        charge: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        Box::pin(self.consume_charge_once((org, period, charge), amount, limit, ttl))
+    }
 }
 
 impl PgStore {
+    /// [`QuotaStore::consume_once`]: one call of `rebuff_consume_once` (schema version 5).
+    async fn consume_charge_once(
+        &self,
+        (org, period, charge): (&str, &str, &str),
+        amount: u64,
+        limit: u64,
+        ttl: Duration,
+    ) -> Result<Usage, StoreError> {
+        let stored_limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let Ok(stored_amount) = i64::try_from(amount) else {
+            return self.usage(org, period, limit).await;
+        };
+        let ttl_ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        let (granted, used) = self
+            .timed(async {
+                let client = self.client().await?;
+                let stmt = client
+                    .prepare_cached(
+                        "SELECT o_granted, o_used FROM rebuff_consume_once($1, $2, $3, $4, $5, $6, $7)",
+                    )
+                    .await
+                    .map_err(pg)?;
+                let row = client
+                    .query_one(
+                        &stmt,
+                        &[
+                            &org,
+                            &period,
+                            &stored_amount,
+                            &stored_limit,
+                            &charge,
+                            &ttl_ms,
+                            &self.deadline_us(),
+                        ],
+                    )
+                    .await
+                    .map_err(pg)?;
+                Ok::<_, StoreError>((
+                    row.try_get::<_, bool>(0).map_err(pg)?,
+                    row.try_get::<_, i64>(1).map_err(pg)?,
+                ))
+            })
+            .await?;
+        let used = u64::try_from(used).map_err(|_| corrupt("usage"))?;
+        Ok(Usage { granted, used, limit })
+    }
+
     /// A refusal: the usage as it stands.
     async fn usage(&self, org: &str, period: &str, limit: u64) -> Result<Usage, StoreError> {
         self.timed(async {

@@ -203,6 +203,55 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER api_keys_removed
         AFTER DELETE ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION rebuff_key_changed();
     "#,
+    // 5: charges made at most once (`QuotaStore::consume_once`), in one statement: the charge
+    // id's marker is taken first (a concurrent repeat waits on its row, then finds it), the
+    // usage charged, and the marker given back if the charge is refused.
+    r#"
+    CREATE TABLE quota_charges (
+        org        TEXT NOT NULL,
+        charge     TEXT NOT NULL,
+        expires_at TIMESTAMPTZ NOT NULL,
+        PRIMARY KEY (org, charge)
+    );
+    CREATE INDEX quota_charges_expiry ON quota_charges (expires_at);
+    CREATE FUNCTION rebuff_consume_once(
+        p_org TEXT, p_period TEXT, p_amount BIGINT, p_limit BIGINT, p_charge TEXT,
+        p_ttl_ms BIGINT, p_deadline BIGINT,
+        OUT o_granted BOOLEAN, OUT o_used BIGINT
+    ) LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+    BEGIN
+        PERFORM rebuff_in_time(p_deadline);
+        INSERT INTO quota_charges AS c (org, charge, expires_at)
+        VALUES (p_org, p_charge, clock_timestamp() + p_ttl_ms * interval '1 millisecond')
+        ON CONFLICT (org, charge) DO UPDATE SET expires_at = excluded.expires_at
+        WHERE c.expires_at <= clock_timestamp();
+        IF NOT FOUND THEN
+            -- Remembered: charged before; nothing new is recorded.
+            o_granted := true;
+            SELECT coalesce(max(u.used), 0) INTO o_used
+            FROM usage u WHERE u.org = p_org AND u.period = p_period;
+            RETURN;
+        END IF;
+        -- `used <= limit - amount` cannot overflow, unlike `used + amount <= limit`.
+        INSERT INTO usage AS u (org, period, used)
+        SELECT p_org, p_period, p_amount WHERE p_amount <= p_limit
+        ON CONFLICT (org, period) DO UPDATE SET used = u.used + excluded.used
+        WHERE u.used <= p_limit - excluded.used
+        RETURNING u.used INTO o_used;
+        o_granted := FOUND;
+        IF NOT o_granted THEN
+            DELETE FROM quota_charges c WHERE c.org = p_org AND c.charge = p_charge;
+            SELECT coalesce(max(u.used), 0) INTO o_used
+            FROM usage u WHERE u.org = p_org AND u.period = p_period;
+            RETURN;
+        END IF;
+        -- Forgotten ids go a bounded batch at a time.
+        DELETE FROM quota_charges c WHERE (c.org, c.charge) IN (
+            SELECT d.org, d.charge FROM quota_charges d
+            WHERE d.expires_at <= clock_timestamp() LIMIT 100
+        );
+    END $$;
+    "#,
 ];
 
 /// Creates `schema` if missing and brings it up to date, under an advisory lock so that

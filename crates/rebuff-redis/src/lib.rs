@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | [`RateLimitStore::check`] | GCRA on the server's clock (`TIME`): read, decide, write | `{prefix}rl:{key}`, expires when the limit is whole again |
 //! | [`QuotaStore::consume`] | check and increment | `{prefix}quota:{len}:{org}:{period}`, expires [`quota_ttl`](Builder::quota_ttl) after its last change |
+//! | [`QuotaStore::consume_once`] | the same, unless the charge id's marker exists; a granted charge sets it (`PX` its lifetime) | the counter and `{prefix}charge:{len}:{org}:{charge}` (one Redis, as below) |
 //! | [`RateLimitStore::check_and_begin`] | both of the above scripts' steps in one: GCRA, then, if admitted, `begin` | both keys (one Redis: not for a cluster, where the two keys may live on different nodes) |
 //! | [`IdempotencyStore::begin`] | take the lock (`PX` lock lifetime), or answer the record, in flight, or mismatch | `{prefix}idem:{key}` |
 //! | [`IdempotencyStore::complete`] | a plain `SET` with `PX` | the same |
@@ -238,6 +239,7 @@ fn spawn_health_check(inner: Weak<Inner>, wake: Arc<tokio::sync::Notify>, interv
 struct Scripts {
     gcra: Script,
     quota: Script,
+    quota_once: Script,
     begin: Script,
     check_and_begin: Script,
     release: Script,
@@ -259,15 +261,16 @@ impl Scripts {
     fn new() -> Self {
         Scripts {
             gcra: script!("gcra.lua"; "if late(ARGV[4]) then return 'LATE' end return gcra(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"),
-            quota: script!("quota.lua"; ""),
+            quota: script!("quota.lua"; "if late(ARGV[4]) then return 'LATE' end return consume(KEYS[1], ARGV[1], ARGV[2], ARGV[3])"),
+            quota_once: script!("quota.lua", "quota_once.lua"; ""),
             begin: script!("begin.lua"; "if late(ARGV[3]) then return 'LATE' end return begin(KEYS[1], ARGV[1], ARGV[2])"),
             check_and_begin: script!("gcra.lua", "begin.lua", "check_and_begin.lua"; ""),
             release: script!("release.lua"; ""),
         }
     }
 
-    fn all(&self) -> [&Script; 5] {
-        [&self.gcra, &self.quota, &self.begin, &self.check_and_begin, &self.release]
+    fn all(&self) -> [&Script; 6] {
+        [&self.gcra, &self.quota, &self.quota_once, &self.begin, &self.check_and_begin, &self.release]
     }
 }
 
@@ -595,22 +598,52 @@ impl QuotaStore for RedisStore {
         limit: u64,
     ) -> BoxFuture<'a, Result<Usage, StoreError>> {
         Box::pin(async move {
-            // Length-prefixed so that no organisation and period spell another pair's key.
-            let key = self.key("quota", &format!("{}:{org}:{period}", org.len()));
-            let mut invocation = self.inner.scripts.quota.key(key);
-            // Past 2^53 an amount can only be refused (the limit is at most 2^53).
-            invocation
-                .arg(amount.min(MAX_EXACT + 1))
-                .arg(limit.min(MAX_EXACT))
-                .arg(self.inner.quota_ttl_secs);
-            let reply: Vec<i64> = self.invoke(invocation).await?;
-            let [granted, used] = reply[..] else {
-                return Err(malformed("quota"));
-            };
-            let used = u64::try_from(used).map_err(|_| malformed("quota"))?;
-            Ok(Usage { granted: granted == 1, used, limit })
+            let mut invocation = self.inner.scripts.quota.key(self.quota_key(org, period));
+            self.quota_args(&mut invocation, amount, limit);
+            usage(self.invoke(invocation).await?, limit)
         })
     }
+
+    fn consume_once<'a>(
+        &'a self,
+        org: &'a str,
+        period: &'a str,
+        amount: u64,
+        limit: u64,
+        charge: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        Box::pin(async move {
+            let marker = self.key("charge", &format!("{}:{org}:{charge}", org.len()));
+            let mut invocation = self.inner.scripts.quota_once.key(self.quota_key(org, period));
+            invocation.key(marker);
+            self.quota_args(&mut invocation, amount, limit);
+            invocation.arg(millis(ttl));
+            usage(self.invoke(invocation).await?, limit)
+        })
+    }
+}
+
+impl RedisStore {
+    /// The counter of `org` in `period`; length-prefixed so that no organisation and period
+    /// spell another pair's key.
+    fn quota_key(&self, org: &str, period: &str) -> String {
+        self.key("quota", &format!("{}:{org}:{period}", org.len()))
+    }
+
+    fn quota_args(&self, invocation: &mut ScriptInvocation<'_>, amount: u64, limit: u64) {
+        // Past 2^53 an amount can only be refused (the limit is at most 2^53).
+        invocation.arg(amount.min(MAX_EXACT + 1)).arg(limit.min(MAX_EXACT)).arg(self.inner.quota_ttl_secs);
+    }
+}
+
+/// A quota script's `{granted, used}`.
+fn usage(reply: Vec<i64>, limit: u64) -> Result<Usage, StoreError> {
+    let [granted, used] = reply[..] else {
+        return Err(malformed("quota"));
+    };
+    let used = u64::try_from(used).map_err(|_| malformed("quota"))?;
+    Ok(Usage { granted: granted == 1, used, limit })
 }
 
 fn millis(d: Duration) -> u64 {

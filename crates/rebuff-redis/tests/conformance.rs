@@ -30,6 +30,7 @@ async fn passes_the_clock_free_part_of_the_suite_on_the_redis_clock() {
     let Some(store) = connect_or_skip(RedisStore::builder(redis_url()).prefix(&prefix)).await else { return };
     let store = Arc::new(store);
     rebuff_store::conformance::quota_exact(store.clone()).await;
+    rebuff_store::conformance::quota_once(store.clone()).await;
     rebuff_store::conformance::idempotency_lifecycle(store.clone()).await;
     rebuff_store::conformance::idempotency_lock_expires(store).await;
     cleanup(&prefix).await;

@@ -101,6 +101,17 @@ const MIGRATIONS: &[&str] = &[
         UPDATE key_changes SET generation = generation + 1 WHERE id = 0;
     END;
     "#,
+    // 3: charges made at most once (`QuotaStore::consume_once`): the id of a granted charge,
+    // remembered until expires_at (nanoseconds since the Unix epoch).
+    r#"
+    CREATE TABLE quota_charges (
+        org        TEXT NOT NULL,
+        charge     TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (org, charge)
+    ) STRICT, WITHOUT ROWID;
+    CREATE INDEX quota_charges_expiry ON quota_charges(expires_at);
+    "#,
 ];
 
 /// Brings the schema up to date; returns whether it was created (version 0 before).

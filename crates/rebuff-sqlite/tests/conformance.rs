@@ -61,6 +61,18 @@ impl QuotaStore for TwoConnections {
     ) -> BoxFuture<'a, Result<Usage, StoreError>> {
         self.pick().consume(org, period, amount, limit)
     }
+
+    fn consume_once<'a>(
+        &'a self,
+        org: &'a str,
+        period: &'a str,
+        amount: u64,
+        limit: u64,
+        charge: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        self.pick().consume_once(org, period, amount, limit, charge, ttl)
+    }
 }
 
 impl IdempotencyStore for TwoConnections {

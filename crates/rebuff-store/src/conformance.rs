@@ -305,6 +305,53 @@ pub async fn limit_and_begin<S: RateLimitStore + IdempotencyStore>(store: Arc<S>
     assert_eq!(started, 1, "100 concurrent calls with one idempotency key");
 }
 
+/// A charge with an id is recorded once however often it is repeated while remembered (a
+/// repeat answers granted with the usage as it is), concurrent repeats charge once, a refused
+/// charge is not remembered, ids are per organisation, and a forgotten id charges again.
+pub async fn quota_once(store: Arc<dyn QuotaStore>) {
+    let (org, ttl) = (unique("quota-once"), Duration::from_secs(60));
+    let u = store.consume_once(&org, "2026-01", 30, 100, "job_1", ttl).await.expect("consume_once");
+    assert_eq!((u.granted, u.used), (true, 30));
+    let u = store.consume_once(&org, "2026-01", 30, 100, "job_1", ttl).await.expect("consume_once");
+    assert_eq!((u.granted, u.used), (true, 30), "a repeated charge was recorded again");
+    let u = store.consume_once(&org, "2026-01", 30, 100, "job_2", ttl).await.expect("consume_once");
+    assert_eq!((u.granted, u.used), (true, 60), "another charge id");
+    // Refused: not remembered, so the same id is charged once there is room.
+    let u = store.consume_once(&org, "2026-01", 50, 100, "job_3", ttl).await.expect("consume_once");
+    assert_eq!((u.granted, u.used), (false, 60), "a charge past the limit");
+    let u = store.consume_once(&org, "2026-01", 40, 100, "job_3", ttl).await.expect("consume_once");
+    assert_eq!((u.granted, u.used), (true, 100), "a refused charge id was remembered");
+    // A repeat is answered even when the limit is reached: it asks for nothing new.
+    let u = store.consume_once(&org, "2026-01", 40, 100, "job_3", ttl).await.expect("consume_once");
+    assert_eq!((u.granted, u.used), (true, 100));
+    // Ids belong to their organisation.
+    let other = unique("quota-once-other");
+    let u = store.consume_once(&other, "2026-01", 5, 100, "job_1", ttl).await.expect("consume_once");
+    assert_eq!((u.granted, u.used), (true, 5), "a charge id of another organisation");
+
+    let org = Arc::new(unique("quota-once-concurrent"));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (store, org) = (store.clone(), org.clone());
+            tokio::spawn(async move { store.consume_once(&org, "2026-03", 7, 250, "job_c", ttl).await })
+        })
+        .collect();
+    for task in tasks {
+        let u = task.await.expect("task").expect("consume_once");
+        assert!(u.granted, "a repeat of a granted charge was refused: {u:?}");
+    }
+    let u = store.consume(&org, "2026-03", 0, 250).await.expect("consume");
+    assert_eq!(u.used, 7, "50 concurrent repeats of one charge");
+
+    // Once forgotten, the id charges again.
+    let org = unique("quota-once-expiry");
+    let short = Duration::from_secs(1);
+    store.consume_once(&org, "2026-01", 1, 100, "job_e", short).await.expect("consume_once");
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let u = store.consume_once(&org, "2026-01", 1, 100, "job_e", short).await.expect("consume_once");
+    assert_eq!((u.granted, u.used), (true, 2), "an expired charge id");
+}
+
 /// Runs the whole suite on a store that keeps all three concerns (the two expiry checks
 /// concurrently, as they mostly wait).
 pub async fn run_all<S: RateLimitStore + QuotaStore + IdempotencyStore>(store: Arc<S>) {
@@ -313,7 +360,11 @@ pub async fn run_all<S: RateLimitStore + QuotaStore + IdempotencyStore>(store: A
     quota_exact(store.clone()).await;
     idempotency_lifecycle(store.clone()).await;
     limit_and_begin(store.clone()).await;
-    tokio::join!(idempotency_lock_expires(store.clone()), idempotency_record_expires(store));
+    tokio::join!(
+        idempotency_lock_expires(store.clone()),
+        idempotency_record_expires(store.clone()),
+        quota_once(store)
+    );
 }
 
 fn now_secs() -> i64 {

@@ -41,6 +41,8 @@ struct State {
     usage: HashMap<(String, String), u64>,
     /// Scoped idempotency key -> record.
     idempotency: HashMap<String, Record>,
+    /// (organisation, charge id) -> until when a granted charge is remembered.
+    charges: HashMap<(String, String), Instant>,
     ops: u32,
 }
 
@@ -79,8 +81,20 @@ impl State {
     fn sweep(&mut self) {
         let now = Instant::now();
         self.idempotency.retain(|_, r| r.expires > now);
+        self.charges.retain(|_, until| *until > now);
         let now_nanos = now_nanos();
         self.tats.retain(|_, tat| *tat > now_nanos);
+    }
+
+    fn consume(&mut self, org: &str, period: &str, amount: u64, limit: u64) -> Usage {
+        let used = self.usage.entry((org.to_owned(), period.to_owned())).or_insert(0);
+        match used.checked_add(amount) {
+            Some(after) if after <= limit => {
+                *used = after;
+                Usage { granted: true, used: after, limit }
+            }
+            _ => Usage { granted: false, used: *used, limit },
+        }
     }
 
     fn check(&mut self, key: &str, quota: Quota, now_nanos: u128) -> Decision {
@@ -152,16 +166,31 @@ impl QuotaStore for MemoryStore {
         amount: u64,
         limit: u64,
     ) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        Box::pin(async move { Ok(self.lock().consume(org, period, amount, limit)) })
+    }
+
+    fn consume_once<'a>(
+        &'a self,
+        org: &'a str,
+        period: &'a str,
+        amount: u64,
+        limit: u64,
+        charge: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Usage, StoreError>> {
         Box::pin(async move {
             let mut state = self.lock();
-            let used = state.usage.entry((org.to_owned(), period.to_owned())).or_insert(0);
-            match used.checked_add(amount) {
-                Some(after) if after <= limit => {
-                    *used = after;
-                    Ok(Usage { granted: true, used: after, limit })
-                }
-                _ => Ok(Usage { granted: false, used: *used, limit }),
+            let now = Instant::now();
+            let id = (org.to_owned(), charge.to_owned());
+            if state.charges.get(&id).is_some_and(|until| *until > now) {
+                let used = state.usage.get(&(org.to_owned(), period.to_owned())).copied().unwrap_or(0);
+                return Ok(Usage { granted: true, used, limit });
             }
+            let usage = state.consume(org, period, amount, limit);
+            if usage.granted {
+                state.charges.insert(id, now + ttl);
+            }
+            Ok(usage)
         })
     }
 }
