@@ -61,7 +61,20 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
             content_type TEXT NOT NULL,
             body BLOB NOT NULL,
             expires_at INTEGER NOT NULL
-        );",
+        );
+        CREATE INDEX IF NOT EXISTS idempotency_outcomes_expiry ON idempotency_outcomes (expires_at);
+        -- The recovery point of an idempotent operation of several steps (a generation:
+        -- charge the quota, then write the job): the id its first attempt chose for what it
+        -- creates, which is also the quota charge's id. A retry resumes with the same id, so a
+        -- step that ran already is not done again; the outcome's commit deletes the row.
+        CREATE TABLE IF NOT EXISTS idempotency_progress (
+            key TEXT PRIMARY KEY,
+            fingerprint BLOB NOT NULL,
+            resource_id TEXT NOT NULL,
+            started_at INTEGER NOT NULL,
+            expires_at INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS idempotency_progress_expiry ON idempotency_progress (expires_at);",
     )
 }
 
@@ -375,19 +388,16 @@ pub(crate) fn transition_model(
     Ok(n > 0)
 }
 
+/// Writes a running job with the id chosen for it (see [`begin_progress`]).
 pub(crate) fn insert_job(
     conn: &Connection,
+    id: String,
     org: &str,
     model_id: &str,
     n_samples: i64,
 ) -> rusqlite::Result<Job> {
-    let j = Job {
-        id: new_id("job"),
-        model_id: model_id.to_owned(),
-        n_samples,
-        status: "running".to_owned(),
-        created_at: now(),
-    };
+    let j =
+        Job { id, model_id: model_id.to_owned(), n_samples, status: "running".to_owned(), created_at: now() };
     conn.execute(
         "INSERT INTO jobs (id, org_id, model_id, n_samples, status, created_at) VALUES (?1, ?2, ?3, ?4, 'running', ?5)",
         params![j.id, org, j.model_id, j.n_samples, j.created_at],
@@ -462,6 +472,99 @@ pub(crate) fn insert_outcome(
         params![record.key, &record.fingerprint[..], status, content_type, body, now.saturating_add(ttl)],
     )?;
     Ok(())
+}
+
+/// Where an idempotent operation of several steps stands.
+pub(crate) enum Progress {
+    /// Its outcome is recorded: it finished.
+    Finished(rebuff_axum::idempotency::Outcome),
+    /// Its recovery point: the id chosen for what it creates, when it first started, and the
+    /// payload's fingerprint.
+    At { resource_id: String, started_at: i64, fingerprint: [u8; 32] },
+}
+
+/// The recovery point of `record`'s operation, made now (with a new `prefix` id) on its first
+/// attempt; or its outcome, if it finished.
+pub(crate) fn begin_progress(
+    conn: &mut Connection,
+    record: &rebuff_axum::idempotency::IdempotencyRecord,
+    prefix: &str,
+) -> rusqlite::Result<Progress> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    if let Some(outcome) = find_outcome(&tx, &record.key)? {
+        return Ok(Progress::Finished(outcome));
+    }
+    let now = now();
+    let found = tx
+        .prepare_cached(
+            "SELECT resource_id, started_at, fingerprint FROM idempotency_progress WHERE key = ?1 AND expires_at > ?2",
+        )?
+        .query_row(params![record.key, now], |r| {
+            let fingerprint: Vec<u8> = r.get(2)?;
+            Ok(Progress::At {
+                resource_id: r.get(0)?,
+                started_at: r.get(1)?,
+                fingerprint: fingerprint.try_into().unwrap_or([0; 32]),
+            })
+        })
+        .optional()?;
+    let progress = match found {
+        Some(progress) => progress,
+        None => {
+            let resource_id = new_id(prefix);
+            let ttl = i64::try_from(record.ttl.as_secs()).unwrap_or(i64::MAX);
+            tx.execute(
+                "INSERT OR REPLACE INTO idempotency_progress (key, fingerprint, resource_id, started_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![record.key, &record.fingerprint[..], resource_id, now, now.saturating_add(ttl)],
+            )?;
+            Progress::At { resource_id, started_at: now, fingerprint: record.fingerprint }
+        }
+    };
+    tx.commit()?;
+    Ok(progress)
+}
+
+/// Forgets an operation's recovery point: inside the transaction that records its outcome.
+pub(crate) fn end_progress(conn: &Connection, key: &str) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM idempotency_progress WHERE key = ?1")?.execute([key])?;
+    Ok(())
+}
+
+/// Deletes expired outcomes and recovery points; returns how many.
+pub(crate) fn purge_expired(conn: &Connection) -> rusqlite::Result<u64> {
+    let now = now();
+    let n = conn.execute("DELETE FROM idempotency_outcomes WHERE expires_at <= ?1", [now])?
+        + conn.execute("DELETE FROM idempotency_progress WHERE expires_at <= ?1", [now])?;
+    Ok(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+/// Work that runs after its request was answered and that a stopped instance left unfinished.
+pub(crate) struct Unfinished {
+    /// Models in training: organisation, id, whether the training is to fail.
+    pub(crate) models: Vec<(String, String, bool)>,
+    /// Running jobs' ids.
+    pub(crate) jobs: Vec<String>,
+}
+
+/// What a stopped instance left running.
+pub(crate) fn unfinished(conn: &Connection) -> rusqlite::Result<Unfinished> {
+    let models = conn
+        .prepare("SELECT org_id, id, config FROM models WHERE status = 'training'")?
+        .query_map([], |r| {
+            let config: String = r.get(2)?;
+            let fail = serde_json::from_str::<serde_json::Value>(&config)
+                .ok()
+                .and_then(|c| c.get("simulate_failure").and_then(serde_json::Value::as_bool))
+                .unwrap_or(false);
+            Ok((r.get(0)?, r.get(1)?, fail))
+        })?
+        .collect::<rusqlite::Result<_>>()?;
+    let jobs = conn
+        .prepare("SELECT id FROM jobs WHERE status = 'running'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Unfinished { models, jobs })
 }
 
 /// The outcomes recorded in the API's SQLite file, for the idempotency layer.

@@ -145,6 +145,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let purge = tokio::spawn(purge_expired(state.clone()));
+    routes::models::resume_unfinished(&state).await;
     let cfg = state.config();
     let limits = conn::Limits {
         max_connections: cfg.max_connections,
@@ -166,7 +167,13 @@ async fn purge_expired(state: AppState) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        match state.store().purge_expired().await {
+        // The stores' rows (sessions, stored responses), then the API's own (outcomes and
+        // recovery points of idempotent writes).
+        let purged = match state.store().purge_expired().await {
+            Ok(n) => state.store().with_conn(|c| db::purge_expired(c)).await.map(|m| n.saturating_add(m)),
+            Err(e) => Err(e),
+        };
+        match purged {
             Ok(0) => {}
             Ok(n) => tracing::debug!(rows = n, "purged expired rows"),
             Err(e) => tracing::warn!(error = %e, "purging expired rows failed; trying again later"),

@@ -3,9 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime};
 
 use rebuff::Catalog;
-use rebuff_axum::store::MemoryStore;
+use rebuff_axum::store::{BoxFuture, MemoryStore, QuotaStore, StoreError, Usage};
 use rebuff_server::{AppState, Config};
 use serde_json::{Value, json};
 use tokio::sync::oneshot;
@@ -14,13 +16,23 @@ use tokio::sync::oneshot;
 /// each call is the same database with an idempotency store that forgot everything, as a
 /// Redis restarted without persistence.
 async fn serve(db: &Path) -> (String, oneshot::Sender<()>) {
+    serve_with(db, |_| {}, None).await
+}
+
+/// [`serve`], with a configuration of the test's and, when given, a quota store of its own.
+async fn serve_with(
+    db: &Path,
+    configure: impl FnOnce(&mut Config),
+    quotas: Option<Arc<dyn QuotaStore>>,
+) -> (String, oneshot::Sender<()>) {
     let (sqlite, _) = rebuff_server::open(db).await.expect("open");
-    let config = Config::new(Arc::new(Catalog::builtin("rebuff").expect("profile").clone()));
-    let state = AppState::builder(config, sqlite)
-        .idempotency(Arc::new(MemoryStore::new()))
-        .build()
-        .await
-        .expect("state");
+    let mut config = Config::new(Arc::new(Catalog::builtin("rebuff").expect("profile").clone()));
+    configure(&mut config);
+    let mut builder = AppState::builder(config, sqlite).idempotency(Arc::new(MemoryStore::new()));
+    if let Some(quotas) = quotas {
+        builder = builder.quotas(quotas);
+    }
+    let state = builder.build().await.expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("address"));
     let (tx, rx) = oneshot::channel::<()>();
@@ -97,4 +109,201 @@ async fn a_retry_after_the_idempotency_store_forgot_is_answered_from_the_recorde
     for ext in ["db", "db-wal", "db-shm"] {
         let _ = std::fs::remove_file(db.with_extension(ext));
     }
+}
+
+/// A quota store whose next charge is made but its reply lost, as when the store (or the
+/// network) fails between doing the work and answering it.
+struct LosesAReply {
+    inner: MemoryStore,
+    lose_next: AtomicBool,
+}
+
+impl QuotaStore for LosesAReply {
+    fn consume<'a>(
+        &'a self,
+        org: &'a str,
+        period: &'a str,
+        amount: u64,
+        limit: u64,
+    ) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        self.inner.consume(org, period, amount, limit)
+    }
+
+    fn consume_once<'a>(
+        &'a self,
+        org: &'a str,
+        period: &'a str,
+        amount: u64,
+        limit: u64,
+        charge: &'a str,
+        ttl: Duration,
+    ) -> BoxFuture<'a, Result<Usage, StoreError>> {
+        Box::pin(async move {
+            let usage = self.inner.consume_once(org, period, amount, limit, charge, ttl).await?;
+            if self.lose_next.swap(false, Ordering::SeqCst) {
+                return Err(StoreError::unavailable("the reply was lost"));
+            }
+            Ok(usage)
+        })
+    }
+}
+
+fn count(db: &Path, sql: &str) -> i64 {
+    let conn = rusqlite::Connection::open(db).expect("open");
+    conn.query_row(sql, [], |r| r.get(0)).expect("count")
+}
+
+fn remove(db: &Path) {
+    for ext in ["db", "db-wal", "db-shm"] {
+        let _ = std::fs::remove_file(db.with_extension(ext));
+    }
+}
+
+/// Training and generation run in steps (a transition, a quota charge, a job, work finished
+/// in the background). With a key, each retry resumes where the first attempt stopped and
+/// repeats nothing: the charge whose reply was lost is not charged again, one job is written,
+/// and a retry after the idempotency store forgot is the recorded answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_step_work_resumes_from_its_recovery_point_and_repeats_nothing() {
+    let db = temp_db();
+    let (sqlite, demo) = rebuff_server::open(&db).await.expect("open");
+    drop(sqlite);
+    let key = demo.expect("a fresh database").key;
+    let org: String = rusqlite::Connection::open(&db)
+        .expect("open")
+        .query_row("SELECT id FROM orgs", [], |r| r.get(0))
+        .expect("the demo organisation");
+    let quotas = Arc::new(LosesAReply { inner: MemoryStore::new(), lose_next: AtomicBool::new(false) });
+    let fast = |c: &mut Config| {
+        c.training_delay = Duration::from_millis(20);
+        c.job_delay = Duration::from_millis(20);
+    };
+    let (base, _stop) = serve_with(&db, fast, Some(quotas.clone())).await;
+    let http = reqwest::Client::new();
+    let post = |url: String, idempotency_key: &str, body: Value| {
+        http.post(url).bearer_auth(&key).header("Idempotency-Key", idempotency_key).json(&body).send()
+    };
+
+    let model: Value = post(
+        format!("{base}/v1/models"),
+        "model-1",
+        json!({"name": "m", "model_type": "ctgan", "config": {"batch_size": 10}}),
+    )
+    .await
+    .expect("create model")
+    .json()
+    .await
+    .expect("model");
+    let model_id = model["id"].as_str().expect("model id").to_owned();
+    let train = |base: String| post(format!("{base}/v1/models/{model_id}/train"), "train-1", json!({}));
+    let trained = train(base.clone()).await.expect("train");
+    assert_eq!(trained.status(), 202);
+    let trained = trained.text().await.expect("body");
+    // Its retry, on an instance whose idempotency store forgot: the recorded 202, not a 409.
+    let (base2, _stop2) = serve_with(&db, fast, Some(quotas.clone())).await;
+    let again = train(base2.clone()).await.expect("train again");
+    assert_eq!(again.status(), 202, "a retried training was refused as a second run");
+    assert_eq!(again.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+    assert_eq!(again.text().await.expect("body"), trained);
+    // The background step finishes it.
+    let ready = async {
+        loop {
+            let m: Value = http
+                .get(format!("{base}/v1/models/{model_id}"))
+                .bearer_auth(&key)
+                .send()
+                .await
+                .expect("get model")
+                .json()
+                .await
+                .expect("model");
+            if m["status"] == "ready" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), ready).await.expect("the model became ready");
+
+    // The charge is made, its reply lost: the request fails, masked, and may be retried.
+    let generate = |base: String, n: i64| {
+        post(format!("{base}/v1/models/{model_id}/generate"), "gen-1", json!({"n_samples": n}))
+    };
+    quotas.lose_next.store(true, Ordering::SeqCst);
+    let failed = generate(base.clone(), 100).await.expect("generate");
+    assert_eq!(failed.status(), 503);
+    assert!(failed.headers().get("retry-after").is_some());
+    let period = rebuff_axum::quota::period_at(SystemTime::now());
+    let used = || {
+        let (org, period, quotas) = (org.clone(), period.clone(), quotas.clone());
+        async move { quotas.inner.consume(&org, &period, 0, u64::MAX).await.expect("usage").used }
+    };
+    assert_eq!(used().await, 100, "the first attempt's charge was made");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM jobs"), 0);
+
+    // The retry resumes from the recovery point: the same charge is not made again.
+    let done = generate(base.clone(), 100).await.expect("retry");
+    assert_eq!(done.status(), 202);
+    let job: Value = done.json().await.expect("job");
+    assert_eq!(used().await, 100, "the retry charged the quota again");
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM jobs"), 1);
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM idempotency_progress"),
+        0,
+        "the recovery point outlived the outcome"
+    );
+
+    // Forgotten by the idempotency store: the recorded outcome, nothing run or charged.
+    let (base3, _stop3) = serve_with(&db, fast, Some(quotas.clone())).await;
+    let replayed = generate(base3.clone(), 100).await.expect("replay");
+    assert_eq!(replayed.status(), 202);
+    assert_eq!(replayed.json::<Value>().await.expect("job"), job);
+    assert_eq!(used().await, 100);
+    assert_eq!(count(&db, "SELECT COUNT(*) FROM jobs"), 1);
+    // Another payload under the key is refused, whatever step it reached.
+    let other = generate(base3, 5).await.expect("other payload");
+    assert_eq!(other.status(), 422);
+    assert_eq!(other.json::<Value>().await.expect("problem")["code"], "idempotency_key_reused");
+    remove(&db);
+}
+
+/// Work left running by an instance that stopped (training, a job) is finished by the next
+/// one to start: its requests were answered, so nothing else would finish it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_left_running_by_a_stopped_instance_is_finished_by_the_next() {
+    let db = temp_db();
+    let (sqlite, demo) = rebuff_server::open(&db).await.expect("open");
+    drop(sqlite);
+    let key = demo.expect("a fresh database").key;
+    let slow = |c: &mut Config| c.training_delay = Duration::from_secs(3600);
+    let (base, stop) = serve_with(&db, slow, None).await;
+    let http = reqwest::Client::new();
+    let model: Value = http
+        .post(format!("{base}/v1/models"))
+        .bearer_auth(&key)
+        .json(&json!({"name": "m", "model_type": "ctgan", "config": {"batch_size": 10}}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("model");
+    let id = model["id"].as_str().expect("id").to_owned();
+    let res =
+        http.post(format!("{base}/v1/models/{id}/train")).bearer_auth(&key).send().await.expect("train");
+    assert_eq!(res.status(), 202);
+    drop(stop);
+    let status = || count(&db, &format!("SELECT status = 'ready' FROM models WHERE id = '{id}'"));
+    assert_eq!(status(), 0, "still training when its instance stopped");
+
+    let (_base, _stop) = serve_with(&db, |c| c.training_delay = Duration::from_millis(20), None).await;
+    let ready = async {
+        while status() == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(10), ready)
+        .await
+        .expect("the next instance finished the training");
+    remove(&db);
 }

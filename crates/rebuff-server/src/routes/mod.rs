@@ -188,6 +188,21 @@ where
     T: serde::Serialize,
     F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<T, ApiError>> + Send + 'static,
 {
+    write_once_ran(state, record, status, write).await.map(|(res, _)| res)
+}
+
+/// [`write_once`], also saying whether the write ran now (`true`), rather than a recorded
+/// outcome being answered: work that follows the write (a background step) starts only then.
+pub(crate) async fn write_once_ran<T, F>(
+    state: &AppState,
+    record: Option<IdempotencyRecord>,
+    status: StatusCode,
+    write: F,
+) -> Result<(Response, bool), ApiError>
+where
+    T: serde::Serialize,
+    F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<Result<T, ApiError>> + Send + 'static,
+{
     const JSON: &str = "application/json";
     let recorded = record.is_some();
     let fingerprint = record.as_ref().map(|r| r.fingerprint);
@@ -208,6 +223,7 @@ where
             serde_json::to_vec(&value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         if let Some(r) = &record {
             crate::db::insert_outcome(&tx, r, status.as_u16(), JSON, &body)?;
+            crate::db::end_progress(&tx, &r.key)?;
         }
         tx.commit()?;
         Ok(Done::Written(body))
@@ -219,10 +235,10 @@ where
             if recorded {
                 res.extensions_mut().insert(Recorded);
             }
-            Ok(res)
+            Ok((res, true))
         }
         Done::Found(outcome) if Some(outcome.fingerprint) == fingerprint => {
-            Ok(replay_response(outcome.response))
+            Ok((replay_response(outcome.response), false))
         }
         Done::Found(_) => Err(ApiError::new(Code::IdempotencyKeyReused)),
         Done::Refused(e) => Err(e),

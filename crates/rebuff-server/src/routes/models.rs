@@ -2,9 +2,10 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use rebuff_axum::auth::Principal;
 use rebuff_axum::extract::{Json, Path};
+use rebuff_axum::idempotency::IdempotencyRecord;
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
 use serde::{Deserialize, Serialize};
@@ -200,37 +201,90 @@ pub(crate) async fn get(
 pub(crate) async fn train(
     State(state): State<AppState>,
     principal: Principal,
+    record: Option<axum::extract::Extension<IdempotencyRecord>>,
     Path(raw): Path<String>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let id = path_id("mdl", &raw, "model")?;
-    let model = find_model(&state, &principal.org_id, &id)?;
+    find_model(&state, &principal.org_id, &id)?;
     let (org, key) = (principal.org_id.clone(), id.clone());
-    let started =
-        db(&state, move |c| store::transition_model(c, &org, &key, &["created", "failed"], "training", None))
-            .await?;
-    if !started {
-        return Err(ApiError::new(Code::ResourceConflict)
-            .detail(format!("Model {id} is in '{}' state, cannot start training", model.status)));
+    // The transition and the outcome commit together: a retry is answered the recorded 202
+    // and does not start training again, whatever the idempotency store kept.
+    let (res, ran) = super::write_once_ran(
+        &state,
+        record.map(|axum::extract::Extension(r)| r),
+        StatusCode::ACCEPTED,
+        move |c| {
+            if !store::transition_model(c, &org, &key, &["created", "failed"], "training", None)? {
+                let status = store::get_model(c, &org, &key)?.map_or_else(String::new, |m| m.status);
+                return Ok(Err(ApiError::new(Code::ResourceConflict)
+                    .detail(format!("Model {key} is in '{status}' state, cannot start training"))));
+            }
+            Ok(store::get_model(c, &org, &key)?.ok_or_else(|| not_found(Code::ModelNotFound, "Model", &key)))
+        },
+    )
+    .await?;
+    if ran {
+        let model = find_model(&state, &principal.org_id, &id)?;
+        let fail = model.config.get("simulate_failure").and_then(serde_json::Value::as_bool).unwrap_or(false);
+        finish_training_later(&state, principal.org_id, id, fail);
     }
-    let fail = model.config.get("simulate_failure").and_then(serde_json::Value::as_bool).unwrap_or(false);
-    let delay = state.config().training_delay;
-    let (bg, org, key) = (state.clone(), principal.org_id, id.clone());
+    Ok(res)
+}
+
+/// Ends a model's training (ready, or failed as its configuration asks) after the configured
+/// delay, in the background.
+fn finish_training_later(state: &AppState, org: String, id: String, fail: bool) {
+    let (bg, delay) = (state.clone(), state.config().training_delay);
     tokio::spawn(async move {
         tokio::time::sleep(delay).await;
         let (to, error) =
             if fail { ("failed", Some("Training diverged (simulated failure)")) } else { ("ready", None) };
         if let Err(e) =
-            db(&bg, move |c| store::transition_model(c, &org, &key, &["training"], to, error)).await
+            db(&bg, move |c| store::transition_model(c, &org, &id, &["training"], to, error)).await
         {
             tracing::error!(cause = ?e.problem().cause, "finishing training failed");
         }
     });
-    let mut model = model;
-    model.status = "training".into();
-    Ok((StatusCode::ACCEPTED, Json(model)))
+}
+
+/// Ends a job after the configured delay, in the background.
+fn finish_job_later(state: &AppState, job_id: String) {
+    let (bg, delay) = (state.clone(), state.config().job_delay);
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        if let Err(e) = db(&bg, move |c| store::finish_job(c, &job_id)).await {
+            tracing::error!(cause = ?e.problem().cause, "finishing a job failed");
+        }
+    });
+}
+
+/// Finishes, each after its delay, the trainings and jobs that an instance which stopped
+/// (or died) left running: their requests were answered, so nothing else would. Finishing is
+/// a guarded transition, so an instance that finishes what another still runs changes
+/// nothing twice.
+pub(crate) async fn resume_unfinished(state: &AppState) {
+    match db(state, |c| store::unfinished(c)).await {
+        Ok(store::Unfinished { models, jobs }) => {
+            if !models.is_empty() || !jobs.is_empty() {
+                tracing::info!(models = models.len(), jobs = jobs.len(), "resuming unfinished work");
+            }
+            for (org, id, fail) in models {
+                finish_training_later(state, org, id, fail);
+            }
+            for job in jobs {
+                finish_job_later(state, job);
+            }
+        }
+        Err(e) => tracing::error!(cause = ?e.problem().cause, "cannot read unfinished work"),
+    }
 }
 
 /// Generate rows from a ready model (counts against the monthly row quota).
+///
+/// With an `Idempotency-Key` it runs in steps from a recovery point: the job's id is chosen
+/// first and kept with the key, the quota is charged once under that id, and the job is
+/// written with the outcome. A retry after any failure resumes with the same id and charges
+/// nothing twice.
 #[utoipa::path(post, path = "/v1/models/{id}/generate", operation_id = "generate", params(ModelId), request_body = Generate,
     security(("apiKey" = []), ("session" = [])), description = "Needs the `write` scope (an `admin` key has every scope).",
     responses((status = 202, description = "Generating.", body = Job), (status = 400, description = "Not a model id, or the model is not ready."),
@@ -238,28 +292,61 @@ pub(crate) async fn train(
 pub(crate) async fn generate(
     State(state): State<AppState>,
     principal: Principal,
+    record: Option<axum::extract::Extension<IdempotencyRecord>>,
     Path(raw): Path<String>,
     Valid(body): Valid<Generate>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let id = path_id("mdl", &raw, "model")?;
     let model = find_model(&state, &principal.org_id, &id)?;
-    if model.status != "ready" {
-        return Err(ApiError::new(Code::ModelNotReady)
-            .detail(format!("Model {id} is in '{}' state, cannot generate", model.status)));
-    }
     let rows = u64::try_from(body.n_samples).unwrap_or(0);
-    state.inner.quotas.charge(&principal.org_id, rows).await?;
-    let (org, key, n) = (principal.org_id, id, body.n_samples);
-    let job = db(&state, move |c| store::insert_job(c, &org, &key, n)).await?;
-    let delay = state.config().job_delay;
-    let (bg, job_id) = (state.clone(), job.id.clone());
-    tokio::spawn(async move {
-        tokio::time::sleep(delay).await;
-        if let Err(e) = db(&bg, move |c| store::finish_job(c, &job_id)).await {
-            tracing::error!(cause = ?e.problem().cause, "finishing a job failed");
+    let Some(axum::extract::Extension(record)) = record else {
+        if model.status != "ready" {
+            return Err(not_ready(&id, &model.status));
         }
-    });
-    Ok((StatusCode::ACCEPTED, Json(job)))
+        state.inner.quotas.charge(&principal.org_id, rows).await?;
+        let (org, job_id) = (principal.org_id, store::new_id("job"));
+        let job = db(&state, move |c| store::insert_job(c, job_id, &org, &id, body.n_samples)).await?;
+        finish_job_later(&state, job.id.clone());
+        return Ok((StatusCode::ACCEPTED, Json(job)).into_response());
+    };
+    // Step 0: the recovery point (or the finished outcome).
+    let begun = {
+        let record = record.clone();
+        db(&state, move |c| store::begin_progress(c, &record, "job")).await?
+    };
+    let (job_id, started_at) = match begun {
+        store::Progress::Finished(outcome) if outcome.fingerprint == record.fingerprint => {
+            return Ok(rebuff_axum::idempotency::replay_response(outcome.response));
+        }
+        store::Progress::At { resource_id, started_at, fingerprint } if fingerprint == record.fingerprint => {
+            (resource_id, started_at)
+        }
+        store::Progress::Finished(_) | store::Progress::At { .. } => {
+            return Err(ApiError::new(Code::IdempotencyKeyReused));
+        }
+    };
+    if model.status != "ready" {
+        return Err(not_ready(&id, &model.status));
+    }
+    // Step 1: the charge, at most once under the job's id, in the month the operation began.
+    let began =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(started_at).unwrap_or(0));
+    state.inner.quotas.charge_once_at(&principal.org_id, rows, &job_id, record.ttl, began).await?;
+    // Step 2: the job and the outcome, together; the recovery point goes with them.
+    let (org, n, job) = (principal.org_id.clone(), body.n_samples, job_id.clone());
+    let (res, ran) = super::write_once_ran(&state, Some(record), StatusCode::ACCEPTED, move |c| {
+        Ok(Ok(store::insert_job(c, job, &org, &id, n)?))
+    })
+    .await?;
+    if ran {
+        finish_job_later(&state, job_id);
+    }
+    Ok(res)
+}
+
+/// The refusal to generate from a model that is not ready.
+fn not_ready(id: &str, status: &str) -> ApiError {
+    ApiError::new(Code::ModelNotReady).detail(format!("Model {id} is in '{status}' state, cannot generate"))
 }
 
 /// Get a generation job.
