@@ -56,6 +56,12 @@
 //! [`Builder::timeout`] gives [`StoreError::unavailable`] (503); an error it answers with gives
 //! [`StoreError::backend`] (500). The pool drops broken connections and opens new ones as the
 //! database comes back; the outage is logged once when it starts and once when it ends.
+//!
+//! Once the database is known to be down (a connection refused, closed or not made in time,
+//! the server shutting down) the circuit is open: calls fail at once instead of each waiting
+//! for its deadline, so a fail-open rate limit admits at once, until a check (`SELECT 1`,
+//! every 100 ms while it fails) passes. One slow or late statement does not open it; it runs a
+//! check, which decides.
 
 mod accounts;
 mod database;
@@ -66,11 +72,11 @@ mod migrate;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime, TimeoutType};
 use rebuff_store::{StoreError, StoreErrorKind};
 use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
@@ -165,6 +171,7 @@ impl Builder {
                 schema: self.schema,
                 timeout: self.timeout,
                 down: AtomicBool::new(false),
+                checking: AtomicBool::new(false),
             }),
         };
         if let Err(e) = store.inner.pool.get().await
@@ -196,8 +203,11 @@ struct Inner {
     url: String,
     schema: String,
     timeout: Duration,
-    /// Whether the last operation failed as unavailable: the outage is logged on changes only.
+    /// Whether the database is known to be down: the circuit is open and calls fail at once
+    /// until a check passes. The outage is logged on changes only.
     down: AtomicBool,
+    /// Whether a check is running (at most one at a time).
+    checking: AtomicBool,
 }
 
 impl fmt::Debug for PgStore {
@@ -265,31 +275,44 @@ impl PgStore {
 
     /// A connection from the pool, or why there is none.
     async fn client(&self) -> Result<Client, StoreError> {
-        match self.inner.pool.get().await {
-            Ok(client) => Ok(client),
-            Err(e) => {
-                let err = map_pool_err(&e);
-                self.observe(Some(&err));
-                Err(err)
+        self.inner.pool.get().await.map_err(|e| {
+            let (err, down) = pool_error(e);
+            if down {
+                self.open_circuit(&err);
+            } else {
+                self.check_soon();
             }
-        }
+            err
+        })
     }
 
     /// Runs `work` (which takes its connections with [`client`](Self::client)) under the
-    /// deadline, and keeps the outage log up to date.
+    /// deadline, and keeps the circuit and the outage log up to date. While the circuit is
+    /// open it fails at once, without asking.
     async fn timed<T, E>(&self, work: impl Future<Output = Result<T, E>>) -> Result<T, E>
     where
         E: From<StoreError> + AsStoreError,
     {
+        if self.inner.down.load(Ordering::Relaxed) {
+            return Err(E::from(StoreError::unavailable("PostgreSQL is down; waiting for a check to pass")));
+        }
         let deadline = self.inner.timeout;
-        let result = match tokio::time::timeout(deadline, work).await {
-            Ok(result) => result,
-            Err(_) => Err(E::from(StoreError::unavailable(format!(
+        let Ok(result) = tokio::time::timeout(deadline, work).await else {
+            // A slow answer alone does not open the circuit (one slow statement on a loaded
+            // machine would fail every request for a while): a check runs at once and decides.
+            self.check_soon();
+            return Err(E::from(StoreError::unavailable(format!(
                 "PostgreSQL did not answer within {} ms",
                 deadline.as_millis()
-            )))),
+            ))));
         };
-        self.observe(result.as_ref().err().and_then(AsStoreError::as_store_error));
+        match result.as_ref().err().and_then(AsStoreError::as_store_error) {
+            None => self.close_circuit(),
+            Some(e) if is_connection_failure(e) => self.open_circuit(e),
+            // Late, out of resources, a conflict: the database answered; a check decides.
+            Some(e) if e.kind() == StoreErrorKind::Unavailable => self.check_soon(),
+            Some(_) => {}
+        }
         result
     }
 
@@ -301,21 +324,60 @@ impl PgStore {
         now.saturating_add(i64::try_from(self.inner.timeout.as_micros()).unwrap_or(i64::MAX / 4))
     }
 
-    fn observe(&self, error: Option<&StoreError>) {
+    fn close_circuit(&self) {
         let down = &self.inner.down;
-        match error {
-            None => {
-                if down.load(Ordering::Relaxed) && down.swap(false, Ordering::Relaxed) {
-                    tracing::info!(url = %self.inner.url, "PostgreSQL is answering again");
-                }
-            }
-            Some(e) if e.kind() == StoreErrorKind::Unavailable => {
-                if !down.swap(true, Ordering::Relaxed) {
-                    tracing::warn!(url = %self.inner.url, error = %e, "PostgreSQL is unavailable");
-                }
-            }
-            Some(_) => {}
+        // A load first: the shared flag is written only when the state changes.
+        if down.load(Ordering::Relaxed) && down.swap(false, Ordering::Relaxed) {
+            tracing::info!(url = %self.inner.url, "PostgreSQL is answering again");
         }
+    }
+
+    fn open_circuit(&self, error: &StoreError) {
+        if !self.inner.down.swap(true, Ordering::Relaxed) {
+            tracing::warn!(url = %self.inner.url, error = %error, "PostgreSQL is unavailable; checking every 100 ms");
+        }
+        self.check_soon();
+    }
+
+    /// Starts a check unless one runs: `SELECT 1` at once, then every 100 ms while it fails;
+    /// the first success closes the circuit, a failure opens it.
+    fn check_soon(&self) {
+        if self.inner.checking.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        let inner: Weak<Inner> = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            loop {
+                let Some(inner) = inner.upgrade() else { return };
+                let store = PgStore { inner };
+                match store.check().await {
+                    Ok(()) => {
+                        store.close_circuit();
+                        store.inner.checking.store(false, Ordering::Relaxed);
+                        return;
+                    }
+                    Err(e) => {
+                        if !store.inner.down.swap(true, Ordering::Relaxed) {
+                            tracing::warn!(url = %store.inner.url, error = %e, "PostgreSQL is unavailable; checking every 100 ms");
+                        }
+                    }
+                }
+                drop(store);
+                tokio::time::sleep(CHECK_INTERVAL).await;
+            }
+        });
+    }
+
+    /// One check, bypassing the circuit: a connection and `SELECT 1` within the timeout.
+    async fn check(&self) -> Result<(), StoreError> {
+        let check = async {
+            let client = self.inner.pool.get().await.map_err(|e| pool_error(e).0)?;
+            client.simple_query("SELECT 1").await.map_err(pg)?;
+            Ok(())
+        };
+        tokio::time::timeout(self.inner.timeout, check)
+            .await
+            .unwrap_or_else(|_| Err(StoreError::unavailable("PostgreSQL did not answer the check in time")))
     }
 
     /// Runs `f` on the blocking pool (password hashing).
@@ -385,10 +447,43 @@ fn map_err(e: &tokio_postgres::Error) -> StoreError {
     if transient { StoreError::unavailable(message) } else { StoreError::backend(message) }
 }
 
-fn map_pool_err(e: &PoolError) -> StoreError {
+/// How often a check runs while the database is down.
+const CHECK_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A pool's error as a store error, and whether it says the database is down: no connection
+/// could be made (refused, failed, or not in time). Waiting for a free connection too long
+/// says only that the pool is busy.
+fn pool_error(e: PoolError) -> (StoreError, bool) {
     match e {
-        PoolError::Backend(e) => map_err(e),
-        other => StoreError::unavailable(format!("PostgreSQL pool: {other}")),
+        PoolError::Backend(e) => {
+            let err = pg(e);
+            let down = is_connection_failure(&err);
+            (err, down)
+        }
+        PoolError::Timeout(kind) => {
+            let down = !matches!(kind, TimeoutType::Wait);
+            (StoreError::unavailable(format!("PostgreSQL pool: timed out ({kind:?})")), down)
+        }
+        other => (StoreError::unavailable(format!("PostgreSQL pool: {other}")), false),
+    }
+}
+
+/// Whether `e` says the database cannot be reached at all (the connection refused, closed or
+/// broken; the server shutting down), as opposed to one statement that failed.
+fn is_connection_failure(e: &StoreError) -> bool {
+    let Some(pg) = std::error::Error::source(e).and_then(|s| s.downcast_ref::<tokio_postgres::Error>())
+    else {
+        return false;
+    };
+    match pg.as_db_error() {
+        Some(db) => {
+            let code = db.code().code();
+            code.starts_with("08") || code.starts_with("57P")
+        }
+        None => {
+            let io = std::error::Error::source(pg).is_some_and(|s| s.is::<std::io::Error>());
+            pg.is_closed() || io || pg.to_string().starts_with("error connecting")
+        }
     }
 }
 

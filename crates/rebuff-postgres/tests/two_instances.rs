@@ -13,7 +13,7 @@ use rebuff::Catalog;
 use rebuff_postgres::{NewKey, PgStore};
 use rebuff_server::{AppState, Config};
 use rebuff_sqlite::SqliteStore;
-use rebuff_store::{AccountStore, Quota};
+use rebuff_store::{AccountStore, Quota, QuotaStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
@@ -28,10 +28,13 @@ fn in_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
-/// A TCP proxy to the test PostgreSQL that can cut every connection (`up = false`).
+/// A TCP proxy to the test PostgreSQL that can cut every connection (`up = false`); new
+/// connections are then refused, or, with `hang`, accepted and left unanswered, as a database
+/// that stopped (or a network that drops packets) does.
 struct Proxy {
     port: u16,
     up: watch::Sender<bool>,
+    hang: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Proxy {
@@ -46,12 +49,17 @@ impl Proxy {
             if host.contains(':') { host } else { format!("{host}:5432") }
         };
         let (up, rx) = watch::channel(true);
+        let hang = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let hangs = hang.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((mut client, _)) = listener.accept().await else { continue };
-                let (mut rx, upstream) = (rx.clone(), upstream.clone());
+                let (mut rx, upstream, hang) = (rx.clone(), upstream.clone(), hangs.clone());
                 tokio::spawn(async move {
                     if !*rx.borrow_and_update() {
+                        if hang.load(std::sync::atomic::Ordering::SeqCst) {
+                            let _ = rx.wait_for(|up| *up).await;
+                        }
                         return;
                     }
                     let Ok(mut server) = TcpStream::connect(&upstream).await else { return };
@@ -62,7 +70,7 @@ impl Proxy {
                 });
             }
         });
-        Proxy { port, up }
+        Proxy { port, up, hang }
     }
 
     /// The test URL with this proxy's port.
@@ -339,6 +347,52 @@ async fn an_unreachable_database_is_a_masked_503_and_the_pool_recovers() {
     }
     assert!(back, "the pool did not recover");
     pair.stop().await;
+}
+
+/// Once the database is known to be down, calls fail at once (a fail-open rate limit admits at
+/// once) instead of each waiting for its deadline, and a background check closes the circuit
+/// as soon as the database answers again: the first call after that succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_database_known_to_be_down_fails_at_once_until_a_check_passes() {
+    let proxy = Proxy::start().await;
+    let schema = format!(
+        "rebuff_test_circuit_{}_{}",
+        std::process::id(),
+        rebuff_store::ratelimit::now_nanos() % 1_000_000_000
+    );
+    let deadline = Duration::from_secs(2);
+    let store = match PgStore::builder(proxy.url()).schema(&schema).timeout(deadline).connect().await {
+        Ok(store) => store,
+        Err(e) if in_ci() => panic!("PostgreSQL is required in CI (run scripts/services.sh): {e}"),
+        Err(e) => {
+            eprintln!("SKIPPED: no PostgreSQL ({e}); run scripts/services.sh to start it");
+            return;
+        }
+    };
+    let charge = || store.consume("org_circuit", "2026-01", 1, 1_000);
+    charge().await.expect("a charge while the database answers");
+    // New connections hang: without the circuit, each call would wait for its deadline.
+    proxy.hang.store(true, std::sync::atomic::Ordering::SeqCst);
+    proxy.up.send_replace(false);
+    let err = charge().await.expect_err("a charge with the database gone");
+    assert_eq!(err.kind(), rebuff_store::StoreErrorKind::Unavailable, "{err}");
+    // Twenty calls in less than one deadline: none of them waited for it.
+    let started = std::time::Instant::now();
+    for _ in 0..20 {
+        let err = charge().await.expect_err("a charge while the circuit is open");
+        assert_eq!(err.kind(), rebuff_store::StoreErrorKind::Unavailable, "{err}");
+    }
+    assert!(
+        started.elapsed() < deadline,
+        "20 calls took {:?}: they waited instead of failing at once",
+        started.elapsed()
+    );
+    proxy.up.send_replace(true);
+    // Checks run every 100 ms; a second leaves room for a loaded machine. No call is made
+    // meanwhile: the first one after the wait must succeed.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let usage = charge().await.expect("the first call after the database is back");
+    assert_eq!(usage.used, 2, "the calls refused during the outage charged nothing");
 }
 
 /// Each instance keeps verified keys in memory; a key revoked through one is refused by the
