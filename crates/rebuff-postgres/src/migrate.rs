@@ -203,6 +203,22 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER api_keys_removed
         AFTER DELETE ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION rebuff_key_changed();
     "#,
+    // 5: the response of an idempotent key creation, recorded in the creation's own
+    // transaction (`AccountStore::create_key_once`): it exists exactly when the key does, and
+    // the primary key makes a second creation under one idempotency key impossible. Never the
+    // key's text. Expiry on the database's clock.
+    r#"
+    CREATE TABLE api_key_outcomes (
+        key           TEXT PRIMARY KEY,
+        fingerprint   BYTEA NOT NULL CHECK (length(fingerprint) = 32),
+        status        INTEGER NOT NULL,
+        header_names  TEXT[] NOT NULL,
+        header_values TEXT[] NOT NULL,
+        body          BYTEA NOT NULL,
+        expires_at    TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX api_key_outcomes_expiry ON api_key_outcomes(expires_at);
+    "#,
 ];
 
 /// Creates `schema` if missing and brings it up to date, under an advisory lock so that

@@ -101,6 +101,21 @@ const MIGRATIONS: &[&str] = &[
         UPDATE key_changes SET generation = generation + 1 WHERE id = 0;
     END;
     "#,
+    // 3: the response of an idempotent key creation, recorded in the creation's own
+    // transaction (`AccountStore::create_key_once`): it exists exactly when the key does, and
+    // the primary key makes a second creation under one idempotency key impossible. Never the
+    // key's text. Expiry in nanoseconds since the Unix epoch.
+    r#"
+    CREATE TABLE api_key_outcomes (
+        key         TEXT PRIMARY KEY,
+        fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
+        status      INTEGER NOT NULL,
+        headers     TEXT NOT NULL,
+        body        BLOB NOT NULL,
+        expires_at  INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX api_key_outcomes_expiry ON api_key_outcomes(expires_at);
+    "#,
 ];
 
 /// Brings the schema up to date; returns whether it was created (version 0 before).

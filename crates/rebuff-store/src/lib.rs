@@ -56,7 +56,9 @@ pub mod ratelimit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-pub use accounts::{AccountStore, Error as AccountError, KeyInfo, LoginOutcome, NewKey, Org, UserInfo};
+pub use accounts::{
+    AccountStore, Error as AccountError, KeyInfo, KeyOnce, KeyReplay, LoginOutcome, NewKey, Org, UserInfo,
+};
 pub use auth::{KeyRecord, KeyStore, SessionRecord, SessionStore};
 pub use error::{StoreError, StoreErrorKind};
 pub use idempotency::{Begin, IdempotencyRecord, IdempotencyStore, Outcome, Outcomes, StoredResponse};
