@@ -82,7 +82,7 @@ use sha2::{Digest, Sha256};
 use tower::{Layer, Service};
 
 use crate::render::Rendered;
-use crate::store::{Begin, IdempotencyStore, StoreError, StoreErrorKind, StoredResponse};
+use crate::store::{Begin, IdempotencyStore, StoreErrorKind, StoredResponse};
 use crate::{ApiError, Code};
 
 /// `Idempotency-Key`: the client's key for one operation.
@@ -248,45 +248,15 @@ impl IdempotencyLayer {
     }
 }
 
-/// The idempotency key of the request a handler runs, in the request's extensions, so that a
-/// handler can record its outcome in the same transaction as its side effect: then the
-/// outcome exists exactly when the side effect does, and [`Outcomes::find`] answers retries
-/// from it. The handler marks its response with [`Recorded`].
-///
-/// A handler that records must, inside its transaction and before writing, look the key up and
-/// answer the recorded outcome if there is one (a run that raced this one committed first); a
-/// primary key on the record's key makes a second commit impossible even then.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyRecord {
-    /// The key, scoped to its caller, as stored.
-    pub key: String,
-    /// The payload's fingerprint; a recorded outcome with another one answers
-    /// `idempotency_key_reused`.
-    pub fingerprint: [u8; 32],
-    /// How long the outcome must be kept.
-    pub ttl: Duration,
-}
+/// The idempotency key of the request a handler runs (in the request's extensions), an outcome
+/// recorded with its side effect, and where such outcomes are found: defined in
+/// [`rebuff_store`], so that a store records outcomes without depending on HTTP.
+pub use rebuff_store::idempotency::{IdempotencyRecord, Outcome, Outcomes};
 
 /// In a response's extensions: its outcome was recorded with the side effect
 /// ([`IdempotencyRecord`]), so it survives whatever happens to the idempotency store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Recorded;
-
-/// An outcome recorded with its side effect.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
-    /// The payload's fingerprint.
-    pub fingerprint: [u8; 32],
-    /// The response, as the client got it (without the exchange's own headers).
-    pub response: StoredResponse,
-}
-
-/// Reads outcomes that handlers recorded in their own transactions (see
-/// [`IdempotencyLayer::outcomes`]).
-pub trait Outcomes: Send + Sync + 'static {
-    /// The unexpired outcome recorded for `key`, if any.
-    fn find<'a>(&'a self, key: &'a str) -> crate::store::BoxFuture<'a, Result<Option<Outcome>, StoreError>>;
-}
 
 /// A replay of a recorded response, marked as such: what a handler answers when it finds its
 /// key already recorded in its transaction.

@@ -1,16 +1,53 @@
 //! API keys: [`KeyStore`] and their management. Only the SHA-256 of a key's secret is
 //! stored; the key text is returned once, by [`AccountStore::create_key`](rebuff_store::AccountStore::create_key).
+//! The responses of idempotent creations ([`AccountStore::create_key_once`](rebuff_store::AccountStore::create_key_once))
+//! are recorded in `api_key_outcomes`, in the creation's transaction, and found through
+//! [`Outcomes`].
 
+use bytes::Bytes;
 use ipnet::IpNet;
-use rebuff_store::accounts::{KeyInfo, NewKey};
+use rebuff_store::accounts::{KeyInfo, KeyOnce, KeyReplay, NewKey};
 use rebuff_store::key;
 use std::time::Duration;
 
-use rebuff_store::{BoxFuture, KeyCacheHandle, KeyChanges, KeyRecord, KeyStore, StoreError};
+use rebuff_store::{
+    BoxFuture, IdempotencyRecord, KeyCacheHandle, KeyChanges, KeyRecord, KeyStore, Outcome, Outcomes,
+    StoreError, StoredResponse,
+};
 use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 use crate::{Client, Error, PgStore, corrupt, is_unique_violation, pg, unix_secs};
+
+/// At most this many expired outcomes are deleted per key creation, so that one creation
+/// never pays for a long backlog (`purge_expired` deletes the rest).
+const PURGE_BATCH: i64 = 64;
+
+/// The columns of an outcome, as `outcome_from_row` reads them.
+const OUTCOME_COLUMNS: &str = "o.fingerprint, o.status, o.header_names, o.header_values, o.body";
+
+fn outcome_from_row(row: &Row) -> Result<Outcome, StoreError> {
+    let fingerprint: Vec<u8> = row.try_get(0).map_err(pg)?;
+    let fingerprint =
+        <[u8; 32]>::try_from(fingerprint.as_slice()).map_err(|_| corrupt("key outcome fingerprint"))?;
+    let status: i32 = row.try_get(1).map_err(pg)?;
+    let status = u16::try_from(status).map_err(|_| corrupt("key outcome status"))?;
+    let names: Vec<String> = row.try_get(2).map_err(pg)?;
+    let values: Vec<String> = row.try_get(3).map_err(pg)?;
+    if names.len() != values.len() {
+        return Err(corrupt("key outcome headers"));
+    }
+    let body: Vec<u8> = row.try_get(4).map_err(pg)?;
+    let response =
+        StoredResponse { status, headers: names.into_iter().zip(values).collect(), body: Bytes::from(body) };
+    Ok(Outcome { fingerprint, response })
+}
+
+/// What a recorded outcome answers a run with `fingerprint`.
+fn answer(found: Outcome, fingerprint: &[u8; 32]) -> KeyOnce {
+    if found.fingerprint == *fingerprint { KeyOnce::Replay(found.response) } else { KeyOnce::Mismatch }
+}
 
 const COLUMNS: &str = "id, org_id, name, secret_hash, scopes, expires_at, revoked_at, allowed_ips, \
                        live, created_at, last_used_at";
@@ -38,6 +75,14 @@ async fn find(client: &Client, id: &str) -> Result<Option<(KeyInfo, Vec<u8>)>, S
     let stmt =
         client.prepare_cached(&format!("SELECT {COLUMNS} FROM api_keys WHERE id = $1")).await.map_err(pg)?;
     client.query_opt(&stmt, &[&id]).await.map_err(pg)?.as_ref().map(info_from_row).transpose()
+}
+
+/// Refuses an empty scope or one with whitespace.
+fn check_scopes(new: &NewKey) -> Result<(), Error> {
+    if new.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+        return Err(Error::Invalid("scope"));
+    }
+    Ok(())
 }
 
 impl KeyStore for PgStore {
@@ -69,6 +114,23 @@ impl KeyChanges for PgStore {
                 client.prepare_cached("SELECT generation FROM key_changes WHERE id = 0").await.map_err(pg)?;
             let generation: i64 = client.query_one(&stmt, &[]).await.map_err(pg)?.try_get(0).map_err(pg)?;
             Ok(generation.cast_unsigned())
+        }))
+    }
+}
+
+/// The responses recorded by [`AccountStore::create_key_once`](rebuff_store::AccountStore::create_key_once):
+/// one indexed lookup, expiry on the database's clock.
+impl Outcomes for PgStore {
+    fn find<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Outcome>, StoreError>> {
+        Box::pin(self.timed(async move {
+            let client = self.client().await?;
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {OUTCOME_COLUMNS} FROM api_key_outcomes o WHERE o.key = $1 AND o.expires_at > now()"
+                ))
+                .await
+                .map_err(pg)?;
+            client.query_opt(&stmt, &[&key]).await.map_err(pg)?.as_ref().map(outcome_from_row).transpose()
         }))
     }
 }
@@ -155,9 +217,7 @@ impl PgStore {
     /// [`Error::OrgNotFound`] for an unknown organisation, [`Error::Invalid`]`("scope")`
     /// for an empty scope or one with whitespace, [`Error::Store`] when the database fails.
     pub(crate) async fn create_key(&self, new: NewKey) -> Result<(KeyInfo, String), Error> {
-        if new.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
-            return Err(Error::Invalid("scope"));
-        }
+        check_scopes(&new)?;
         self.timed(async {
             let client = self.client().await?;
             if !crate::accounts::org_exists(&client, &new.org_id).await? {
@@ -209,12 +269,160 @@ impl PgStore {
                     }
                     Err(e) if is_unique_violation(&e) => continue,
                     // The organisation was deleted in between.
-                    Err(e) if e.code() == Some(&tokio_postgres::error::SqlState::FOREIGN_KEY_VIOLATION) => {
+                    Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
                         return Err(Error::OrgNotFound);
                     }
                     Err(e) => return Err(Error::Store(pg(e))),
                 }
             }
+        })
+        .await
+    }
+
+    /// Creates a key and records the response `replay` makes for it, in one transaction,
+    /// unless `record.key` has an unexpired outcome already: see
+    /// [`AccountStore::create_key_once`](rebuff_store::AccountStore::create_key_once).
+    ///
+    /// Every statement is guarded by the call's deadline (`rebuff_in_time`), so one that
+    /// starts late changes nothing. Two runs that race both find no outcome and both insert a
+    /// key; the second insert of the outcome waits for the first run's commit, then inserts
+    /// nothing, and the second run rolls its key back and answers the first run's outcome.
+    ///
+    /// # Errors
+    ///
+    /// As [`create_key`](Self::create_key); an error of `replay` as [`Error::Store`].
+    pub(crate) async fn create_key_once(
+        &self,
+        new: NewKey,
+        record: IdempotencyRecord,
+        replay: KeyReplay,
+    ) -> Result<KeyOnce, Error> {
+        check_scopes(&new)?;
+        self.timed(async {
+            let mut client = self.client().await?;
+            let deadline = self.deadline_us();
+            let tx = client.transaction().await.map_err(pg)?;
+            // The guard is a lateral source of the look-up: it runs first.
+            let find = tx
+                .prepare_cached(&format!(
+                    "SELECT {OUTCOME_COLUMNS} FROM (SELECT rebuff_in_time($2) AS ok) d, \
+                     LATERAL (SELECT * FROM api_key_outcomes \
+                     WHERE key = CASE WHEN d.ok THEN $1::text END AND expires_at > now()) o"
+                ))
+                .await
+                .map_err(pg)?;
+            let found = tx.query_opt(&find, &[&record.key, &deadline]).await.map_err(pg)?;
+            if let Some(row) = found {
+                return Ok(answer(outcome_from_row(&row)?, &record.fingerprint));
+            }
+
+            let insert_key = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO api_keys ({COLUMNS}) \
+                     SELECT $1::text, $2::text, $3::text, $4::bytea, $5::text[], $6::bigint, NULL, \
+                     $7::text[], $8::boolean, $9::bigint, NULL WHERE rebuff_in_time($10) \
+                     ON CONFLICT (id) DO NOTHING"
+                ))
+                .await
+                .map_err(pg)?;
+            let ips: Vec<String> = new.allowed_ips.iter().map(IpNet::to_string).collect();
+            let now = unix_secs();
+            // A 12-character base62 id collides with odds of 1 in 3e21; if it ever does,
+            // nothing is inserted and another is drawn.
+            let generated = loop {
+                let generated = key::generate(new.live);
+                let inserted = tx
+                    .execute(
+                        &insert_key,
+                        &[
+                            &generated.id,
+                            &new.org_id,
+                            &new.name,
+                            &&generated.secret_hash[..],
+                            &new.scopes,
+                            &new.expires_at,
+                            &ips,
+                            &new.live,
+                            &now,
+                            &deadline,
+                        ],
+                    )
+                    .await;
+                match inserted {
+                    Ok(0) => {}
+                    Ok(_) => break generated,
+                    Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
+                        return Err(Error::OrgNotFound);
+                    }
+                    Err(e) => return Err(Error::Store(pg(e))),
+                }
+            };
+            let info = KeyInfo {
+                id: generated.id,
+                org_id: new.org_id,
+                name: new.name,
+                scopes: new.scopes,
+                expires_at: new.expires_at,
+                revoked_at: None,
+                allowed_ips: new.allowed_ips,
+                live: new.live,
+                created_at: now,
+                last_used_at: None,
+            };
+            let response = replay(&info)?;
+
+            let purge = tx
+                .prepare_cached(
+                    "DELETE FROM api_key_outcomes WHERE expires_at <= now() AND rebuff_in_time($3) \
+                     AND (key = $1 OR key IN (SELECT key FROM api_key_outcomes WHERE expires_at <= now() \
+                     ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))",
+                )
+                .await
+                .map_err(pg)?;
+            tx.execute(&purge, &[&record.key, &PURGE_BATCH, &deadline]).await.map_err(pg)?;
+            let insert_outcome = tx
+                .prepare_cached(
+                    "INSERT INTO api_key_outcomes \
+                     (key, fingerprint, status, header_names, header_values, body, expires_at) \
+                     SELECT $1::text, $2::bytea, $3::integer, $4::text[], $5::text[], $6::bytea, \
+                     now() + $7::bigint * interval '1 millisecond' WHERE rebuff_in_time($8) \
+                     ON CONFLICT (key) DO NOTHING",
+                )
+                .await
+                .map_err(pg)?;
+            let (names, values): (Vec<&str>, Vec<&str>) =
+                response.headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).unzip();
+            let recorded = tx
+                .execute(
+                    &insert_outcome,
+                    &[
+                        &record.key,
+                        &&record.fingerprint[..],
+                        &i32::from(response.status),
+                        &names,
+                        &values,
+                        &&response.body[..],
+                        &crate::idempotency::millis(record.ttl),
+                        &deadline,
+                    ],
+                )
+                .await
+                .map_err(pg)?;
+            if recorded == 0 {
+                // A run that raced this one committed its key and outcome first: this run's
+                // key is rolled back, and the first one's outcome (visible now, to this new
+                // statement) answers.
+                let found = tx.query_opt(&find, &[&record.key, &deadline]).await.map_err(pg)?;
+                tx.rollback().await.map_err(pg)?;
+                return match found {
+                    Some(row) => Ok(answer(outcome_from_row(&row)?, &record.fingerprint)),
+                    None => Err(Error::Store(StoreError::unavailable(
+                        "a concurrent creation under this idempotency key has not settled yet",
+                    ))),
+                };
+            }
+            tx.commit().await.map_err(pg)?;
+            Ok(KeyOnce::Created { info, text: generated.text })
         })
         .await
     }

@@ -14,6 +14,7 @@
 //! | [`QuotaStore`] | one conditional upsert (`used <= limit - amount`) |
 //! | [`IdempotencyStore`] | `rebuff_idempotency_begin()`: take the lock or read the record; expiry on the database's clock |
 //! | [`KeyStore`], [`SessionStore`] | one indexed lookup |
+//! | [`AccountStore::create_key_once`] | one transaction: look the idempotency key up, insert the key, record its response (the idempotency key is the primary key) |
 //!
 //! [`KeyStore`]: rebuff_store::KeyStore
 //! [`SessionStore`]: rebuff_store::SessionStore
@@ -21,6 +22,7 @@
 //! [`QuotaStore`]: rebuff_store::QuotaStore
 //! [`RateLimitStore`]: rebuff_store::RateLimitStore
 //! [`RateLimitStore::check_and_begin`]: rebuff_store::RateLimitStore::check_and_begin
+//! [`AccountStore::create_key_once`]: rebuff_store::AccountStore::create_key_once
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), rebuff_postgres::Error> {
@@ -250,8 +252,8 @@ impl PgStore {
         &self.inner.schema
     }
 
-    /// Deletes what has expired: sessions, idempotency records and dead locks, and rate-limit
-    /// state that no longer limits anything. Returns the number of rows deleted. Nothing
+    /// Deletes what has expired: sessions, idempotency records and dead locks, the outcomes of
+    /// idempotent key creations, and rate-limit state that no longer limits anything. Returns the number of rows deleted. Nothing
     /// depends on it for correctness (expired rows are treated as absent).
     ///
     /// # Errors
@@ -266,6 +268,10 @@ impl PgStore {
                 client.execute("DELETE FROM sessions WHERE expires_at <= $1", &[&now]).await.map_err(pg)?;
             n +=
                 client.execute("DELETE FROM idempotency WHERE expires_at <= now()", &[]).await.map_err(pg)?;
+            n += client
+                .execute("DELETE FROM api_key_outcomes WHERE expires_at <= now()", &[])
+                .await
+                .map_err(pg)?;
             n +=
                 client.execute("DELETE FROM rate_limits WHERE tat_us <= $1", &[&now_us]).await.map_err(pg)?;
             Ok(n)

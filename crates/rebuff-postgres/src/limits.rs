@@ -160,7 +160,7 @@ impl QuotaStore for PgStore {
 }
 
 impl PgStore {
-    /// [`QuotaStore::consume_once`]: one call of `rebuff_consume_once` (schema version 5).
+    /// [`QuotaStore::consume_once`]: one call of `rebuff_consume_once` (schema version 6).
     async fn consume_charge_once(
         &self,
         (org, period, charge): (&str, &str, &str),

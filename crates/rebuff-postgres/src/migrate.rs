@@ -203,7 +203,23 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER api_keys_removed
         AFTER DELETE ON api_keys FOR EACH STATEMENT EXECUTE FUNCTION rebuff_key_changed();
     "#,
-    // 5: charges made at most once (`QuotaStore::consume_once`), in one statement: the charge
+    // 5: the response of an idempotent key creation, recorded in the creation's own
+    // transaction (`AccountStore::create_key_once`): it exists exactly when the key does, and
+    // the primary key makes a second creation under one idempotency key impossible. Never the
+    // key's text. Expiry on the database's clock.
+    r#"
+    CREATE TABLE api_key_outcomes (
+        key           TEXT PRIMARY KEY,
+        fingerprint   BYTEA NOT NULL CHECK (length(fingerprint) = 32),
+        status        INTEGER NOT NULL,
+        header_names  TEXT[] NOT NULL,
+        header_values TEXT[] NOT NULL,
+        body          BYTEA NOT NULL,
+        expires_at    TIMESTAMPTZ NOT NULL
+    );
+    CREATE INDEX api_key_outcomes_expiry ON api_key_outcomes(expires_at);
+    "#,
+    // 6: charges made at most once (`QuotaStore::consume_once`), in one statement: the charge
     // id's marker is taken first (a concurrent repeat waits on its row, then finds it), the
     // usage charged, and the marker given back if the charge is refused.
     r#"

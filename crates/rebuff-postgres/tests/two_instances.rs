@@ -269,6 +269,69 @@ async fn keys_sessions_and_idempotency_are_shared() {
     }
 }
 
+/// A key creation records its redacted response in PostgreSQL with the key: once the
+/// idempotency record is gone (deleted here, as a store that lost it), a retry on the other
+/// instance is that response, and no second key is created (counted with `list_keys`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_key_creation_whose_record_was_lost_is_not_run_again() {
+    let Some(pair) = Pair::start("keyonce", None, |c| {
+        c.rate_limit = Quota { limit: 1_000_000, period: Duration::from_secs(60) };
+    })
+    .await
+    else {
+        return;
+    };
+    let org = pair.pg.find_org("acme").await.expect("find_org").expect("the organisation");
+    let keys = async || pair.pg.list_keys(&org.id).await.expect("list_keys").len();
+    assert_eq!(keys().await, 1, "the admin key");
+    let create = |i: usize, scopes: Value| {
+        pair.http
+            .post(pair.url(i, "/v1/api-keys"))
+            .bearer_auth(&pair.admin)
+            .header("idempotency-key", "pg-key-once")
+            .json(&json!({ "scopes": scopes }))
+    };
+    let first = create(0, json!(["read"])).send().await.expect("first");
+    assert_eq!(first.status(), StatusCode::CREATED);
+    assert!(!first.headers().contains_key("idempotent-replayed"));
+    let first: Value = first.json().await.expect("body");
+    let text = first["key"].as_str().expect("the key's text").to_owned();
+    let secret = text.rsplit('_').next().expect("a secret part").to_owned();
+    assert_eq!(keys().await, 2);
+
+    // The idempotency store loses the record (stored before the response left).
+    let sql = format!("DELETE FROM {}.idempotency", pair.pg.schema());
+    let (client, conn) =
+        tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    assert!(client.execute(&sql, &[]).await.expect("forget") > 0, "the idempotency record was stored");
+
+    let retry = create(1, json!(["read"])).send().await.expect("retry");
+    assert_eq!(retry.status(), StatusCode::CREATED);
+    assert_eq!(retry.headers().get("idempotent-replayed").and_then(|v| v.to_str().ok()), Some("true"));
+    let retry: Value = retry.json().await.expect("body");
+    assert_eq!(retry["id"], first["id"], "the first key's response");
+    assert!(retry["key"].as_str().is_some_and(|k| k.contains("redacted")), "{retry}");
+    assert!(!retry.to_string().contains(&secret));
+    assert_eq!(keys().await, 2, "the key creation ran again");
+
+    client.execute(&sql, &[]).await.expect("forget");
+    let (status, problem) = pair.send(create(0, json!(["write"]))).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["code"], "idempotency_key_reused");
+    let stored = client
+        .query(&format!("SELECT body FROM {}.api_key_outcomes", pair.pg.schema()), &[])
+        .await
+        .expect("the recorded outcomes");
+    assert_eq!(stored.len(), 1);
+    for row in stored {
+        let body: Vec<u8> = row.get(0);
+        assert!(!String::from_utf8_lossy(&body).contains(&secret), "the secret is at rest");
+    }
+    assert_eq!(keys().await, 2);
+    pair.stop().await;
+}
+
 /// 1,000 requests over both instances admit exactly the limit.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn rate_limits_on_postgres_admit_exactly_the_limit() {

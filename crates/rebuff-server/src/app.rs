@@ -47,10 +47,13 @@ pub fn app(state: AppState) -> Router {
         // A lock must outlive the longest a request may run, or a retry could run beside it.
         .lock_ttl(cfg.request_timeout + IDEMPOTENCY_LOCK_MARGIN)
         .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope))
-        // Writes record their outcome in their own SQLite transaction (`routes::write_once`):
-        // looked up before a request runs, it answers retries whatever the idempotency
-        // store lost.
-        .outcomes(Arc::new(crate::db::Outcomes(state.store().sqlite().clone())));
+        // Writes record their outcome in their own transaction (`routes::write_once` in
+        // SQLite, key creation in the accounts store): looked up before a request runs, it
+        // answers retries whatever the idempotency store lost.
+        .outcomes(Arc::new(crate::db::Outcomes {
+            api: state.store().sqlite().clone(),
+            accounts: state.store().account_outcomes(),
+        }));
     // One `ServiceBuilder` per stack, outermost first: `Router::layer` boxes every layer of
     // every route separately, and a request then clones each box (an allocation apiece).
     let stack = ServiceBuilder::new()

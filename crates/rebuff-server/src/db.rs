@@ -567,8 +567,17 @@ pub(crate) fn unfinished(conn: &Connection) -> rusqlite::Result<Unfinished> {
     Ok(Unfinished { models, jobs })
 }
 
-/// The outcomes recorded in the API's SQLite file, for the idempotency layer.
-pub(crate) struct Outcomes(pub(crate) rebuff_sqlite::SqliteStore);
+/// The outcomes the idempotency layer looks up before a request runs: those of the API's own
+/// writes, in its SQLite file (`routes::write_once`), then those of key creations, in the
+/// accounts store (`AccountStore::create_key_once`), which may be PostgreSQL. A request
+/// records its outcome in one place only, and keys are unique per caller, so the first found
+/// is the one.
+pub(crate) struct Outcomes {
+    /// The API's SQLite file.
+    pub(crate) api: rebuff_sqlite::SqliteStore,
+    /// The accounts store's outcomes.
+    pub(crate) accounts: std::sync::Arc<dyn rebuff_axum::idempotency::Outcomes>,
+}
 
 impl rebuff_axum::idempotency::Outcomes for Outcomes {
     fn find<'a>(
@@ -578,7 +587,12 @@ impl rebuff_axum::idempotency::Outcomes for Outcomes {
         'a,
         Result<Option<rebuff_axum::idempotency::Outcome>, rebuff_axum::store::StoreError>,
     > {
-        // An indexed read of one row: on the calling thread, as the other request-path reads.
-        Box::pin(async move { self.0.read_conn(|c| find_outcome(c, key)) })
+        Box::pin(async move {
+            // An indexed read of one row: on the calling thread, as the other request-path reads.
+            if let Some(found) = self.api.read_conn(|c| find_outcome(c, key))? {
+                return Ok(Some(found));
+            }
+            self.accounts.find(key).await
+        })
     }
 }

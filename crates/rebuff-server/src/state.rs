@@ -19,7 +19,7 @@ use std::sync::Arc;
 use rebuff_axum::quota::Quotas;
 use rebuff_axum::store::{
     AccountStore, BoxFuture, CachedKeyStore, Decision, IdempotencyStore, KeyCacheHandle, KeyChanges,
-    KeyStore, Quota, QuotaStore, RateLimitStore, SessionStore, StoreError,
+    KeyStore, Outcomes, Quota, QuotaStore, RateLimitStore, SessionStore, StoreError,
 };
 use rebuff_postgres::PgStore;
 use rebuff_redis::RedisStore;
@@ -340,6 +340,12 @@ impl Store {
     /// Organisations, users, API keys and sessions, on whichever backend holds them.
     pub fn accounts(&self) -> &dyn AccountStore {
         &*self.accounts
+    }
+
+    /// The outcomes of idempotent key creations, which the accounts store records with the
+    /// keys, for the idempotency layer.
+    pub(crate) fn account_outcomes(&self) -> Arc<dyn Outcomes> {
+        self.accounts.clone()
     }
 
     /// [`SqliteStore::read_conn`] on the API's own tables: a short lookup on the calling

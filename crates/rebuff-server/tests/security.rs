@@ -41,14 +41,17 @@ async fn an_idempotent_key_creation_never_stores_the_secret_and_its_replay_is_re
     assert_eq!(first.status, 201);
     let text = body(&first)["key"].as_str().expect("the key, shown once").to_owned();
     let secret = text.rsplit('_').next().expect("a secret part").to_owned();
+    // Kept twice: by the idempotency store, and with the key by the accounts store.
     let stored: Vec<Vec<u8>> = s
         .store
         .read_conn(|c| {
-            let mut stmt = c.prepare("SELECT coalesce(body, x'') FROM idempotency")?;
+            let mut stmt = c.prepare(
+                "SELECT coalesce(body, x'') FROM idempotency UNION ALL SELECT body FROM api_key_outcomes",
+            )?;
             stmt.query_map([], |r| r.get(0))?.collect()
         })
-        .expect("read the idempotency table");
-    assert!(!stored.is_empty(), "the completion is stored");
+        .expect("read the idempotency tables");
+    assert_eq!(stored.len(), 2, "the completion and the outcome are stored");
     for row in &stored {
         let row = String::from_utf8_lossy(row);
         assert!(!row.contains(&secret), "a stored response holds the secret: {row}");

@@ -6,7 +6,10 @@ use rebuff_store::accounts::{
     DUMMY_HASH, LoginOutcome, Org, UserInfo, email_key, hash_password, verify_password,
 };
 use rebuff_store::key::{hash_secret, token};
-use rebuff_store::{AccountStore, BoxFuture, KeyInfo, NewKey, SessionRecord, SessionStore, StoreError};
+use rebuff_store::{
+    AccountStore, BoxFuture, IdempotencyRecord, KeyInfo, KeyOnce, KeyReplay, NewKey, SessionRecord,
+    SessionStore, StoreError,
+};
 use rusqlite::{Connection, OptionalExtension, Row};
 
 use crate::{Error, SqliteStore, corrupt, immediate, map_err, now_nanos, random_alnum, unix_secs};
@@ -403,6 +406,15 @@ impl AccountStore for SqliteStore {
 
     fn create_key(&self, new: NewKey) -> BoxFuture<'_, Result<(KeyInfo, String), Error>> {
         Box::pin(SqliteStore::create_key(self, new))
+    }
+
+    fn create_key_once(
+        &self,
+        new: NewKey,
+        record: IdempotencyRecord,
+        replay: KeyReplay,
+    ) -> BoxFuture<'_, Result<KeyOnce, Error>> {
+        Box::pin(SqliteStore::create_key_once(self, new, record, replay))
     }
 
     fn list_keys<'a>(&'a self, org_id: &'a str) -> BoxFuture<'a, Result<Vec<KeyInfo>, StoreError>> {

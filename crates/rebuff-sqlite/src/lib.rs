@@ -5,8 +5,10 @@
 //! [`SqliteStore`] implements every storage trait of [`rebuff_store`]
 //! ([`KeyStore`], [`SessionStore`], [`RateLimitStore`], [`QuotaStore`], [`IdempotencyStore`])
 //! and [`AccountStore`], the account management the CLI and the server use (organisations,
-//! keys, users, logins, sessions): bring the trait into scope to call it.
+//! keys, users, logins, sessions): bring the trait into scope to call it. Its [`Outcomes`] are
+//! the responses of idempotent key creations, recorded with the key.
 //!
+//! [`Outcomes`]: rebuff_store::Outcomes
 //! [`KeyStore`]: rebuff_store::KeyStore
 //! [`SessionStore`]: rebuff_store::SessionStore
 //! [`RateLimitStore`]: rebuff_store::RateLimitStore
@@ -252,8 +254,9 @@ impl SqliteStore {
         self.read(|conn| f(conn).map_err(map_err))
     }
 
-    /// Deletes what has expired: sessions, idempotency records and locks, and rate-limit
-    /// state that no longer limits anything. Returns the number of rows deleted.
+    /// Deletes what has expired: sessions, idempotency records and locks, the outcomes of
+    /// idempotent key creations, and rate-limit state that no longer limits anything. Returns
+    /// the number of rows deleted.
     ///
     /// Nothing depends on it for correctness (expired rows are treated as absent); a server
     /// calls it now and then to keep the file small.
@@ -270,6 +273,9 @@ impl SqliteStore {
                 .map_err(map_err)?;
             n += tx
                 .execute("DELETE FROM idempotency WHERE expires_at <= ?1", [nanos_i64(now)])
+                .map_err(map_err)?;
+            n += tx
+                .execute("DELETE FROM api_key_outcomes WHERE expires_at <= ?1", [nanos_i64(now)])
                 .map_err(map_err)?;
             n += ratelimit::purge(&tx, now)?;
             tx.commit().map_err(map_err)?;

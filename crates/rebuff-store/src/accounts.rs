@@ -12,7 +12,7 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use ipnet::IpNet;
 
 use crate::key::{LIVE_PREFIX, TEST_PREFIX};
-use crate::{BoxFuture, KeyStore, SessionStore, StoreError};
+use crate::{BoxFuture, IdempotencyRecord, KeyStore, Outcomes, SessionStore, StoreError, StoredResponse};
 
 /// An organisation: the tenant that keys, users and resources belong to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +100,30 @@ impl KeyInfo {
     }
 }
 
+/// Makes the response recorded for a key that [`AccountStore::create_key_once`] creates, from
+/// what is known about the key: what a retry is answered. It is called inside the
+/// transaction, and is given no secret: the key's text is never stored.
+///
+/// An error rolls the creation back.
+pub type KeyReplay = Box<dyn FnOnce(&KeyInfo) -> Result<StoredResponse, StoreError> + Send>;
+
+/// What [`AccountStore::create_key_once`] came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyOnce {
+    /// The key was created now, and its response recorded in the same transaction.
+    Created {
+        /// What is known about the key.
+        info: KeyInfo,
+        /// The key's text, shown once.
+        text: String,
+    },
+    /// A key was created before under this idempotency key, with the same payload: nothing
+    /// was created; this is the response recorded then.
+    Replay(StoredResponse),
+    /// The idempotency key was recorded with another payload: nothing was created.
+    Mismatch,
+}
+
 /// Account or key management failed.
 ///
 /// The variants other than [`Error::Store`] are the caller's mistakes and map to 4xx
@@ -143,10 +167,11 @@ impl Error {
 ///
 /// It extends [`KeyStore`] and [`SessionStore`], the lookups of authentication, so one
 /// `Arc<dyn AccountStore>` serves both the management routes and the authentication layer
-/// (it coerces to `Arc<dyn KeyStore>` and `Arc<dyn SessionStore>`). The futures are boxed so
-/// the trait stays object safe; the conformance suite's `accounts` (feature `conformance`)
-/// is its contract in tests.
-pub trait AccountStore: KeyStore + SessionStore {
+/// (it coerces to `Arc<dyn KeyStore>` and `Arc<dyn SessionStore>`), and [`Outcomes`], which
+/// finds the responses that [`create_key_once`](Self::create_key_once) recorded. The futures
+/// are boxed so the trait stays object safe; the conformance suite's `accounts` (feature
+/// `conformance`) is its contract in tests.
+pub trait AccountStore: KeyStore + SessionStore + Outcomes {
     /// Creates an organisation named `name` (`org_` and 12 base62 characters as its id).
     ///
     /// # Errors
@@ -235,6 +260,24 @@ pub trait AccountStore: KeyStore + SessionStore {
     /// [`Error::OrgNotFound`], [`Error::Invalid`] for an empty scope or one with whitespace,
     /// [`Error::Store`] when the database fails.
     fn create_key(&self, new: NewKey) -> BoxFuture<'_, Result<(KeyInfo, String), Error>>;
+
+    /// Creates a key once per idempotency key: in one transaction, looks `record.key` up
+    /// among the recorded outcomes and, when it is there (a run that raced this one committed
+    /// first, or a retry), creates nothing and answers it ([`KeyOnce::Replay`], or
+    /// [`KeyOnce::Mismatch`] for another fingerprint); otherwise creates the key and records
+    /// the response `replay` makes for it, kept for `record.ttl`. The key and its outcome
+    /// commit together or not at all, and the idempotency key is the outcome's primary key, so
+    /// two runs can never both create a key. [`Outcomes::find`] reads the outcome until it
+    /// expires.
+    ///
+    /// # Errors
+    /// As [`create_key`](Self::create_key); an error of `replay` as [`Error::Store`].
+    fn create_key_once(
+        &self,
+        new: NewKey,
+        record: IdempotencyRecord,
+        replay: KeyReplay,
+    ) -> BoxFuture<'_, Result<KeyOnce, Error>>;
 
     /// The keys of `org_id`, revoked ones included, oldest first.
     ///

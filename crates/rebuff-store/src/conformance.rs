@@ -25,8 +25,8 @@ use rand::distr::Alphanumeric;
 use crate::key::{self, hash_secret};
 use crate::ratelimit::now_nanos;
 use crate::{
-    AccountError, AccountStore, Begin, BeginRequest, IdempotencyStore, LoginOutcome, NewKey, Quota,
-    QuotaStore, RateLimitStore, StoredResponse,
+    AccountError, AccountStore, Begin, BeginRequest, IdempotencyRecord, IdempotencyStore, KeyInfo, KeyOnce,
+    KeyReplay, LoginOutcome, NewKey, Outcome, Quota, QuotaStore, RateLimitStore, StoreError, StoredResponse,
 };
 
 /// Lock and record lifetimes in the expiry checks: long enough for a backend that stores
@@ -375,7 +375,8 @@ fn now_secs() -> i64 {
 /// emails (ignoring case) and password logins that do not tell an unknown email from a wrong
 /// password, sessions whose tokens are stored hashed and follow their user's state, keys
 /// whose secrets are stored hashed, listed oldest first, scoped to their organisation and
-/// revoked once; bad arguments are refused with the argument named.
+/// revoked once; bad arguments are refused with the argument named; and
+/// [`accounts_key_once`].
 pub async fn accounts(store: Arc<dyn AccountStore>) {
     // Organisations.
     let name = unique("org");
@@ -527,4 +528,111 @@ pub async fn accounts(store: Arc<dyn AccountStore>) {
     let used = store.get_key(&org.id, &live.id).await.expect("get_key").and_then(|k| k.last_used_at);
     assert_eq!(used, Some(1_900_000_000), "the latest use is kept");
     store.record_key_use("000000000000", 1).await.expect("record_key_use of a missing key");
+
+    accounts_key_once(store).await;
+}
+
+/// The response recorded for a key in the conformance checks: its id and `tag`, never its text.
+fn key_replay(tag: &'static str) -> KeyReplay {
+    Box::new(move |info: &KeyInfo| Ok(key_response(&info.id, tag)))
+}
+
+fn key_response(id: &str, tag: &str) -> StoredResponse {
+    StoredResponse {
+        status: 201,
+        headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+        body: Bytes::from(format!(r#"{{"id":"{id}","tag":"{tag}"}}"#)),
+    }
+}
+
+/// [`AccountStore::create_key_once`]: one key per idempotency key, however often and however
+/// concurrently it is asked for; a retry gets the response recorded by the first run (which
+/// [`Outcomes::find`](crate::Outcomes::find) finds too), another payload is reported as such,
+/// a refusal or a failure records nothing, and an expired outcome is gone.
+pub async fn accounts_key_once(store: Arc<dyn AccountStore>) {
+    let org = store.get_or_create_org(&unique("org-once")).await.expect("get_or_create_org");
+    let new = NewKey {
+        org_id: org.id.clone(),
+        name: "once".to_owned(),
+        scopes: vec!["read".to_owned()],
+        expires_at: None,
+        allowed_ips: Vec::new(),
+        live: false,
+    };
+    let count = || {
+        let (store, org_id) = (store.clone(), org.id.clone());
+        async move { store.list_keys(&org_id).await.expect("list_keys").len() }
+    };
+    let (fp, other_fp) = ([21u8; 32], [22u8; 32]);
+    let record =
+        IdempotencyRecord { key: unique("key-once"), fingerprint: fp, ttl: Duration::from_secs(3600) };
+
+    let first = store.create_key_once(new.clone(), record.clone(), key_replay("first")).await;
+    let Ok(KeyOnce::Created { info, text }) = first else { panic!("the first run: {first:?}") };
+    assert_eq!(key::parse(&text).map(|k| k.id), Some(info.id.clone()), "the key text is the key's");
+    assert_eq!(store.get_key(&org.id, &info.id).await.expect("get_key"), Some(info.clone()));
+    let recorded = key_response(&info.id, "first");
+    assert_eq!(
+        store.find(&record.key).await.expect("find"),
+        Some(Outcome { fingerprint: fp, response: recorded.clone() }),
+        "the outcome is recorded with the key"
+    );
+    let again = store.create_key_once(new.clone(), record.clone(), key_replay("second")).await;
+    assert_eq!(again, Ok(KeyOnce::Replay(recorded.clone())), "a retry creates nothing");
+    let other = IdempotencyRecord { fingerprint: other_fp, ..record.clone() };
+    let reused = store.create_key_once(new.clone(), other, key_replay("other")).await;
+    assert_eq!(reused, Ok(KeyOnce::Mismatch), "another payload under the same key");
+    assert_eq!(count().await, 1, "one key for one idempotency key");
+    assert_eq!(store.find(&unique("key-absent")).await.expect("find"), None);
+
+    // Refusals and failures record nothing, and create nothing.
+    let refused = IdempotencyRecord { key: unique("key-refused"), ..record.clone() };
+    let stray = NewKey { org_id: "org_000000000000".to_owned(), ..new.clone() };
+    let answer = store.create_key_once(stray, refused.clone(), key_replay("stray")).await;
+    assert_eq!(answer, Err(AccountError::OrgNotFound));
+    let bad = NewKey { scopes: vec!["read write".to_owned()], ..new.clone() };
+    let answer = store.create_key_once(bad, refused.clone(), key_replay("bad")).await;
+    assert_eq!(answer, Err(AccountError::Invalid("scope")));
+    let failing: KeyReplay = Box::new(|_| Err(StoreError::backend("no response to record")));
+    let answer = store.create_key_once(new.clone(), refused.clone(), failing).await;
+    assert!(matches!(answer, Err(AccountError::Store(_))), "{answer:?}");
+    assert_eq!(store.find(&refused.key).await.expect("find"), None, "a refusal was recorded");
+    assert_eq!(count().await, 1, "a refused or failed creation left a key");
+
+    // Concurrent runs of one idempotency key create one key, even when they overlap inside
+    // their transactions (the response takes a while to make).
+    let raced = IdempotencyRecord { key: unique("key-raced"), ..record.clone() };
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, new, raced) = (store.clone(), new.clone(), raced.clone());
+            let slow: KeyReplay = Box::new(|info: &KeyInfo| {
+                std::thread::sleep(Duration::from_millis(30));
+                Ok(key_response(&info.id, "raced"))
+            });
+            tokio::spawn(async move { store.create_key_once(new, raced, slow).await })
+        })
+        .collect();
+    let mut created = Vec::new();
+    let mut replayed = Vec::new();
+    for task in tasks {
+        match task.await.expect("task").expect("create_key_once") {
+            KeyOnce::Created { info, .. } => created.push(info.id),
+            KeyOnce::Replay(response) => replayed.push(response),
+            KeyOnce::Mismatch => panic!("a concurrent run with the same payload was told it differs"),
+        }
+    }
+    assert_eq!(created.len(), 1, "20 concurrent runs of one idempotency key");
+    assert!(replayed.iter().all(|r| *r == key_response(&created[0], "raced")), "{replayed:?}");
+    assert_eq!(count().await, 2);
+
+    // An expired outcome is not found, and no longer holds the idempotency key.
+    let short = IdempotencyRecord { key: unique("key-expires"), ttl: SHORT_TTL, ..record };
+    let answer = store.create_key_once(new.clone(), short.clone(), key_replay("short")).await;
+    assert!(matches!(answer, Ok(KeyOnce::Created { .. })), "{answer:?}");
+    assert!(store.find(&short.key).await.expect("find").is_some());
+    tokio::time::sleep(AFTER_SHORT_TTL).await;
+    assert_eq!(store.find(&short.key).await.expect("find"), None, "an expired outcome was found");
+    let answer = store.create_key_once(new, short, key_replay("later")).await;
+    assert!(matches!(answer, Ok(KeyOnce::Created { .. })), "after the outcome expired: {answer:?}");
+    assert_eq!(count().await, 4);
 }

@@ -11,7 +11,7 @@
 //! | [`key_cache`] | [`CachedKeyStore`]: verified keys kept in memory, forgotten within a bound when keys change ([`KeyChanges`]) |
 //! | [`ratelimit`] | [`RateLimitStore`] and the GCRA maths ([`gcra`]) |
 //! | [`quota`] | [`QuotaStore`]: monthly usage per organisation |
-//! | [`idempotency`] | [`IdempotencyStore`]: a lock while the first request runs, then its response |
+//! | [`idempotency`] | [`IdempotencyStore`]: a lock while the first request runs, then its response; [`Outcomes`]: outcomes recorded with their side effects |
 //! | [`memory`] | [`MemoryStore`] (limits, quotas, idempotency) and [`MemoryAuthStore`] (accounts, keys, sessions) |
 //! | `conformance` | the suite every backend must pass (feature `conformance`) |
 //!
@@ -56,10 +56,12 @@ pub mod ratelimit;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
-pub use accounts::{AccountStore, Error as AccountError, KeyInfo, LoginOutcome, NewKey, Org, UserInfo};
+pub use accounts::{
+    AccountStore, Error as AccountError, KeyInfo, KeyOnce, KeyReplay, LoginOutcome, NewKey, Org, UserInfo,
+};
 pub use auth::{KeyRecord, KeyStore, SessionRecord, SessionStore};
 pub use error::{StoreError, StoreErrorKind};
-pub use idempotency::{Begin, IdempotencyStore, StoredResponse};
+pub use idempotency::{Begin, IdempotencyRecord, IdempotencyStore, Outcome, Outcomes, StoredResponse};
 pub use key_cache::{CachedKeyStore, KeyCacheHandle, KeyChanges};
 pub use memory::{MemoryAuthStore, MemoryStore};
 pub use quota::{QuotaStore, Usage};

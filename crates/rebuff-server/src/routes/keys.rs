@@ -1,15 +1,16 @@
 //! `/v1/api-keys`: create (the key text is shown once), list, revoke. Needs the `admin` scope.
 
-use axum::extract::State;
+use axum::extract::{Extension, State};
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use ipnet::IpNet;
 use rebuff_axum::auth::{ADMIN_SCOPE, Principal, Subject};
 use rebuff_axum::extract::{Json, Path, Query};
-use rebuff_axum::idempotency::ReplayBody;
+use rebuff_axum::idempotency::{IdempotencyRecord, Recorded, ReplayBody, replay_response};
+use rebuff_axum::store::{KeyOnce, KeyReplay, StoreError, StoredResponse};
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, Code};
-use rebuff_sqlite::{KeyInfo, NewKey};
+use rebuff_sqlite::{Error as AccountError, KeyInfo, NewKey};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -162,15 +163,34 @@ fn view(k: &KeyInfo) -> ApiKey {
     }
 }
 
+/// The body that an idempotent retry of a key creation replays: the first response's, with
+/// the key's text replaced by [`REDACTED`].
+fn redacted(info: &KeyInfo) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(&NewApiKey { info: view(info), key: REDACTED.into() })
+}
+
+/// A failure of the accounts store: masked, 503 when it is worth retrying.
+fn account_error(e: AccountError) -> ApiError {
+    match e {
+        AccountError::Store(e) => ApiError::from(e),
+        other => ApiError::new(Code::DatabaseError).cause(other),
+    }
+}
+
 /// Create an API key (its text is in this response only).
+///
+/// With an `Idempotency-Key`, the key and the response a retry replays (redacted: the secret is
+/// never stored) are committed together in the accounts store, so a retry gets that response
+/// and never creates a second key, whatever became of the idempotency store's record.
 #[utoipa::path(post, path = "/v1/api-keys", operation_id = "createApiKey", request_body = NewKeyBody,
     security(("apiKey" = []), ("session" = [])), description = "Needs the `admin` scope.",
     responses((status = 201, description = "Created.", body = NewApiKey)))]
 pub(crate) async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    record: Option<Extension<IdempotencyRecord>>,
     Valid(body): Valid<NewKeyBody>,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<Response, ApiError> {
     let creator = match &principal.subject {
         Subject::Key { id, .. } => state.store().accounts().get_key(&principal.org_id, id).await?,
         // A session never holds `admin`; should one reach here, its key would outlive it.
@@ -188,22 +208,41 @@ pub(crate) async fn create(
         live: body.live,
     };
     let new = within_creator(&creator, new)?;
-    let (info, text) = state
-        .store()
-        .accounts()
-        .create_key(new)
-        .await
-        .map_err(|e| ApiError::new(Code::DatabaseError).cause(e))?;
+    let accounts = state.store().accounts();
+    let (info, text, recorded) = match record {
+        None => {
+            let (info, text) = accounts.create_key(new).await.map_err(account_error)?;
+            (info, text, false)
+        }
+        Some(Extension(record)) => {
+            let replay: KeyReplay = Box::new(|info: &KeyInfo| {
+                let body = redacted(info).map_err(|e| StoreError::backend(format!("a key's replay: {e}")))?;
+                Ok(StoredResponse {
+                    status: StatusCode::CREATED.as_u16(),
+                    headers: vec![(
+                        http::header::CONTENT_TYPE.as_str().to_owned(),
+                        "application/json".to_owned(),
+                    )],
+                    body: body.into(),
+                })
+            });
+            match accounts.create_key_once(new, record, replay).await.map_err(account_error)? {
+                KeyOnce::Created { info, text } => (info, text, true),
+                KeyOnce::Replay(stored) => return Ok(replay_response(stored)),
+                KeyOnce::Mismatch => return Err(ApiError::new(Code::IdempotencyKeyReused)),
+            }
+        }
+    };
     // An idempotent retry replays a stored copy: the copy never holds the secret.
-    let redacted = NewApiKey { info: view(&info), key: REDACTED.into() };
-    let replay = ReplayBody::new(
-        serde_json::to_vec(&redacted).map_err(|e| ApiError::new(Code::InternalError).cause(e))?,
-    );
+    let replay = ReplayBody::new(redacted(&info).map_err(|e| ApiError::new(Code::InternalError).cause(e))?);
     // The body holds the key's secret: no cache may keep it.
     let no_store = [(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"))];
     let mut res =
         (StatusCode::CREATED, no_store, Json(NewApiKey { info: view(&info), key: text })).into_response();
     res.extensions_mut().insert(replay);
+    if recorded {
+        res.extensions_mut().insert(Recorded);
+    }
     Ok(res)
 }
 

@@ -1,7 +1,7 @@
 //! [`MemoryAuthStore`]: organisations, users, API keys and sessions in memory, for tests and
 //! for embedding.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,13 +10,20 @@ use rand::distr::Alphanumeric;
 
 use crate::accounts::{DUMMY_HASH, email_key, hash_password, verify_password};
 use crate::key::{self, hash_secret};
+use crate::ratelimit::now_nanos;
 use crate::{
-    AccountError, AccountStore, BoxFuture, KeyInfo, KeyRecord, KeyStore, LoginOutcome, NewKey, Org,
-    SessionRecord, SessionStore, StoreError, UserInfo,
+    AccountError, AccountStore, BoxFuture, IdempotencyRecord, KeyInfo, KeyOnce, KeyRecord, KeyReplay,
+    KeyStore, LoginOutcome, NewKey, Org, Outcome, Outcomes, SessionRecord, SessionStore, StoreError,
+    UserInfo,
 };
 
+/// At most this many expired outcomes are dropped per key creation, so that one creation never
+/// pays for a long backlog.
+const PURGE_BATCH: usize = 64;
+
 /// Organisations, users, API keys and sessions in memory. Implements [`AccountStore`],
-/// [`KeyStore`] and [`SessionStore`]; share one `Arc<MemoryAuthStore>` as all three.
+/// [`KeyStore`], [`SessionStore`] and [`Outcomes`] (of [`AccountStore::create_key_once`]);
+/// share one `Arc<MemoryAuthStore>` as all four.
 ///
 /// Keys and sessions can also be put in directly, for a test or a fixed set of keys:
 ///
@@ -53,6 +60,78 @@ struct State {
     sessions: HashMap<[u8; 32], SessionRecord>,
     /// Insertion order of keys: `list_keys` is oldest first, and several keys share a second.
     next_seq: u64,
+    /// The responses of `create_key_once` by idempotency key, with their expiry (nanoseconds
+    /// since the Unix epoch).
+    outcomes: HashMap<String, (Outcome, u128)>,
+    /// The same outcomes by expiry, soonest first, to drop the expired ones.
+    outcome_expiry: BTreeSet<(u128, String)>,
+}
+
+impl State {
+    /// The unexpired outcome recorded for `key`.
+    fn live_outcome(&self, key: &str, now: u128) -> Option<&Outcome> {
+        self.outcomes.get(key).filter(|(_, expires)| *expires > now).map(|(outcome, _)| outcome)
+    }
+
+    /// Records `outcome` under `key` until `expires`, replacing an expired one, and drops up
+    /// to [`PURGE_BATCH`] other expired outcomes.
+    fn record_outcome(&mut self, key: String, outcome: Outcome, expires: u128, now: u128) {
+        for _ in 0..PURGE_BATCH {
+            match self.outcome_expiry.first() {
+                Some((at, _)) if *at <= now => {
+                    if let Some((_, old)) = self.outcome_expiry.pop_first() {
+                        self.outcomes.remove(&old);
+                    }
+                }
+                _ => break,
+            }
+        }
+        if let Some((_, old_expiry)) = self.outcomes.get(&key) {
+            self.outcome_expiry.remove(&(*old_expiry, key.clone()));
+        }
+        self.outcome_expiry.insert((expires, key.clone()));
+        self.outcomes.insert(key, (outcome, expires));
+    }
+
+    /// A new key of `new` (checked already), not stored yet; its text.
+    fn draw_key(&self, new: NewKey) -> (StoredKey, String) {
+        let mut generated = key::generate(new.live);
+        while self.keys.contains_key(&generated.id) {
+            generated = key::generate(new.live);
+        }
+        let NewKey { org_id, name, scopes, expires_at, allowed_ips, live } = new;
+        let stored = StoredKey {
+            record: KeyRecord {
+                id: generated.id,
+                org_id,
+                secret_hash: generated.secret_hash,
+                scopes,
+                expires_at,
+                revoked_at: None,
+                allowed_ips,
+                live,
+            },
+            name,
+            created_at: now_secs(),
+            last_used_at: None,
+            seq: self.next_seq,
+        };
+        (stored, generated.text)
+    }
+
+    /// Stores a key that [`draw_key`](State::draw_key) made.
+    fn add_key(&mut self, stored: StoredKey) {
+        self.next_seq += 1;
+        self.keys.insert(stored.record.id.clone(), stored);
+    }
+}
+
+/// Refuses an empty scope or one with whitespace.
+fn check_scopes(new: &NewKey) -> Result<(), AccountError> {
+    if new.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
+        return Err(AccountError::Invalid("scope"));
+    }
+    Ok(())
 }
 
 #[derive(Debug)]
@@ -240,39 +319,46 @@ impl MemoryAuthStore {
     }
 
     fn new_key(&self, new: NewKey) -> Result<(KeyInfo, String), AccountError> {
-        if new.scopes.iter().any(|s| s.is_empty() || s.contains(char::is_whitespace)) {
-            return Err(AccountError::Invalid("scope"));
-        }
+        check_scopes(&new)?;
         let mut state = self.write();
         if !state.orgs.contains_key(&new.org_id) {
             return Err(AccountError::OrgNotFound);
         }
-        let mut generated = key::generate(new.live);
-        while state.keys.contains_key(&generated.id) {
-            generated = key::generate(new.live);
-        }
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        let NewKey { org_id, name, scopes, expires_at, allowed_ips, live } = new;
-        let stored = StoredKey {
-            record: KeyRecord {
-                id: generated.id.clone(),
-                org_id,
-                secret_hash: generated.secret_hash,
-                scopes,
-                expires_at,
-                revoked_at: None,
-                allowed_ips,
-                live,
-            },
-            name,
-            created_at: now_secs(),
-            last_used_at: None,
-            seq,
-        };
+        let (stored, text) = state.draw_key(new);
         let info = stored.info();
-        state.keys.insert(generated.id, stored);
-        Ok((info, generated.text))
+        state.add_key(stored);
+        Ok((info, text))
+    }
+
+    fn new_key_once(
+        &self,
+        new: NewKey,
+        record: IdempotencyRecord,
+        replay: KeyReplay,
+    ) -> Result<KeyOnce, AccountError> {
+        check_scopes(&new)?;
+        let now = now_nanos();
+        // One write lock for the look-up, the key and its outcome: the transaction.
+        let mut state = self.write();
+        if let Some(found) = state.live_outcome(&record.key, now) {
+            return Ok(if found.fingerprint == record.fingerprint {
+                KeyOnce::Replay(found.response.clone())
+            } else {
+                KeyOnce::Mismatch
+            });
+        }
+        if !state.orgs.contains_key(&new.org_id) {
+            return Err(AccountError::OrgNotFound);
+        }
+        let (stored, text) = state.draw_key(new);
+        let info = stored.info();
+        // Before anything changes: a failure leaves the state as it was.
+        let response = replay(&info)?;
+        state.add_key(stored);
+        let expires = now.saturating_add(record.ttl.as_nanos());
+        let outcome = Outcome { fingerprint: record.fingerprint, response };
+        state.record_outcome(record.key, outcome, expires, now);
+        Ok(KeyOnce::Created { info, text })
     }
 }
 
@@ -297,6 +383,13 @@ impl SessionStore for MemoryAuthStore {
             s
         });
         ready(Ok(found))
+    }
+}
+
+/// The responses recorded by [`AccountStore::create_key_once`].
+impl Outcomes for MemoryAuthStore {
+    fn find<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Outcome>, StoreError>> {
+        ready(Ok(self.read().live_outcome(key, now_nanos()).cloned()))
     }
 }
 
@@ -368,6 +461,15 @@ impl AccountStore for MemoryAuthStore {
 
     fn create_key(&self, new: NewKey) -> BoxFuture<'_, Result<(KeyInfo, String), AccountError>> {
         ready(self.new_key(new))
+    }
+
+    fn create_key_once(
+        &self,
+        new: NewKey,
+        record: IdempotencyRecord,
+        replay: KeyReplay,
+    ) -> BoxFuture<'_, Result<KeyOnce, AccountError>> {
+        ready(self.new_key_once(new, record, replay))
     }
 
     fn list_keys<'a>(&'a self, org_id: &'a str) -> BoxFuture<'a, Result<Vec<KeyInfo>, StoreError>> {
