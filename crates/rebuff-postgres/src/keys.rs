@@ -1,7 +1,7 @@
 //! API keys: [`KeyStore`] and their management. Only the SHA-256 of a key's secret is
 //! stored; the key text is returned once, by [`AccountStore::create_key`](rebuff_store::AccountStore::create_key).
 //! The responses of idempotent creations ([`AccountStore::create_key_once`](rebuff_store::AccountStore::create_key_once))
-//! are recorded in `api_key_outcomes`, in the creation's transaction, and found through
+//! are recorded in `outcomes`, in the creation's transaction, and found through
 //! [`Outcomes`].
 
 use bytes::Bytes;
@@ -126,7 +126,7 @@ impl Outcomes for PgStore {
             let client = self.client().await?;
             let stmt = client
                 .prepare_cached(&format!(
-                    "SELECT {OUTCOME_COLUMNS} FROM api_key_outcomes o WHERE o.key = $1 AND o.expires_at > now()"
+                    "SELECT {OUTCOME_COLUMNS} FROM outcomes o WHERE o.key = $1 AND o.expires_at > now()"
                 ))
                 .await
                 .map_err(pg)?;
@@ -306,7 +306,7 @@ impl PgStore {
             let find = tx
                 .prepare_cached(&format!(
                     "SELECT {OUTCOME_COLUMNS} FROM (SELECT rebuff_in_time($2) AS ok) d, \
-                     LATERAL (SELECT * FROM api_key_outcomes \
+                     LATERAL (SELECT * FROM outcomes \
                      WHERE key = CASE WHEN d.ok THEN $1::text END AND expires_at > now()) o"
                 ))
                 .await
@@ -373,8 +373,8 @@ impl PgStore {
 
             let purge = tx
                 .prepare_cached(
-                    "DELETE FROM api_key_outcomes WHERE expires_at <= now() AND rebuff_in_time($3) \
-                     AND (key = $1 OR key IN (SELECT key FROM api_key_outcomes WHERE expires_at <= now() \
+                    "DELETE FROM outcomes WHERE expires_at <= now() AND rebuff_in_time($3) \
+                     AND (key = $1 OR key IN (SELECT key FROM outcomes WHERE expires_at <= now() \
                      ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))",
                 )
                 .await
@@ -382,7 +382,7 @@ impl PgStore {
             tx.execute(&purge, &[&record.key, &PURGE_BATCH, &deadline]).await.map_err(pg)?;
             let insert_outcome = tx
                 .prepare_cached(
-                    "INSERT INTO api_key_outcomes \
+                    "INSERT INTO outcomes \
                      (key, fingerprint, status, header_names, header_values, body, expires_at) \
                      SELECT $1::text, $2::bytea, $3::integer, $4::text[], $5::text[], $6::bytea, \
                      now() + $7::bigint * interval '1 millisecond' WHERE rebuff_in_time($8) \

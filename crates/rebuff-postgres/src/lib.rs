@@ -268,10 +268,7 @@ impl PgStore {
                 client.execute("DELETE FROM sessions WHERE expires_at <= $1", &[&now]).await.map_err(pg)?;
             n +=
                 client.execute("DELETE FROM idempotency WHERE expires_at <= now()", &[]).await.map_err(pg)?;
-            n += client
-                .execute("DELETE FROM api_key_outcomes WHERE expires_at <= now()", &[])
-                .await
-                .map_err(pg)?;
+            n += client.execute("DELETE FROM outcomes WHERE expires_at <= now()", &[]).await.map_err(pg)?;
             n +=
                 client.execute("DELETE FROM rate_limits WHERE tat_us <= $1", &[&now_us]).await.map_err(pg)?;
             Ok(n)

@@ -208,7 +208,7 @@ const MIGRATIONS: &[&str] = &[
     // the primary key makes a second creation under one idempotency key impossible. Never the
     // key's text. Expiry on the database's clock.
     r#"
-    CREATE TABLE api_key_outcomes (
+    CREATE TABLE outcomes (
         key           TEXT PRIMARY KEY,
         fingerprint   BYTEA NOT NULL CHECK (length(fingerprint) = 32),
         status        INTEGER NOT NULL,
@@ -217,7 +217,7 @@ const MIGRATIONS: &[&str] = &[
         body          BYTEA NOT NULL,
         expires_at    TIMESTAMPTZ NOT NULL
     );
-    CREATE INDEX api_key_outcomes_expiry ON api_key_outcomes(expires_at);
+    CREATE INDEX outcomes_expiry ON outcomes(expires_at);
     "#,
     // 6: charges made at most once (`QuotaStore::consume_once`), in one statement: the charge
     // id's marker is taken first (a concurrent repeat waits on its row, then finds it), the

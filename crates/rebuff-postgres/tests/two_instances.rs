@@ -320,7 +320,7 @@ async fn a_key_creation_whose_record_was_lost_is_not_run_again() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
     assert_eq!(problem["code"], "idempotency_key_reused");
     let stored = client
-        .query(&format!("SELECT body FROM {}.api_key_outcomes", pair.pg.schema()), &[])
+        .query(&format!("SELECT body FROM {}.outcomes", pair.pg.schema()), &[])
         .await
         .expect("the recorded outcomes");
     assert_eq!(stored.len(), 1);

@@ -1,7 +1,5 @@
 //! The router: routes, and the layers that give every error its catalog answer.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::MethodRouter;
@@ -50,10 +48,7 @@ pub fn app(state: AppState) -> Router {
         // Writes record their outcome in their own transaction (`routes::write_once` in
         // SQLite, key creation in the accounts store): looked up before a request runs, it
         // answers retries whatever the idempotency store lost.
-        .outcomes(Arc::new(crate::db::Outcomes {
-            api: state.store().sqlite().clone(),
-            accounts: state.store().account_outcomes(),
-        }));
+        .outcomes(state.store().outcomes());
     // One `ServiceBuilder` per stack, outermost first: `Router::layer` boxes every layer of
     // every route separately, and a request then clones each box (an allocation apiece).
     let stack = ServiceBuilder::new()

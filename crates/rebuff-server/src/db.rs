@@ -51,18 +51,6 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         -- Lists read a page of an organisation's projects in creation order straight off
         -- this index: no sort per request.
         CREATE INDEX IF NOT EXISTS projects_by_org_created ON projects (org_id, created_at, id);
-        -- The outcome of an idempotent write, committed in the write's own transaction: it
-        -- exists exactly when the side effect does. The primary key makes a second commit of
-        -- the same key impossible, even for two runs that raced.
-        CREATE TABLE IF NOT EXISTS idempotency_outcomes (
-            key TEXT PRIMARY KEY,
-            fingerprint BLOB NOT NULL,
-            status INTEGER NOT NULL,
-            content_type TEXT NOT NULL,
-            body BLOB NOT NULL,
-            expires_at INTEGER NOT NULL
-        );
-        CREATE INDEX IF NOT EXISTS idempotency_outcomes_expiry ON idempotency_outcomes (expires_at);
         -- The recovery point of an idempotent operation of several steps (a generation:
         -- charge the quota, then write the job): the id its first attempt chose for what it
         -- creates, which is also the quota charge's id. A retry resumes with the same id, so a
@@ -75,7 +63,27 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
             expires_at INTEGER NOT NULL
         );
         CREATE INDEX IF NOT EXISTS idempotency_progress_expiry ON idempotency_progress (expires_at);",
-    )
+    )?;
+    // Outcomes were once kept in a table of this schema; they now live in `rebuff-sqlite`'s
+    // `outcomes`, shared with key creations. Unexpired ones are carried over, once.
+    let old: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'idempotency_outcomes')",
+        [],
+        |r| r.get(0),
+    )?;
+    if old {
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO outcomes (key, fingerprint, status, headers, body, expires_at)
+             SELECT key, fingerprint, status, json_array(json_array('content-type', content_type)), body,
+                    expires_at * 1000000000
+             FROM idempotency_outcomes WHERE expires_at > ?1 AND length(fingerprint) = 32",
+            [now()],
+        )?;
+        tx.execute_batch("DROP TABLE idempotency_outcomes")?;
+        tx.commit()?;
+    }
+    Ok(())
 }
 
 /// A new id: a prefix and 12 lowercase hex digits (`mdl_a1b2c3d4e5f6`, as the references show).
@@ -426,54 +434,6 @@ pub(crate) fn finish_job(conn: &Connection, id: &str) -> rusqlite::Result<()> {
     Ok(())
 }
 
-/// The unexpired outcome recorded for an idempotency key.
-pub(crate) fn find_outcome(
-    conn: &Connection,
-    key: &str,
-) -> rusqlite::Result<Option<rebuff_axum::idempotency::Outcome>> {
-    conn.prepare_cached(
-        "SELECT fingerprint, status, content_type, body FROM idempotency_outcomes WHERE key = ?1 AND expires_at > ?2",
-    )?
-    .query_row(params![key, now()], |r| {
-        let fp: Vec<u8> = r.get(0)?;
-        let status: u16 = r.get(1)?;
-        let content_type: String = r.get(2)?;
-        let body: Vec<u8> = r.get(3)?;
-        Ok(rebuff_axum::idempotency::Outcome {
-            fingerprint: fp.try_into().unwrap_or([0; 32]),
-            response: rebuff_axum::store::StoredResponse {
-                status,
-                headers: vec![("content-type".to_owned(), content_type)],
-                body: body.into(),
-            },
-        })
-    })
-    .optional()
-}
-
-/// Records the outcome of an idempotent write, inside the write's transaction. An expired
-/// record of the same key is replaced.
-pub(crate) fn insert_outcome(
-    conn: &Connection,
-    record: &rebuff_axum::idempotency::IdempotencyRecord,
-    status: u16,
-    content_type: &str,
-    body: &[u8],
-) -> rusqlite::Result<()> {
-    let now = now();
-    let ttl = i64::try_from(record.ttl.as_secs()).unwrap_or(i64::MAX);
-    conn.execute(
-        "DELETE FROM idempotency_outcomes WHERE key = ?1 AND expires_at <= ?2",
-        params![record.key, now],
-    )?;
-    conn.execute(
-        "INSERT INTO idempotency_outcomes (key, fingerprint, status, content_type, body, expires_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![record.key, &record.fingerprint[..], status, content_type, body, now.saturating_add(ttl)],
-    )?;
-    Ok(())
-}
-
 /// Where an idempotent operation of several steps stands.
 pub(crate) enum Progress {
     /// Its outcome is recorded: it finished.
@@ -491,7 +451,7 @@ pub(crate) fn begin_progress(
     prefix: &str,
 ) -> rusqlite::Result<Progress> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    if let Some(outcome) = find_outcome(&tx, &record.key)? {
+    if let Some(outcome) = rebuff_sqlite::outcomes::find(&tx, &record.key)? {
         return Ok(Progress::Finished(outcome));
     }
     let now = now();
@@ -531,11 +491,10 @@ pub(crate) fn end_progress(conn: &Connection, key: &str) -> rusqlite::Result<()>
     Ok(())
 }
 
-/// Deletes expired outcomes and recovery points; returns how many.
+/// Deletes expired recovery points (the store purges outcomes); returns how many.
 pub(crate) fn purge_expired(conn: &Connection) -> rusqlite::Result<u64> {
     let now = now();
-    let n = conn.execute("DELETE FROM idempotency_outcomes WHERE expires_at <= ?1", [now])?
-        + conn.execute("DELETE FROM idempotency_progress WHERE expires_at <= ?1", [now])?;
+    let n = conn.execute("DELETE FROM idempotency_progress WHERE expires_at <= ?1", [now])?;
     Ok(u64::try_from(n).unwrap_or(u64::MAX))
 }
 
@@ -574,7 +533,7 @@ pub(crate) fn unfinished(conn: &Connection) -> rusqlite::Result<Unfinished> {
 /// is the one.
 pub(crate) struct Outcomes {
     /// The API's SQLite file.
-    pub(crate) api: rebuff_sqlite::SqliteStore,
+    pub(crate) api: std::sync::Arc<dyn rebuff_axum::idempotency::Outcomes>,
     /// The accounts store's outcomes.
     pub(crate) accounts: std::sync::Arc<dyn rebuff_axum::idempotency::Outcomes>,
 }
@@ -588,8 +547,7 @@ impl rebuff_axum::idempotency::Outcomes for Outcomes {
         Result<Option<rebuff_axum::idempotency::Outcome>, rebuff_axum::store::StoreError>,
     > {
         Box::pin(async move {
-            // An indexed read of one row: on the calling thread, as the other request-path reads.
-            if let Some(found) = self.api.read_conn(|c| find_outcome(c, key))? {
+            if let Some(found) = self.api.find(key).await? {
                 return Ok(Some(found));
             }
             self.accounts.find(key).await

@@ -342,10 +342,15 @@ impl Store {
         &*self.accounts
     }
 
-    /// The outcomes of idempotent key creations, which the accounts store records with the
-    /// keys, for the idempotency layer.
-    pub(crate) fn account_outcomes(&self) -> Arc<dyn Outcomes> {
-        self.accounts.clone()
+    /// Where the idempotency layer looks for outcomes recorded with their writes: the API's
+    /// SQLite file (its own writes, and key creations when the accounts are there too), then
+    /// the accounts store when it is another.
+    pub(crate) fn outcomes(&self) -> Arc<dyn Outcomes> {
+        let api: Arc<dyn Outcomes> = Arc::new(self.sqlite.clone());
+        if self.backends.placement.accounts == "SQLite" {
+            return api;
+        }
+        Arc::new(crate::db::Outcomes { api, accounts: self.accounts.clone() })
     }
 
     /// [`SqliteStore::read_conn`] on the API's own tables: a short lookup on the calling

@@ -171,7 +171,7 @@ async fn a_key_creation_whose_record_was_lost_is_replayed_redacted_and_not_run_a
     // The outcome kept at rest never holds the secret.
     let conn = rusqlite::Connection::open(&db).expect("open");
     let bodies: Vec<Vec<u8>> = conn
-        .prepare("SELECT body FROM api_key_outcomes")
+        .prepare("SELECT body FROM outcomes")
         .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect())
         .expect("the recorded outcomes");
     assert_eq!(bodies.len(), 1);
@@ -382,5 +382,43 @@ async fn work_left_running_by_a_stopped_instance_is_finished_by_the_next() {
     tokio::time::timeout(Duration::from_secs(10), ready)
         .await
         .expect("the next instance finished the training");
+    remove(&db);
+}
+
+/// Outcomes recorded by an earlier version, in the server's own `idempotency_outcomes` table,
+/// are carried over to the store's `outcomes` when the server starts, so that their retries
+/// are still answered from them; expired ones are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_of_an_earlier_version_are_carried_over() {
+    let db = temp_db();
+    drop(rebuff_server::open(&db).await.expect("open"));
+    let now = i64::try_from(rebuff_axum::ratelimit::now_nanos() / 1_000_000_000).expect("seconds");
+    {
+        let conn = rusqlite::Connection::open(&db).expect("open");
+        conn.execute_batch(
+            "CREATE TABLE idempotency_outcomes (key TEXT PRIMARY KEY, fingerprint BLOB NOT NULL,
+             status INTEGER NOT NULL, content_type TEXT NOT NULL, body BLOB NOT NULL, expires_at INTEGER NOT NULL)",
+        )
+        .expect("the earlier table");
+        let insert = "INSERT INTO idempotency_outcomes VALUES (?1, ?2, 201, 'application/json', ?3, ?4)";
+        conn.execute(insert, rusqlite::params!["kept", &[1u8; 32][..], &b"{\"id\":1}"[..], now + 3600])
+            .expect("row");
+        conn.execute(insert, rusqlite::params!["expired", &[1u8; 32][..], &b"{}"[..], now - 1]).expect("row");
+    }
+    // The server's own tables are migrated when it starts.
+    let (_base, stop) = serve(&db).await;
+    drop(stop);
+    let (store, _) = rebuff_server::open(&db).await.expect("open again");
+    use rebuff_axum::idempotency::Outcomes as _;
+    let kept = store.find("kept").await.expect("find").expect("carried over");
+    assert_eq!((kept.response.status, &kept.response.body[..]), (201, &b"{\"id\":1}"[..]));
+    assert_eq!(kept.response.headers, vec![("content-type".to_owned(), "application/json".to_owned())]);
+    assert!(store.find("expired").await.expect("find").is_none());
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM sqlite_master WHERE name = 'idempotency_outcomes'"),
+        0,
+        "the earlier table is gone"
+    );
+    drop(store);
     remove(&db);
 }

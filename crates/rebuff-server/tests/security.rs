@@ -45,9 +45,8 @@ async fn an_idempotent_key_creation_never_stores_the_secret_and_its_replay_is_re
     let stored: Vec<Vec<u8>> = s
         .store
         .read_conn(|c| {
-            let mut stmt = c.prepare(
-                "SELECT coalesce(body, x'') FROM idempotency UNION ALL SELECT body FROM api_key_outcomes",
-            )?;
+            let mut stmt =
+                c.prepare("SELECT coalesce(body, x'') FROM idempotency UNION ALL SELECT body FROM outcomes")?;
             stmt.query_map([], |r| r.get(0))?.collect()
         })
         .expect("read the idempotency tables");

@@ -1,24 +1,15 @@
 //! API keys: [`KeyStore`] and their management. Only the SHA-256 of a key's secret is
 //! stored; the key text is returned once, by [`AccountStore::create_key`](rebuff_store::AccountStore::create_key).
 //! The responses of idempotent creations ([`AccountStore::create_key_once`](rebuff_store::AccountStore::create_key_once))
-//! are recorded in `api_key_outcomes`, in the creation's transaction, and found through
-//! [`Outcomes`].
+//! are recorded in the creation's transaction with [`outcomes::record`](crate::outcomes::record).
 
-use bytes::Bytes;
 use ipnet::IpNet;
 use rebuff_store::accounts::{KeyInfo, KeyOnce, KeyReplay, NewKey};
 use rebuff_store::key;
-use rebuff_store::{
-    BoxFuture, IdempotencyRecord, KeyChanges, KeyRecord, KeyStore, Outcome, Outcomes, StoreError,
-    StoredResponse,
-};
+use rebuff_store::{BoxFuture, IdempotencyRecord, KeyChanges, KeyRecord, KeyStore, StoreError};
 use rusqlite::{Connection, OptionalExtension, Row};
 
-use crate::{Error, SqliteStore, corrupt, immediate, map_err, nanos_after, nanos_i64, now_nanos, unix_secs};
-
-/// At most this many expired outcomes are deleted per key creation, so that one creation
-/// never pays for a long backlog (`purge_expired` deletes the rest).
-const PURGE_BATCH: i64 = 64;
+use crate::{Error, SqliteStore, corrupt, immediate, map_err, now_nanos, outcomes, unix_secs};
 
 const COLUMNS: &str = "id, org_id, name, secret_hash, scopes, expires_at, revoked_at, allowed_ips, \
                        live, created_at, last_used_at";
@@ -177,76 +168,6 @@ fn insert_key(tx: &Connection, new: NewKey) -> Result<(KeyInfo, String), Error> 
     Ok((info, generated.text))
 }
 
-/// The outcome recorded for `key` that is unexpired at `now` (nanoseconds).
-fn find_outcome(conn: &Connection, key: &str, now: u128) -> Result<Option<Outcome>, StoreError> {
-    let row = conn
-        .prepare_cached(
-            "SELECT fingerprint, status, headers, body FROM api_key_outcomes \
-             WHERE key = ?1 AND expires_at > ?2",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_row((key, nanos_i64(now)), |row| {
-                Ok((
-                    row.get::<_, Vec<u8>>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, String>(2)?,
-                    row.get::<_, Vec<u8>>(3)?,
-                ))
-            })
-            .optional()
-        })
-        .map_err(map_err)?;
-    let Some((fingerprint, status, headers, body)) = row else { return Ok(None) };
-    let fingerprint =
-        <[u8; 32]>::try_from(fingerprint.as_slice()).map_err(|_| corrupt("outcome fingerprint"))?;
-    let status = u16::try_from(status).map_err(|_| corrupt("outcome status"))?;
-    let headers = serde_json::from_str(&headers).map_err(|_| corrupt("outcome headers"))?;
-    Ok(Some(Outcome { fingerprint, response: StoredResponse { status, headers, body: Bytes::from(body) } }))
-}
-
-/// Records `response` under `record.key` in the transaction `tx`, which found no unexpired
-/// outcome there; deletes an expired one first, and a bounded batch of other expired ones.
-fn record_outcome(
-    tx: &Connection,
-    record: &IdempotencyRecord,
-    response: &StoredResponse,
-    now: u128,
-) -> Result<(), StoreError> {
-    let headers = serde_json::to_string(&response.headers)
-        .map_err(|e| StoreError::backend(format!("key outcome headers: {e}")))?;
-    tx.prepare_cached(
-        "DELETE FROM api_key_outcomes WHERE (key = ?1 AND expires_at <= ?2) OR key IN \
-         (SELECT key FROM api_key_outcomes WHERE expires_at <= ?2 ORDER BY expires_at LIMIT ?3)",
-    )
-    .and_then(|mut stmt| stmt.execute((&record.key, nanos_i64(now), PURGE_BATCH)))
-    .map_err(map_err)?;
-    // A plain insert: the primary key refuses a second outcome of the key.
-    tx.prepare_cached(
-        "INSERT INTO api_key_outcomes (key, fingerprint, status, headers, body, expires_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )
-    .and_then(|mut stmt| {
-        stmt.execute(rusqlite::params![
-            record.key,
-            &record.fingerprint[..],
-            response.status,
-            headers,
-            &response.body[..],
-            nanos_after(now, record.ttl),
-        ])
-    })
-    .map_err(map_err)?;
-    Ok(())
-}
-
-/// The responses recorded by [`AccountStore::create_key_once`](rebuff_store::AccountStore::create_key_once):
-/// one indexed read, on the calling thread like [`KeyStore::find_key`].
-impl Outcomes for SqliteStore {
-    fn find<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Option<Outcome>, StoreError>> {
-        Box::pin(std::future::ready(self.read(|conn| find_outcome(conn, key, now_nanos()))))
-    }
-}
-
 impl SqliteStore {
     /// Creates a key; returns what is stored and the key text, which is shown to its owner
     /// once: only the SHA-256 of its secret is kept.
@@ -281,11 +202,10 @@ impl SqliteStore {
     ) -> Result<KeyOnce, Error> {
         check_scopes(&new)?;
         self.run(move |conn| {
-            let now = now_nanos();
             // IMMEDIATE: the write lock is taken before the look-up, so no other run of the
             // same key can commit between the two.
             let tx = immediate(conn)?;
-            if let Some(found) = find_outcome(&tx, &record.key, now)? {
+            if let Some(found) = outcomes::find(&tx, &record.key).map_err(map_err)? {
                 return Ok(if found.fingerprint == record.fingerprint {
                     KeyOnce::Replay(found.response)
                 } else {
@@ -294,7 +214,7 @@ impl SqliteStore {
             }
             let (info, text) = insert_key(&tx, new)?;
             let response = replay(&info)?;
-            record_outcome(&tx, &record, &response, now)?;
+            outcomes::record(&tx, &record, &response).map_err(map_err)?;
             tx.commit().map_err(map_err)?;
             Ok(KeyOnce::Created { info, text })
         })

@@ -53,6 +53,7 @@ mod accounts;
 mod idempotency;
 mod keys;
 mod migrate;
+pub mod outcomes;
 mod quota;
 mod ratelimit;
 
@@ -275,7 +276,7 @@ impl SqliteStore {
                 .execute("DELETE FROM idempotency WHERE expires_at <= ?1", [nanos_i64(now)])
                 .map_err(map_err)?;
             n += tx
-                .execute("DELETE FROM api_key_outcomes WHERE expires_at <= ?1", [nanos_i64(now)])
+                .execute("DELETE FROM outcomes WHERE expires_at <= ?1", [nanos_i64(now)])
                 .map_err(map_err)?;
             n += ratelimit::purge(&tx, now)?;
             tx.commit().map_err(map_err)?;

@@ -101,12 +101,12 @@ const MIGRATIONS: &[&str] = &[
         UPDATE key_changes SET generation = generation + 1 WHERE id = 0;
     END;
     "#,
-    // 3: the response of an idempotent key creation, recorded in the creation's own
-    // transaction (`AccountStore::create_key_once`): it exists exactly when the key does, and
-    // the primary key makes a second creation under one idempotency key impossible. Never the
-    // key's text. Expiry in nanoseconds since the Unix epoch.
+    // 3: the outcomes of idempotent writes, each recorded in its write's own transaction
+    // (`outcomes::record`; key creations through `AccountStore::create_key_once`): one exists
+    // exactly when its side effect does, and the primary key makes a second run of one
+    // idempotency key impossible. Never a key's text. Expiry in nanoseconds since the Unix epoch.
     r#"
-    CREATE TABLE api_key_outcomes (
+    CREATE TABLE outcomes (
         key         TEXT PRIMARY KEY,
         fingerprint BLOB NOT NULL CHECK (length(fingerprint) = 32),
         status      INTEGER NOT NULL,
@@ -114,7 +114,7 @@ const MIGRATIONS: &[&str] = &[
         body        BLOB NOT NULL,
         expires_at  INTEGER NOT NULL
     ) STRICT;
-    CREATE INDEX api_key_outcomes_expiry ON api_key_outcomes(expires_at);
+    CREATE INDEX outcomes_expiry ON outcomes(expires_at);
     "#,
     // 4: charges made at most once (`QuotaStore::consume_once`): the id of a granted charge,
     // remembered until expires_at (nanoseconds since the Unix epoch).

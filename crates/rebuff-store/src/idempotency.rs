@@ -23,6 +23,17 @@ pub struct StoredResponse {
     pub body: Bytes,
 }
 
+impl StoredResponse {
+    /// A JSON response: `status`, `content-type: application/json` and `body`.
+    pub fn json(status: u16, body: impl Into<Bytes>) -> Self {
+        StoredResponse {
+            status,
+            headers: vec![("content-type".to_owned(), "application/json".to_owned())],
+            body: body.into(),
+        }
+    }
+}
+
 /// What `begin` found for an idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Begin {

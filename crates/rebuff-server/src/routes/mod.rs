@@ -211,7 +211,7 @@ where
         // key can commit between the two.
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if let Some(r) = &record
-            && let Some(found) = crate::db::find_outcome(&tx, &r.key)?
+            && let Some(found) = rebuff_sqlite::outcomes::find(&tx, &r.key)?
         {
             return Ok(Done::Found(found));
         }
@@ -222,7 +222,8 @@ where
         let body =
             serde_json::to_vec(&value).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         if let Some(r) = &record {
-            crate::db::insert_outcome(&tx, r, status.as_u16(), JSON, &body)?;
+            let response = rebuff_axum::store::StoredResponse::json(status.as_u16(), body.clone());
+            rebuff_sqlite::outcomes::record(&tx, r, &response)?;
             crate::db::end_progress(&tx, &r.key)?;
         }
         tx.commit()?;
