@@ -429,7 +429,7 @@ where
     };
     // From here on, when started, the lock is ours: the guard releases it however this future
     // ends, unless the response is stored.
-    let mut guard = ReleaseGuard { store: config.store.clone(), key: started.then(|| store_key.clone()) };
+    let mut guard = ReleaseGuard { config: config.clone(), key: started.then(|| store_key.clone()) };
 
     // An outcome recorded with its side effect wins over the lock: the request ran and
     // committed, whatever the idempotency store says (it lost the record, or never got it).
@@ -562,19 +562,28 @@ fn store_in_background(config: &Arc<Config>, key: String, fingerprint: [u8; 32],
 /// never a completion; a retry that took the key meanwhile may lose its lock, which the
 /// outcomes recorded with the writes make harmless, see [`IdempotencyLayer::outcomes`].)
 pub(crate) fn release_unknown(config: &Arc<Config>, key: String) {
-    let Ok(handle) = tokio::runtime::Handle::try_current() else { return };
+    // Twice: the lost `begin` may still be finishing on the store (a database resumed after a
+    // pause finishes the statements it was running) when the first release runs.
+    release_in_background(config, key, 2);
+}
+
+/// Releases a lock `times` times from a task of its own, trying again while the store is
+/// unavailable, for as long as the lock would live.
+fn release_in_background(config: &Arc<Config>, key: String, times: u32) {
+    let Ok(handle) = tokio::runtime::Handle::try_current() else {
+        tracing::warn!("no runtime to release an idempotency lock; it expires by itself");
+        return;
+    };
     let config = config.clone();
     handle.spawn(async move {
         let give_up = tokio::time::Instant::now() + config.lock_ttl;
         let mut released = 0;
-        // Twice: the lost `begin` may still be finishing on the store (a database resumed
-        // after a pause finishes the statements it was running) when the first release runs.
-        while released < 2 {
+        while released < times {
             match config.store.release(&key).await {
                 Err(e) if e.kind() == StoreErrorKind::Unavailable => {}
                 _ => released += 1,
             }
-            if tokio::time::Instant::now() + Duration::from_millis(500) > give_up {
+            if released == times || tokio::time::Instant::now() + Duration::from_millis(500) > give_up {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(if released == 0 { 200 } else { 500 })).await;
@@ -622,9 +631,11 @@ fn warn_not_rendered() {
 }
 
 /// Releases an idempotency lock when dropped armed: a handler that panicked or a client that
-/// went away must not leave the key locked until the lock expires.
+/// went away must not leave the key locked until the lock expires. A release the store cannot
+/// take now (it is unavailable) is tried again in the background: a request that was refused
+/// leaves no lock behind once the store is back.
 struct ReleaseGuard {
-    store: Arc<dyn IdempotencyStore>,
+    config: Arc<Config>,
     key: Option<String>,
 }
 
@@ -635,26 +646,21 @@ impl ReleaseGuard {
 
     async fn release_now(&mut self) {
         if let Some(key) = self.key.take()
-            && let Err(e) = self.store.release(&key).await
+            && let Err(e) = self.config.store.release(&key).await
         {
-            tracing::warn!(error = %e, "could not release an idempotency lock; it expires by itself");
+            if e.kind() == StoreErrorKind::Unavailable {
+                release_in_background(&self.config, key, 1);
+            } else {
+                tracing::warn!(error = %e, "could not release an idempotency lock; it expires by itself");
+            }
         }
     }
 }
 
 impl Drop for ReleaseGuard {
     fn drop(&mut self) {
-        let Some(key) = self.key.take() else { return };
-        let store = self.store.clone();
-        match tokio::runtime::Handle::try_current() {
-            Ok(handle) => {
-                handle.spawn(async move {
-                    if let Err(e) = store.release(&key).await {
-                        tracing::warn!(error = %e, "could not release an idempotency lock; it expires by itself");
-                    }
-                });
-            }
-            Err(_) => tracing::warn!("no runtime to release an idempotency lock; it expires by itself"),
+        if let Some(key) = self.key.take() {
+            release_in_background(&self.config, key, 1);
         }
     }
 }
