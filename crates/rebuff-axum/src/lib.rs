@@ -12,6 +12,7 @@
 //! | [`panic`](mod@panic) | [`catch_panic`](panic::catch_panic), [`timeout`](panic::timeout), [`body_timeout`](panic::body_timeout): masked 500, 504, 408 |
 //! | [`trace`] | [`RequestSpanLayer`](trace::RequestSpanLayer): a `request` span (method, path, request id) at a chosen level, DEBUG by default |
 //! | [`timeout`] | the layers behind [`panic::timeout`] and [`panic::body_timeout`], which arm a timer only when a request or body has to wait |
+//! | [`guard`] | [`GuardLayer`]: authentication, rate limit, idempotency, inner rendering and scope of a guarded route in one service, configured by those layers |
 //! | [`ratelimit`] | [`RateLimitLayer`](ratelimit::RateLimitLayer): GCRA per organisation or address, `X-RateLimit-*`, `RateLimit`, `RateLimit-Policy`, 429 with `Retry-After` |
 //! | [`quota`] | [`Quotas`](quota::Quotas): monthly usage per organisation, 402 past the limit |
 //! | [`idempotency`] | [`IdempotencyLayer`](idempotency::IdempotencyLayer): `Idempotency-Key` on POST, first completion replayed, 409 in flight, 422 on another payload |
@@ -97,6 +98,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod idempotency;
 pub mod log;
 #[cfg(feature = "utoipa")]
@@ -121,6 +123,7 @@ pub use rebuff_store::accounts;
 
 pub use auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
 pub use error::ApiError;
+pub use guard::GuardLayer;
 pub use rebuff::standard::Code;
 pub use render::{ProblemLayer, ProblemLayerBuilder};
 pub use request_id::RequestIdLayer;

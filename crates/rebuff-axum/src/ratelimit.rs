@@ -46,7 +46,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use tower::{Layer, Service};
 
-use crate::idempotency::{self, Classified, IdempotencyLayer, Prefetched};
+use crate::idempotency::{self, Classified, IdempotencyLayer, Keyed, Prefetched};
 use crate::store::{Admission, Begin, BeginRequest, Decision, Quota, RateLimitStore, StoreError};
 use crate::{ApiError, Code};
 
@@ -74,31 +74,79 @@ fn ceil_secs(d: Duration) -> u64 {
 /// Writes the rate-limit fields of `decision`, taken at `now_nanos` under `quota`, into
 /// `headers`.
 pub fn write_headers(headers: &mut HeaderMap, decision: &Decision, quota: Quota, now_nanos: u128) {
+    write_fields(headers, decision, now_nanos, &QuotaFields::new(decision.limit, quota.period));
+}
+
+/// The two rate-limit fields that depend on the quota alone (`X-RateLimit-Limit` and
+/// `RateLimit-Policy`), made once per layer rather than per response.
+#[derive(Clone)]
+struct QuotaFields {
+    limit: u32,
+    window_secs: u64,
+    x_limit: HeaderValue,
+    policy: HeaderValue,
+}
+
+impl QuotaFields {
+    fn new(limit: u32, period: Duration) -> Self {
+        let window_secs = ceil_secs(period);
+        let mut window = itoa::Buffer::new();
+        let policy = [
+            b"\"default\";q=",
+            itoa::Buffer::new().format(limit).as_bytes(),
+            b";w=",
+            window.format(window_secs).as_bytes(),
+        ]
+        .concat();
+        QuotaFields {
+            limit,
+            window_secs,
+            x_limit: HeaderValue::from(limit),
+            // Visible ASCII: always a valid header value.
+            policy: HeaderValue::from_maybe_shared(bytes::Bytes::from(policy))
+                .unwrap_or_else(|_| HeaderValue::from_static("")),
+        }
+    }
+}
+
+/// [`write_headers`], with the quota's own fields made already.
+fn write_fields(headers: &mut HeaderMap, decision: &Decision, now_nanos: u128, quota: &QuotaFields) {
     let reset_secs = ceil_secs(decision.reset_after);
     let reset_at = now_nanos.saturating_add(decision.reset_after.as_nanos()).div_ceil(NANOS_PER_SEC);
     let reset_at = u64::try_from(reset_at).unwrap_or(u64::MAX);
-    headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
-    headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
-    headers.insert(X_RATELIMIT_RESET, HeaderValue::from(reset_at));
-    // Written straight into the header's bytes (itoa, no `fmt` machinery): one allocation
-    // each, no copy.
-    let structured = |r_or_q: &[u8], a: u64, w_or_t: &[u8], b: u64| {
-        let (mut x, mut y) = (itoa::Buffer::new(), itoa::Buffer::new());
-        let (x, y) = (x.format(a).as_bytes(), y.format(b).as_bytes());
-        let mut text = bytes::BytesMut::with_capacity(10 + r_or_q.len() + x.len() + w_or_t.len() + y.len());
-        text.extend_from_slice(b"\"default\";");
-        text.extend_from_slice(r_or_q);
-        text.extend_from_slice(x);
-        text.extend_from_slice(w_or_t);
-        text.extend_from_slice(y);
-        HeaderValue::from_maybe_shared(text.freeze())
+    // The three values of this decision are written with itoa (no `fmt` machinery) into one
+    // buffer, one allocation, which the header values then share.
+    let mut text = bytes::BytesMut::with_capacity(80);
+    let mut value = |parts: &[&[u8]]| {
+        for part in parts {
+            text.extend_from_slice(part);
+        }
+        // Digits and `"default";r=;t=` are visible ASCII: always a valid header value.
+        HeaderValue::from_maybe_shared(text.split().freeze())
     };
-    if let Ok(v) = structured(b"r=", decision.remaining.into(), b";t=", reset_secs) {
-        headers.insert(RATELIMIT, v);
+    let (mut a, mut b, mut c) = (itoa::Buffer::new(), itoa::Buffer::new(), itoa::Buffer::new());
+    let remaining = a.format(decision.remaining).as_bytes();
+    let fields = [
+        (X_RATELIMIT_REMAINING, value(&[remaining])),
+        (X_RATELIMIT_RESET, value(&[b.format(reset_at).as_bytes()])),
+        (RATELIMIT, value(&[b"\"default\";r=", remaining, b";t=", c.format(reset_secs).as_bytes()])),
+    ];
+    let other;
+    let quota = if decision.limit == quota.limit {
+        quota
+    } else {
+        other = QuotaFields::new(decision.limit, Duration::from_secs(quota.window_secs));
+        &other
+    };
+    // Room for the five at once: one growth of the map at most.
+    headers.reserve(5);
+    headers.insert(X_RATELIMIT_LIMIT, quota.x_limit.clone());
+    for (name, value) in fields {
+        if let Ok(value) = value {
+            headers.insert(name, value);
+        }
     }
-    if let Ok(v) = structured(b"q=", decision.limit.into(), b";w=", ceil_secs(quota.period)) {
-        headers.insert(RATELIMIT_POLICY, v);
-    }
+    headers.insert(RATELIMIT_POLICY, quota.policy.clone());
 }
 
 /// Extracts the key a request is limited under; `None` leaves it unlimited.
@@ -110,6 +158,47 @@ pub type KeyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 /// `into_make_service_with_connect_info::<SocketAddr>()`).
 pub fn client_ip_key(parts: &Parts) -> Option<String> {
     crate::client_ip::client_ip(&parts.extensions).map(|ip| format!("ip:{ip}"))
+}
+
+/// Where a request's limit key comes from.
+#[derive(Clone)]
+enum KeySource {
+    /// A function of the request.
+    Fn(KeyFn),
+    /// The organisation of the authenticated [`Principal`](crate::Principal), as `org:<id>`.
+    Organisation,
+}
+
+/// The longest key kept on the stack; a longer one is allocated.
+const INLINE_KEY: usize = 64;
+
+/// A request's limit key, written on the stack when it is short (as organisation keys are),
+/// so that computing it allocates nothing.
+pub(crate) enum Key {
+    Inline { len: usize, bytes: [u8; INLINE_KEY] },
+    Owned(String),
+}
+
+impl Key {
+    /// `prefix` followed by `id`.
+    fn concat(prefix: &str, id: &str) -> Self {
+        let len = prefix.len() + id.len();
+        if len > INLINE_KEY {
+            return Key::Owned([prefix, id].concat());
+        }
+        let mut bytes = [0; INLINE_KEY];
+        bytes[..prefix.len()].copy_from_slice(prefix.as_bytes());
+        bytes[prefix.len()..len].copy_from_slice(id.as_bytes());
+        Key::Inline { len, bytes }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Two `str`s put end to end are UTF-8.
+            Key::Inline { len, bytes } => std::str::from_utf8(&bytes[..*len]).unwrap_or_default(),
+            Key::Owned(key) => key,
+        }
+    }
 }
 
 /// Limits requests per key with GCRA over a [`RateLimitStore`]; see the [module
@@ -129,23 +218,27 @@ pub fn client_ip_key(parts: &Parts) -> Option<String> {
 /// # let _ = layer;
 /// ```
 ///
-/// Two layers sharing one store must give their keys distinct prefixes.
+/// Two layers sharing one store must give their keys distinct prefixes. Behind an
+/// [`AuthLayer`](crate::AuthLayer), [`per_organisation`](RateLimitLayer::per_organisation)
+/// keys each request by its caller's organisation without building a string for it.
 #[derive(Clone)]
 pub struct RateLimitLayer {
     config: Arc<Config>,
 }
 
 #[derive(Clone)]
-struct Config {
+pub(crate) struct Config {
     store: Arc<dyn RateLimitStore>,
     quota: Quota,
-    key_fn: KeyFn,
+    key: KeySource,
     fail_open: bool,
     /// The idempotency layer inside, when it shares this layer's store (see
     /// [`RateLimitLayer::idempotency`]).
     idempotency: Option<Arc<idempotency::Config>>,
     /// Whether the store was failing at the last decision: the log says so on changes only.
     failing: Arc<AtomicBool>,
+    /// The fields of `quota` that every response repeats.
+    fields: QuotaFields,
 }
 
 impl fmt::Debug for RateLimitLayer {
@@ -171,10 +264,11 @@ impl RateLimitLayer {
             config: Arc::new(Config {
                 store,
                 quota,
-                key_fn: Arc::new(client_ip_key),
+                key: KeySource::Fn(Arc::new(client_ip_key)),
                 fail_open: false,
                 idempotency: None,
                 failing: Arc::default(),
+                fields: QuotaFields::new(quota.limit, quota.period),
             }),
         }
     }
@@ -186,7 +280,18 @@ impl RateLimitLayer {
     where
         F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
     {
-        Arc::make_mut(&mut self.config).key_fn = Arc::new(f);
+        Arc::make_mut(&mut self.config).key = KeySource::Fn(Arc::new(f));
+        self
+    }
+
+    /// Limits each request under its caller's organisation: the key is `org:` followed by the
+    /// `org_id` of the [`Principal`](crate::Principal) an [`AuthLayer`](crate::AuthLayer)
+    /// outside this layer put in the request (requests without one are not limited). The same
+    /// keys as `.key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}",
+    /// p.org_id)))`, written on the stack instead of allocated.
+    #[must_use]
+    pub fn per_organisation(mut self) -> Self {
+        Arc::make_mut(&mut self.config).key = KeySource::Organisation;
         self
     }
 
@@ -259,25 +364,64 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let (parts, body) = req.into_parts();
-        let key = (self.config.key_fn)(&parts);
-        let req = Request::from_parts(parts, body);
-        let Some(key) = key else {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let Some(key) = self.config.key(&mut req) else {
             return Box::pin(self.inner.call(req));
         };
         // The service that was polled ready goes into the future; a clone stays for the next.
         let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
-        Box::pin(async move {
-            let now = now_nanos();
-            let (req, decided) = match &config.idempotency {
-                Some(idem) => decide_with_idempotency(&config, idem, &key, now, req).await,
-                None => (Ok(req), plain(&config, &key, now).await),
-            };
-            respond(&config, inner, req, decided, now).await
-        })
+        Box::pin(async move { config.limit(&key, req, |req| inner.call(req)).await })
+    }
+}
+
+impl RateLimitLayer {
+    /// The configuration, for the [`GuardLayer`](crate::guard::GuardLayer) that limits with it.
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+}
+
+impl Config {
+    /// The key `req` is limited under; `None` leaves it unlimited.
+    pub(crate) fn key(&self, req: &mut Request<Body>) -> Option<Key> {
+        match &self.key {
+            KeySource::Organisation => {
+                req.extensions().get::<crate::Principal>().map(|p| Key::concat("org:", &p.org_id))
+            }
+            KeySource::Fn(key_fn) => {
+                let (parts, body) = std::mem::take(req).into_parts();
+                let key = key_fn(&parts).map(Key::Owned);
+                *req = Request::from_parts(parts, body);
+                key
+            }
+        }
+    }
+
+    /// Decides the limit of `req` under `key`, runs it through `next` when admitted, and writes
+    /// the limit's headers on the response. What [`RateLimit`] and the
+    /// [`Guard`](crate::guard::Guard) run for each limited request.
+    pub(crate) async fn limit<F, Fut, E>(&self, key: &Key, req: Request<Body>, next: F) -> Result<Response, E>
+    where
+        F: FnOnce(Request<Body>) -> Fut,
+        Fut: Future<Output = Result<Response, E>>,
+    {
+        let key = key.as_str();
+        let now = now_nanos();
+        let (req, decided) = match &self.idempotency {
+            Some(idem) => match idempotency::classify(idem, req) {
+                Classified::Pass(req) => (Ok(req), plain(self, key, now).await),
+                // Malformed keys are the idempotency layer's to answer, after the limit.
+                Classified::Reject(res) => (Err(res), plain(self, key, now).await),
+                // Boxed: its future is large, and most requests carry no key.
+                Classified::Keyed(keyed) => {
+                    Box::pin(decide_with_idempotency(self, idem, key, now, keyed)).await
+                }
+            },
+            None => (Ok(req), plain(self, key, now).await),
+        };
+        respond(self, next, req, decided, now).await
     }
 }
 
@@ -291,25 +435,19 @@ async fn plain(config: &Config, key: &str, now: u128) -> Decided {
 
 /// For a request carrying an `Idempotency-Key`, decides the limit and begins the idempotency
 /// record in one store operation, and leaves what began for the idempotency layer inside.
-/// Other requests (and stores without the operation) get a plain decision.
+/// Stores without the operation give a plain decision.
 ///
-/// The request comes back with its body read into memory when it had a key; a body the
-/// idempotency layer would refuse (too large, unreadable) is answered here, as it would be
-/// there, before anything is decided.
+/// The request comes back with its body read into memory; a body the idempotency layer would
+/// refuse (too large, unreadable) is answered here, as it would be there, before anything is
+/// decided.
 async fn decide_with_idempotency(
     config: &Config,
     idem: &Arc<idempotency::Config>,
     key: &str,
     now: u128,
-    req: Request<Body>,
+    keyed: Keyed,
 ) -> (Result<Request<Body>, Response>, Decided) {
-    let read = match idempotency::classify(idem, req) {
-        Classified::Keyed(keyed) => keyed.read(idem, None).await,
-        Classified::Pass(req) => return (Ok(req), plain(config, key, now).await),
-        // Malformed keys are the idempotency layer's to answer, after the limit.
-        Classified::Reject(res) => Err(res),
-    };
-    let read = match read {
+    let read = match keyed.read(idem, None).await {
         Ok(read) => read,
         // So is a body it would refuse.
         Err(res) => return (Err(res), plain(config, key, now).await),
@@ -351,15 +489,16 @@ async fn decide_with_idempotency(
 
 /// Runs or refuses the request by the decision, and writes the limit's headers. A request
 /// already answered (`Err`) gets that answer when admitted.
-async fn respond<S>(
+async fn respond<F, Fut, E>(
     config: &Config,
-    mut inner: S,
+    next: F,
     req: Result<Request<Body>, Response>,
     decided: Decided,
     now: u128,
-) -> Result<Response, S::Error>
+) -> Result<Response, E>
 where
-    S: Service<Request<Body>, Response = Response>,
+    F: FnOnce(Request<Body>) -> Fut,
+    Fut: Future<Output = Result<Response, E>>,
 {
     let (decision, prefetched) = match decided {
         Ok(d) => {
@@ -380,7 +519,7 @@ where
             }
             if config.fail_open {
                 return match req {
-                    Ok(req) => inner.call(req).await,
+                    Ok(req) => next(req).await,
                     Err(res) => Ok(res),
                 };
             }
@@ -389,7 +528,7 @@ where
     };
     let mut res = if decision.allowed {
         match req {
-            Ok(req) => inner.call(req).await?,
+            Ok(req) => next(req).await?,
             Err(res) => res,
         }
     } else {
@@ -403,7 +542,7 @@ where
     {
         unclaimed(config, p);
     }
-    write_headers(res.headers_mut(), &decision, config.quota, now);
+    write_fields(res.headers_mut(), &decision, now, &config.fields);
     Ok(res)
 }
 
