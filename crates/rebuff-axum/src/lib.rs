@@ -36,10 +36,13 @@
 //!   [`catch_panic`](panic::catch_panic), [`body_timeout`](panic::body_timeout),
 //!   [`timeout`](panic::timeout), the body limit;
 //! * around each guarded route's *methods* (`MethodRouter::route_layer`, so that a method the
-//!   route lacks is 405 before credentials are looked at): [`AuthLayer`],
+//!   route lacks is 405 before credentials are looked at), one [`GuardLayer`] that runs, in
+//!   this order and in one service: [`AuthLayer`],
 //!   [`RateLimitLayer`](ratelimit::RateLimitLayer) keyed by the caller's organisation,
-//!   [`IdempotencyLayer`](idempotency::IdempotencyLayer), and a second [`ProblemLayer`], so
-//!   that what the idempotency layer stores and replays is already rendered;
+//!   [`IdempotencyLayer`](idempotency::IdempotencyLayer), a second [`ProblemLayer`], so
+//!   that what the idempotency step stores and replays is already rendered, and the route's
+//!   [`RequireScopeLayer`]. (The same layers nested with `route_layer`, in that order, answer
+//!   the same; the guard saves a boxed future and a clone of the route per layer and request.)
 //! * serve with `into_make_service_with_connect_info::<SocketAddr>()`, which the IP
 //!   allow-lists of keys and per-address limits read.
 //!
@@ -52,7 +55,7 @@
 //! use rebuff_axum::idempotency::IdempotencyLayer;
 //! use rebuff_axum::ratelimit::RateLimitLayer;
 //! use rebuff_axum::store::{MemoryAuthStore, MemoryStore, Quota};
-//! use rebuff_axum::{AuthLayer, Principal, ProblemLayer, RequestIdLayer, RequireScopeLayer, panic};
+//! use rebuff_axum::{AuthLayer, GuardLayer, Principal, ProblemLayer, RequestIdLayer, RequireScopeLayer, panic};
 //! use tower::ServiceBuilder;
 //!
 //! # fn main() -> Result<(), rebuff::MissingCodes> {
@@ -61,15 +64,10 @@
 //! let idempotency = IdempotencyLayer::new(limits.clone())
 //!     .scope_fn(|parts| parts.extensions.get::<Principal>().map(|p| p.org_id.clone()));
 //! let quota = Quota { limit: 60, period: Duration::from_secs(60) };
-//! let guard = ServiceBuilder::new()
-//!     .layer(AuthLayer::new(keys))
-//!     .layer(
-//!         RateLimitLayer::new(limits, quota)
-//!             .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id)))
-//!             .idempotency(&idempotency),
-//!     )
-//!     .layer(idempotency)
-//!     .layer(
+//! let guard = GuardLayer::new(AuthLayer::new(keys))
+//!     .rate_limit(RateLimitLayer::new(limits, quota).per_organisation().idempotency(&idempotency))
+//!     .idempotency(idempotency)
+//!     .problems(
 //!         ProblemLayer::builder(catalog.clone())
 //!             .raises(AuthLayer::CODES)
 //!             .raises(RequireScopeLayer::CODES)
@@ -78,7 +76,7 @@
 //!             .build()?,
 //!     );
 //! let app: Router = Router::new()
-//!     .route("/v1/things", get(|| async { "[]" }).route_layer(RequireScopeLayer::new("read")).route_layer(guard))
+//!     .route("/v1/things", get(|| async { "[]" }).route_layer(guard.scope(RequireScopeLayer::new("read"))))
 //!     .fallback(rebuff_axum::extract::fallback)
 //!     .layer(
 //!         ServiceBuilder::new()
