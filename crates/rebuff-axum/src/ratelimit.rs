@@ -115,21 +115,36 @@ fn write_fields(headers: &mut HeaderMap, decision: &Decision, now_nanos: u128, q
     let reset_at = now_nanos.saturating_add(decision.reset_after.as_nanos()).div_ceil(NANOS_PER_SEC);
     let reset_at = u64::try_from(reset_at).unwrap_or(u64::MAX);
     // The three values of this decision are written with itoa (no `fmt` machinery) into one
-    // buffer, one allocation, which the header values then share.
-    let mut text = bytes::BytesMut::with_capacity(80);
-    let mut value = |parts: &[&[u8]]| {
-        for part in parts {
-            text.extend_from_slice(part);
-        }
-        // Digits and `"default";r=;t=` are visible ASCII: always a valid header value.
-        HeaderValue::from_maybe_shared(text.split().freeze())
-    };
+    // buffer on the stack, moved into one allocation that the header values then share.
     let (mut a, mut b, mut c) = (itoa::Buffer::new(), itoa::Buffer::new(), itoa::Buffer::new());
     let remaining = a.format(decision.remaining).as_bytes();
+    let mut text = [0u8; 96];
+    let mut len = 0;
+    let mut ranges = [0..0, 0..0, 0..0];
+    let parts: [&[&[u8]]; 3] = [
+        &[remaining],
+        &[b.format(reset_at).as_bytes()],
+        &[b"\"default\";r=", remaining, b";t=", c.format(reset_secs).as_bytes()],
+    ];
+    for (range, parts) in ranges.iter_mut().zip(parts) {
+        let start = len;
+        for part in parts {
+            // At most 10 + 20 + 45 bytes: the buffer is large enough.
+            if let Some(slot) = text.get_mut(len..len + part.len()) {
+                slot.copy_from_slice(part);
+                len += part.len();
+            }
+        }
+        *range = start..len;
+    }
+    let text = bytes::Bytes::from_owner(text);
+    // Digits and `"default";r=;t=` are visible ASCII: always a valid header value.
+    let value = |range: std::ops::Range<usize>| HeaderValue::from_maybe_shared(text.slice(range));
+    let [remaining, reset, ratelimit] = ranges;
     let fields = [
-        (X_RATELIMIT_REMAINING, value(&[remaining])),
-        (X_RATELIMIT_RESET, value(&[b.format(reset_at).as_bytes()])),
-        (RATELIMIT, value(&[b"\"default\";r=", remaining, b";t=", c.format(reset_secs).as_bytes()])),
+        (X_RATELIMIT_REMAINING, value(remaining)),
+        (X_RATELIMIT_RESET, value(reset)),
+        (RATELIMIT, value(ratelimit)),
     ];
     let other;
     let quota = if decision.limit == quota.limit {
