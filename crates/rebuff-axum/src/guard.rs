@@ -49,6 +49,7 @@ use std::task::{Context, Poll};
 
 use axum::body::Body;
 use axum::response::Response;
+use futures_util::future::Either;
 use http::Request;
 use tower::{Layer, Service};
 
@@ -193,47 +194,75 @@ where
 }
 
 /// One request through every step: each step's own code, called in turn within one future.
-async fn guarded<S>(config: Arc<Config>, inner: S, mut req: Request<Body>) -> Result<Response, S::Error>
+#[allow(clippy::manual_async_fn, reason = "an async fn would hold a second copy of the request")]
+fn guarded<S>(
+    config: Arc<Config>,
+    inner: S,
+    mut req: Request<Body>,
+) -> impl Future<Output = Result<Response, S::Error>>
 where
     S: Service<Request<Body>, Response = Response>,
 {
-    if let Err(refused) = config.auth.config().admit(&mut req).await {
-        return Ok(refused);
-    }
-    let Some(limit) = &config.rate_limit else {
-        return admitted(&config, inner, req).await;
-    };
-    let limit = limit.config();
-    match limit.key(&mut req) {
-        Some(key) => limit.limit(&key, req, |req| admitted(&config, inner, req)).await,
-        None => admitted(&config, inner, req).await,
+    // An async block rather than an `async fn`: it keeps the request where it was captured
+    // (an `async fn` would hold a second copy of it).
+    async move {
+        if let Err(refused) = config.auth.config().admit(&mut req).await {
+            return Ok(refused);
+        }
+        let Some(limit) = &config.rate_limit else {
+            return admitted(&config, inner, req).await;
+        };
+        let limit = limit.config();
+        match limit.key(&mut req) {
+            Some(key) => limit.limit(&key, req, |req| admitted(&config, inner, req)).await,
+            None => admitted(&config, inner, req).await,
+        }
     }
 }
 
+// The steps after the limit are not `async fn`s: each hands the request on (or answers it)
+// when it is called, so that the guard's future does not hold a copy of the request per step.
+
 /// A request the limit admitted: through the idempotency step, if any.
-async fn admitted<S>(config: &Config, inner: S, req: Request<Body>) -> Result<Response, S::Error>
+fn admitted<'a, S>(
+    config: &'a Config,
+    inner: S,
+    req: Request<Body>,
+) -> impl Future<Output = Result<Response, S::Error>> + 'a
 where
-    S: Service<Request<Body>, Response = Response>,
+    S: Service<Request<Body>, Response = Response> + 'a,
+    S::Future: 'a,
+    S::Error: 'a,
 {
     match &config.idempotency {
-        Some(idempotency) => idempotency.config().handle(req, |req| rendered(config, inner, req)).await,
-        None => rendered(config, inner, req).await,
+        Some(idempotency) => {
+            Either::Left(idempotency.config().handle(req, move |req| rendered(config, inner, req)))
+        }
+        None => Either::Right(rendered(config, inner, req)),
     }
 }
 
 /// The scope check and the route, their answer rendered by the inner problems step, if any.
-async fn rendered<S>(config: &Config, mut inner: S, req: Request<Body>) -> Result<Response, S::Error>
+fn rendered<'a, S>(
+    config: &'a Config,
+    mut inner: S,
+    req: Request<Body>,
+) -> impl Future<Output = Result<Response, S::Error>> + 'a
 where
     S: Service<Request<Body>, Response = Response>,
+    S::Future: 'a,
+    S::Error: 'a,
 {
     let problems = config.problems.as_ref().map(|p| (p.config(), crate::request_id::current(&req)));
-    let refused = config.scope.as_ref().and_then(|scope| scope.refusal(&req));
-    let res = match refused {
-        Some(refused) => refused,
-        None => inner.call(req).await?,
+    let step = match config.scope.as_ref().and_then(|scope| scope.refusal(&req)) {
+        Some(refused) => Either::Left(std::future::ready(Ok(refused))),
+        None => Either::Right(inner.call(req)),
     };
-    Ok(match problems {
-        Some((problems, request_id)) => problems.finish(request_id, res),
-        None => res,
-    })
+    async move {
+        let res = step.await?;
+        Ok(match problems {
+            Some((problems, request_id)) => problems.finish(request_id, res),
+            None => res,
+        })
+    }
 }

@@ -323,20 +323,25 @@ where
 impl Config {
     /// Runs `req` through `next` under its `Idempotency-Key`, if it carries one: what
     /// [`Idempotency`] does for each request, for the [`Guard`](crate::guard::Guard).
-    pub(crate) async fn handle<F, Fut, E>(
-        self: &Arc<Self>,
+    ///
+    /// Not an `async fn`: the request is sorted out (and, without a key, handed to `next`)
+    /// when this is called, so that the future returned does not hold it as well.
+    pub(crate) fn handle<'a, F, Fut, E>(
+        self: &'a Arc<Self>,
         req: Request<Body>,
         next: F,
-    ) -> Result<Response, E>
+    ) -> impl Future<Output = Result<Response, E>> + 'a
     where
-        F: FnOnce(Request<Body>) -> Fut,
-        Fut: Future<Output = Result<Response, E>>,
+        F: FnOnce(Request<Body>) -> Fut + 'a,
+        Fut: Future<Output = Result<Response, E>> + 'a,
+        E: 'a,
     {
+        use futures_util::future::Either;
         match classify(self, req) {
-            Classified::Pass(req) => next(req).await,
-            Classified::Reject(res) => Ok(res),
+            Classified::Pass(req) => Either::Left(next(req)),
+            Classified::Reject(res) => Either::Right(Either::Left(std::future::ready(Ok(res)))),
             // Boxed: its future is large, and most requests carry no key.
-            Classified::Keyed(keyed) => Box::pin(run(self, keyed, next)).await,
+            Classified::Keyed(keyed) => Either::Right(Either::Right(Box::pin(run(self, keyed, next)))),
         }
     }
 }
@@ -393,9 +398,15 @@ pub(crate) struct Prefetched {
     pub(crate) claimed: Arc<AtomicBool>,
 }
 
+/// Whether a request is one [`classify`] looks at further: a POST or PATCH with an
+/// `Idempotency-Key`. Every other request passes untouched.
+pub(crate) fn carries_key<B>(req: &Request<B>) -> bool {
+    matches!(*req.method(), Method::POST | Method::PATCH) && req.headers().contains_key(IDEMPOTENCY_KEY)
+}
+
 /// Sorts a request out by its `Idempotency-Key`.
 pub(crate) fn classify(config: &Config, req: Request<Body>) -> Classified {
-    if !matches!(*req.method(), Method::POST | Method::PATCH) {
+    if !carries_key(&req) {
         return Classified::Pass(req);
     }
     let mut values = req.headers().get_all(IDEMPOTENCY_KEY).iter();

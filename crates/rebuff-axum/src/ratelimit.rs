@@ -46,7 +46,7 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderName, HeaderValue, Request};
 use tower::{Layer, Service};
 
-use crate::idempotency::{self, Classified, IdempotencyLayer, Keyed, Prefetched};
+use crate::idempotency::{self, Classified, IdempotencyLayer, Prefetched};
 use crate::store::{Admission, Begin, BeginRequest, Decision, Quota, RateLimitStore, StoreError};
 use crate::{ApiError, Code};
 
@@ -417,26 +417,35 @@ impl Config {
     /// Decides the limit of `req` under `key`, runs it through `next` when admitted, and writes
     /// the limit's headers on the response. What [`RateLimit`] and the
     /// [`Guard`](crate::guard::Guard) run for each limited request.
-    pub(crate) async fn limit<F, Fut, E>(&self, key: &Key, req: Request<Body>, next: F) -> Result<Response, E>
+    #[allow(clippy::manual_async_fn, reason = "an async fn would hold a second copy of the request")]
+    pub(crate) fn limit<'a, F, Fut, E>(
+        &'a self,
+        key: &'a Key,
+        req: Request<Body>,
+        next: F,
+    ) -> impl Future<Output = Result<Response, E>> + 'a
     where
-        F: FnOnce(Request<Body>) -> Fut,
-        Fut: Future<Output = Result<Response, E>>,
+        F: FnOnce(Request<Body>) -> Fut + 'a,
+        Fut: Future<Output = Result<Response, E>> + 'a,
+        E: 'a,
     {
-        let key = key.as_str();
-        let now = now_nanos();
-        let (req, decided) = match &self.idempotency {
-            Some(idem) => match idempotency::classify(idem, req) {
-                Classified::Pass(req) => (Ok(req), plain(self, key, now).await),
-                // Malformed keys are the idempotency layer's to answer, after the limit.
-                Classified::Reject(res) => (Err(res), plain(self, key, now).await),
+        // An async block rather than an `async fn`, and the request kept where it was captured
+        // until it runs: an `async fn` would hold a second copy of it.
+        async move {
+            let key = key.as_str();
+            let now = now_nanos();
+            match &self.idempotency {
                 // Boxed: its future is large, and most requests carry no key.
-                Classified::Keyed(keyed) => {
-                    Box::pin(decide_with_idempotency(self, idem, key, now, keyed)).await
+                Some(idem) if idempotency::carries_key(&req) => {
+                    let (req, decided) = Box::pin(decide_with_idempotency(self, idem, key, now, req)).await;
+                    respond(self, next, req, decided, now).await
                 }
-            },
-            None => (Ok(req), plain(self, key, now).await),
-        };
-        respond(self, next, req, decided, now).await
+                _ => {
+                    let decided = plain(self, key, now).await;
+                    respond(self, next, Ok(req), decided, now).await
+                }
+            }
+        }
     }
 }
 
@@ -450,19 +459,25 @@ async fn plain(config: &Config, key: &str, now: u128) -> Decided {
 
 /// For a request carrying an `Idempotency-Key`, decides the limit and begins the idempotency
 /// record in one store operation, and leaves what began for the idempotency layer inside.
-/// Stores without the operation give a plain decision.
+/// Other requests (and stores without the operation) get a plain decision.
 ///
-/// The request comes back with its body read into memory; a body the idempotency layer would
-/// refuse (too large, unreadable) is answered here, as it would be there, before anything is
-/// decided.
+/// The request comes back with its body read into memory when it had a key; a body the
+/// idempotency layer would refuse (too large, unreadable) is answered here, as it would be
+/// there, before anything is decided.
 async fn decide_with_idempotency(
     config: &Config,
     idem: &Arc<idempotency::Config>,
     key: &str,
     now: u128,
-    keyed: Keyed,
+    req: Request<Body>,
 ) -> (Result<Request<Body>, Response>, Decided) {
-    let read = match keyed.read(idem, None).await {
+    let read = match idempotency::classify(idem, req) {
+        Classified::Keyed(keyed) => keyed.read(idem, None).await,
+        Classified::Pass(req) => return (Ok(req), plain(config, key, now).await),
+        // Malformed keys are the idempotency layer's to answer, after the limit.
+        Classified::Reject(res) => Err(res),
+    };
+    let read = match read {
         Ok(read) => read,
         // So is a body it would refuse.
         Err(res) => return (Err(res), plain(config, key, now).await),
@@ -504,24 +519,47 @@ async fn decide_with_idempotency(
 
 /// Runs or refuses the request by the decision, and writes the limit's headers. A request
 /// already answered (`Err`) gets that answer when admitted.
-async fn respond<F, Fut, E>(
-    config: &Config,
+///
+/// Not an `async fn`: the request goes to `next` (or is answered) when this is called, so the
+/// future returned holds the next step's future and the decision, not the request as well.
+fn respond<'a, F, Fut, E>(
+    config: &'a Config,
     next: F,
     req: Result<Request<Body>, Response>,
     decided: Decided,
     now: u128,
-) -> Result<Response, E>
+) -> impl Future<Output = Result<Response, E>> + 'a
 where
     F: FnOnce(Request<Body>) -> Fut,
-    Fut: Future<Output = Result<Response, E>>,
+    Fut: Future<Output = Result<Response, E>> + 'a,
+    E: 'a,
 {
-    let (decision, prefetched) = match decided {
+    /// What happens to the request: it runs, or it is answered.
+    enum Step<Fut> {
+        Run(Fut),
+        Answer(Response),
+    }
+    let run = |req: Result<Request<Body>, Response>| match req {
+        Ok(req) => Step::Run(next(req)),
+        Err(res) => Step::Answer(res),
+    };
+    let answer = Step::Answer;
+    let (step, decided) = match decided {
         Ok(d) => {
             // A load first: the shared flag is written only when the state changes.
             if config.failing.load(Ordering::Relaxed) && config.failing.swap(false, Ordering::Relaxed) {
                 tracing::info!("rate-limit store is answering again");
             }
-            d
+            let (decision, _) = &d;
+            let step = if decision.allowed {
+                run(req)
+            } else {
+                let secs = decision.retry_after.map_or(1, ceil_secs).max(1);
+                let mut err = ApiError::new(Code::RateLimitExceeded);
+                err.problem_mut().retry_after = Some(secs);
+                answer(err.into_response())
+            };
+            (step, Some(d))
         }
         Err(e) => {
             if !config.failing.swap(true, Ordering::Relaxed) {
@@ -532,33 +570,26 @@ where
                     if config.fail_open { "admitting requests unlimited" } else { "refusing requests" }
                 );
             }
-            if config.fail_open {
-                return match req {
-                    Ok(req) => next(req).await,
-                    Err(res) => Ok(res),
-                };
+            // Unlimited, without the limit's headers, or refused.
+            let step = if config.fail_open { run(req) } else { answer(ApiError::from(e).into_response()) };
+            (step, None)
+        }
+    };
+    async move {
+        let mut res = match step {
+            Step::Run(next) => next.await?,
+            Step::Answer(res) => res,
+        };
+        if let Some((decision, prefetched)) = decided {
+            if let Some(p) = prefetched
+                && !p.claimed.load(Ordering::Acquire)
+            {
+                unclaimed(config, p);
             }
-            return Ok(ApiError::from(e).into_response());
+            write_fields(res.headers_mut(), &decision, now, &config.fields);
         }
-    };
-    let mut res = if decision.allowed {
-        match req {
-            Ok(req) => next(req).await?,
-            Err(res) => res,
-        }
-    } else {
-        let secs = decision.retry_after.map_or(1, ceil_secs).max(1);
-        let mut err = ApiError::new(Code::RateLimitExceeded);
-        err.problem_mut().retry_after = Some(secs);
-        err.into_response()
-    };
-    if let Some(p) = prefetched
-        && !p.claimed.load(Ordering::Acquire)
-    {
-        unclaimed(config, p);
+        Ok(res)
     }
-    write_fields(res.headers_mut(), &decision, now, &config.fields);
-    Ok(res)
 }
 
 /// A record begun for an idempotency layer that never took it over: the layer is missing
