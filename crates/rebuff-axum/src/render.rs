@@ -315,14 +315,21 @@ fn finish(config: &Config, request_id: Option<HeaderValue>, mut res: Response) -
     let (parts, body) = rendered.into_parts();
     let mut out = Response::new(Body::from(body));
     *out.status_mut() = parts.status;
-    // Keep what layers set on the way out, minus what described the placeholder body.
-    let mut headers = std::mem::take(res.headers_mut());
-    headers.remove(CONTENT_TYPE);
-    headers.remove(http::header::CONTENT_LENGTH);
-    for (name, value) in parts.headers.iter() {
-        headers.insert(name.clone(), value.clone());
-    }
-    *out.headers_mut() = headers;
+    // Keep what layers set on the way out, minus what described the placeholder body, and
+    // one value per rendered header. (An error straight from a handler has no header: the
+    // rendered ones are taken as they are, unless a name repeats.)
+    let headers = std::mem::take(res.headers_mut());
+    *out.headers_mut() = if headers.is_empty() && parts.headers.keys_len() == parts.headers.len() {
+        parts.headers
+    } else {
+        let mut headers = headers;
+        headers.remove(CONTENT_TYPE);
+        headers.remove(http::header::CONTENT_LENGTH);
+        for (name, value) in parts.headers.iter() {
+            headers.insert(name.clone(), value.clone());
+        }
+        headers
+    };
     *out.extensions_mut() = std::mem::take(res.extensions_mut());
     out.extensions_mut().insert(Rendered);
     out
