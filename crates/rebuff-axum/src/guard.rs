@@ -72,7 +72,7 @@ use crate::render::ProblemLayer;
 ///
 /// Put it around a route's methods (`MethodRouter::route_layer`), so that a method the route
 /// lacks is 405 before credentials are looked at, and inside the outer
-/// [`ProblemLayer`](crate::ProblemLayer), which renders its refusals. A
+/// [`ProblemLayer`], which renders its refusals. A
 /// [`RateLimitLayer::idempotency`] given the same [`IdempotencyLayer`] still decides the limit
 /// and looks the key up in one store operation.
 #[derive(Clone)]
