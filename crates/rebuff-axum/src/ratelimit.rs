@@ -665,6 +665,37 @@ mod tests {
     }
 
     #[test]
+    fn per_organisation_keys_are_those_of_the_key_fn_it_replaces() {
+        let principal = |org: &str| crate::Principal {
+            org_id: org.to_owned(),
+            subject: crate::Subject::Key { id: "key_1".into(), live: false },
+            scopes: Vec::new(),
+        };
+        let layer = |per_organisation: bool| {
+            let layer = RateLimitLayer::new(Arc::new(crate::store::memory::MemoryStore::new()), quota(5, 60));
+            if per_organisation {
+                layer.per_organisation()
+            } else {
+                layer.key_fn(|parts| {
+                    parts.extensions.get::<crate::Principal>().map(|p| format!("org:{}", p.org_id))
+                })
+            }
+        };
+        let long = "o".repeat(2 * INLINE_KEY);
+        for org in [Some("org_1"), Some(""), Some(long.as_str()), None] {
+            let keys = [false, true].map(|per_organisation| {
+                let mut req = Request::new(Body::empty());
+                if let Some(org) = org {
+                    req.extensions_mut().insert(principal(org));
+                }
+                layer(per_organisation).config().key(&mut req).map(|k| k.as_str().to_owned())
+            });
+            assert_eq!(keys[0], keys[1], "{org:?}");
+            assert_eq!(keys[1], org.map(|o| format!("org:{o}")));
+        }
+    }
+
+    #[test]
     fn headers_have_the_draft_syntax() {
         let q = quota(5, 60);
         let now = 1_708_425_048 * S;
