@@ -25,7 +25,7 @@ use rebuff_axum::idempotency::IdempotencyLayer;
 use rebuff_axum::ratelimit::RateLimitLayer;
 use rebuff_axum::store::Quota;
 use rebuff_axum::validate::{Valid, Validate, Violations};
-use rebuff_axum::{ApiError, ProblemLayer, RequestIdLayer, panic};
+use rebuff_axum::{ApiError, GuardLayer, ProblemLayer, RequestIdLayer, panic};
 use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
 use tower::ServiceBuilder;
 
@@ -102,22 +102,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     }
     let catalog = Arc::new(Catalog::from_toml_str("widgets.toml", include_str!("widgets.toml"))?);
 
-    // Around each route's methods, outermost first: who calls (401), how often (429), whether
-    // the request repeats an earlier one (replayed), and a ProblemLayer that renders errors
-    // before the idempotency layer stores them, so that a replay is the same bytes.
+    // Around each route's methods, in one service (GuardLayer), in this order: who calls
+    // (401), how often (429), whether the request repeats an earlier one (replayed), a
+    // ProblemLayer that renders errors before the idempotency step stores them, so that a
+    // replay is the same bytes, and the route's scope (403).
     let idempotency = IdempotencyLayer::new(store.clone())
         // A lock outlives the longest a request may run, or a retry could run beside it.
         .lock_ttl(REQUEST_TIMEOUT + Duration::from_secs(5))
         .scope_fn(|parts| parts.extensions.get::<Principal>().map(|p| p.org_id.clone()));
-    let guard = ServiceBuilder::new()
-        .layer(AuthLayer::new(store.clone()))
-        .layer(
-            RateLimitLayer::new(store.clone(), RATE_LIMIT)
-                .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id)))
-                .idempotency(&idempotency), // one store operation for the limit and the key lookup
+    let guard = GuardLayer::new(AuthLayer::new(store.clone()))
+        .rate_limit(
+            RateLimitLayer::new(store.clone(), RATE_LIMIT).per_organisation().idempotency(&idempotency), // one store operation for the limit and the key lookup
         )
-        .layer(idempotency)
-        .layer(
+        .idempotency(idempotency)
+        .problems(
             ProblemLayer::builder(catalog.clone())
                 .raises(AuthLayer::CODES)
                 .raises(RequireScopeLayer::CODES)
@@ -130,14 +128,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         // `route_layer` on the methods: a method a route lacks is 405, before credentials.
         .route(
             "/widgets",
-            axum::routing::post(create_widget)
-                .route_layer(RequireScopeLayer::new("write"))
-                .route_layer(guard.clone()),
+            axum::routing::post(create_widget).route_layer(guard.scope(RequireScopeLayer::new("write"))),
         )
-        .route(
-            "/widgets/{id}",
-            get(get_widget).route_layer(RequireScopeLayer::new("read")).route_layer(guard),
-        )
+        .route("/widgets/{id}", get(get_widget).route_layer(guard.scope(RequireScopeLayer::new("read"))))
         .with_state(Widgets::default());
 
     // Around everything, outermost first: the request id, the ProblemLayer that renders every

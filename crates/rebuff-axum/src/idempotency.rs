@@ -272,7 +272,8 @@ impl<S> Layer<S> for IdempotencyLayer {
 }
 
 impl IdempotencyLayer {
-    /// The configuration, for the rate-limit layer that begins records on this layer's behalf.
+    /// The configuration, for the rate-limit layer that begins records on this layer's behalf
+    /// and the [`GuardLayer`](crate::guard::GuardLayer).
     pub(crate) fn config(&self) -> &Arc<Config> {
         &self.config
     }
@@ -311,10 +312,36 @@ where
             Classified::Reject(res) => Box::pin(async move { Ok(res) }),
             Classified::Keyed(keyed) => {
                 let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
+                let mut inner = std::mem::replace(&mut self.inner, clone);
                 let config = self.config.clone();
-                Box::pin(run(config, inner, keyed))
+                Box::pin(async move { run(&config, keyed, |req| inner.call(req)).await })
             }
+        }
+    }
+}
+
+impl Config {
+    /// Runs `req` through `next` under its `Idempotency-Key`, if it carries one: what
+    /// [`Idempotency`] does for each request, for the [`Guard`](crate::guard::Guard).
+    ///
+    /// Not an `async fn`: the request is sorted out (and, without a key, handed to `next`)
+    /// when this is called, so that the future returned does not hold it as well.
+    pub(crate) fn handle<'a, F, Fut, E>(
+        self: &'a Arc<Self>,
+        req: Request<Body>,
+        next: F,
+    ) -> impl Future<Output = Result<Response, E>> + 'a
+    where
+        F: FnOnce(Request<Body>) -> Fut + 'a,
+        Fut: Future<Output = Result<Response, E>> + 'a,
+        E: 'a,
+    {
+        use futures_util::future::Either;
+        match classify(self, req) {
+            Classified::Pass(req) => Either::Left(next(req)),
+            Classified::Reject(res) => Either::Right(Either::Left(std::future::ready(Ok(res)))),
+            // Boxed: its future is large, and most requests carry no key.
+            Classified::Keyed(keyed) => Either::Right(Either::Right(Box::pin(run(self, keyed, next)))),
         }
     }
 }
@@ -371,9 +398,15 @@ pub(crate) struct Prefetched {
     pub(crate) claimed: Arc<AtomicBool>,
 }
 
+/// Whether a request is one [`classify`] looks at further: a POST or PATCH with an
+/// `Idempotency-Key`. Every other request passes untouched.
+pub(crate) fn carries_key<B>(req: &Request<B>) -> bool {
+    matches!(*req.method(), Method::POST | Method::PATCH) && req.headers().contains_key(IDEMPOTENCY_KEY)
+}
+
 /// Sorts a request out by its `Idempotency-Key`.
 pub(crate) fn classify(config: &Config, req: Request<Body>) -> Classified {
-    if !matches!(*req.method(), Method::POST | Method::PATCH) {
+    if !carries_key(&req) {
         return Classified::Pass(req);
     }
     let mut values = req.headers().get_all(IDEMPOTENCY_KEY).iter();
@@ -396,13 +429,14 @@ pub(crate) fn classify(config: &Config, req: Request<Body>) -> Classified {
     Classified::Keyed(Keyed { parts, body, store_key })
 }
 
-async fn run<S>(config: Arc<Config>, mut inner: S, mut keyed: Keyed) -> Result<Response, S::Error>
+async fn run<F, Fut, E>(config: &Arc<Config>, mut keyed: Keyed, next: F) -> Result<Response, E>
 where
-    S: Service<Request<Body>, Response = Response>,
+    F: FnOnce(Request<Body>) -> Fut,
+    Fut: Future<Output = Result<Response, E>>,
 {
     let prefetched = keyed.parts.extensions.remove::<Prefetched>().filter(|p| p.store_key == keyed.store_key);
     let known = prefetched.as_ref().map(|p| p.fingerprint);
-    let Read { parts, bytes, store_key, fingerprint } = match keyed.read(&config, known).await {
+    let Read { parts, bytes, store_key, fingerprint } = match keyed.read(config, known).await {
         Ok(read) => read,
         Err(res) => return Ok(res),
     };
@@ -415,7 +449,7 @@ where
             Ok(b) => b,
             Err(e) => {
                 if e.kind() == StoreErrorKind::Unavailable {
-                    release_unknown(&config, store_key);
+                    release_unknown(config, store_key);
                 }
                 return Ok(ApiError::from(e).into_response());
             }
@@ -438,7 +472,7 @@ where
             Ok(Some(outcome)) if outcome.fingerprint == fingerprint => {
                 // Stored again, so that the next retry is answered by the store alone.
                 guard.disarm();
-                store_in_background(&config, store_key, fingerprint, outcome.response.clone());
+                store_in_background(config, store_key, fingerprint, outcome.response.clone());
                 return Ok(replay(outcome.response));
             }
             Ok(Some(_)) => {
@@ -466,7 +500,7 @@ where
     parts.extensions.insert(IdempotencyRecord { key: store_key.clone(), fingerprint, ttl: config.ttl });
     let request = Request::from_parts(parts, Body::from(bytes));
     let request_id = crate::request_id::current(&request).and_then(|v| v.to_str().ok().map(str::to_owned));
-    let res = match inner.call(request).await {
+    let res = match next(request).await {
         Ok(res) => res,
         Err(e) => {
             guard.release_now().await;
@@ -514,7 +548,7 @@ where
         Ok(()) => {}
         Err(e) if e.kind() == StoreErrorKind::Unavailable => {
             tracing::warn!(error = %e, "could not store an idempotent response yet; trying again in the background");
-            store_in_background(&config, key, fingerprint, stored);
+            store_in_background(config, key, fingerprint, stored);
         }
         Err(e) => {
             tracing::error!(error = %e, "could not store an idempotent response; its lock expires by itself");

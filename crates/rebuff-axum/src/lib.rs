@@ -12,6 +12,7 @@
 //! | [`panic`](mod@panic) | [`catch_panic`](panic::catch_panic), [`timeout`](panic::timeout), [`body_timeout`](panic::body_timeout): masked 500, 504, 408 |
 //! | [`trace`] | [`RequestSpanLayer`](trace::RequestSpanLayer): a `request` span (method, path, request id) at a chosen level, DEBUG by default |
 //! | [`timeout`] | the layers behind [`panic::timeout`] and [`panic::body_timeout`], which arm a timer only when a request or body has to wait |
+//! | [`guard`] | [`GuardLayer`]: authentication, rate limit, idempotency, inner rendering and scope of a guarded route in one service, configured by those layers |
 //! | [`ratelimit`] | [`RateLimitLayer`](ratelimit::RateLimitLayer): GCRA per organisation or address, `X-RateLimit-*`, `RateLimit`, `RateLimit-Policy`, 429 with `Retry-After` |
 //! | [`quota`] | [`Quotas`](quota::Quotas): monthly usage per organisation, 402 past the limit |
 //! | [`idempotency`] | [`IdempotencyLayer`](idempotency::IdempotencyLayer): `Idempotency-Key` on POST, first completion replayed, 409 in flight, 422 on another payload |
@@ -35,10 +36,13 @@
 //!   [`catch_panic`](panic::catch_panic), [`body_timeout`](panic::body_timeout),
 //!   [`timeout`](panic::timeout), the body limit;
 //! * around each guarded route's *methods* (`MethodRouter::route_layer`, so that a method the
-//!   route lacks is 405 before credentials are looked at): [`AuthLayer`],
+//!   route lacks is 405 before credentials are looked at), one [`GuardLayer`] that runs, in
+//!   this order and in one service: [`AuthLayer`],
 //!   [`RateLimitLayer`](ratelimit::RateLimitLayer) keyed by the caller's organisation,
-//!   [`IdempotencyLayer`](idempotency::IdempotencyLayer), and a second [`ProblemLayer`], so
-//!   that what the idempotency layer stores and replays is already rendered;
+//!   [`IdempotencyLayer`](idempotency::IdempotencyLayer), a second [`ProblemLayer`], so
+//!   that what the idempotency step stores and replays is already rendered, and the route's
+//!   [`RequireScopeLayer`]. (The same layers nested with `route_layer`, in that order, answer
+//!   the same; the guard saves a boxed future and a clone of the route per layer and request.)
 //! * serve with `into_make_service_with_connect_info::<SocketAddr>()`, which the IP
 //!   allow-lists of keys and per-address limits read.
 //!
@@ -51,7 +55,7 @@
 //! use rebuff_axum::idempotency::IdempotencyLayer;
 //! use rebuff_axum::ratelimit::RateLimitLayer;
 //! use rebuff_axum::store::{MemoryAuthStore, MemoryStore, Quota};
-//! use rebuff_axum::{AuthLayer, Principal, ProblemLayer, RequestIdLayer, RequireScopeLayer, panic};
+//! use rebuff_axum::{AuthLayer, GuardLayer, Principal, ProblemLayer, RequestIdLayer, RequireScopeLayer, panic};
 //! use tower::ServiceBuilder;
 //!
 //! # fn main() -> Result<(), rebuff::MissingCodes> {
@@ -60,15 +64,10 @@
 //! let idempotency = IdempotencyLayer::new(limits.clone())
 //!     .scope_fn(|parts| parts.extensions.get::<Principal>().map(|p| p.org_id.clone()));
 //! let quota = Quota { limit: 60, period: Duration::from_secs(60) };
-//! let guard = ServiceBuilder::new()
-//!     .layer(AuthLayer::new(keys))
-//!     .layer(
-//!         RateLimitLayer::new(limits, quota)
-//!             .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id)))
-//!             .idempotency(&idempotency),
-//!     )
-//!     .layer(idempotency)
-//!     .layer(
+//! let guard = GuardLayer::new(AuthLayer::new(keys))
+//!     .rate_limit(RateLimitLayer::new(limits, quota).per_organisation().idempotency(&idempotency))
+//!     .idempotency(idempotency)
+//!     .problems(
 //!         ProblemLayer::builder(catalog.clone())
 //!             .raises(AuthLayer::CODES)
 //!             .raises(RequireScopeLayer::CODES)
@@ -77,7 +76,7 @@
 //!             .build()?,
 //!     );
 //! let app: Router = Router::new()
-//!     .route("/v1/things", get(|| async { "[]" }).route_layer(RequireScopeLayer::new("read")).route_layer(guard))
+//!     .route("/v1/things", get(|| async { "[]" }).route_layer(guard.scope(RequireScopeLayer::new("read"))))
 //!     .fallback(rebuff_axum::extract::fallback)
 //!     .layer(
 //!         ServiceBuilder::new()
@@ -97,6 +96,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod error;
 pub mod extract;
+pub mod guard;
 pub mod idempotency;
 pub mod log;
 #[cfg(feature = "utoipa")]
@@ -121,6 +121,7 @@ pub use rebuff_store::accounts;
 
 pub use auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
 pub use error::ApiError;
+pub use guard::GuardLayer;
 pub use rebuff::standard::Code;
 pub use render::{ProblemLayer, ProblemLayerBuilder};
 pub use request_id::RequestIdLayer;

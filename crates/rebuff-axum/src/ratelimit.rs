@@ -74,31 +74,94 @@ fn ceil_secs(d: Duration) -> u64 {
 /// Writes the rate-limit fields of `decision`, taken at `now_nanos` under `quota`, into
 /// `headers`.
 pub fn write_headers(headers: &mut HeaderMap, decision: &Decision, quota: Quota, now_nanos: u128) {
+    write_fields(headers, decision, now_nanos, &QuotaFields::new(decision.limit, quota.period));
+}
+
+/// The two rate-limit fields that depend on the quota alone (`X-RateLimit-Limit` and
+/// `RateLimit-Policy`), made once per layer rather than per response.
+#[derive(Clone)]
+struct QuotaFields {
+    limit: u32,
+    window_secs: u64,
+    x_limit: HeaderValue,
+    policy: HeaderValue,
+}
+
+impl QuotaFields {
+    fn new(limit: u32, period: Duration) -> Self {
+        let window_secs = ceil_secs(period);
+        let mut window = itoa::Buffer::new();
+        let policy = [
+            b"\"default\";q=",
+            itoa::Buffer::new().format(limit).as_bytes(),
+            b";w=",
+            window.format(window_secs).as_bytes(),
+        ]
+        .concat();
+        QuotaFields {
+            limit,
+            window_secs,
+            x_limit: HeaderValue::from(limit),
+            // Visible ASCII: always a valid header value.
+            policy: HeaderValue::from_maybe_shared(bytes::Bytes::from(policy))
+                .unwrap_or_else(|_| HeaderValue::from_static("")),
+        }
+    }
+}
+
+/// [`write_headers`], with the quota's own fields made already.
+fn write_fields(headers: &mut HeaderMap, decision: &Decision, now_nanos: u128, quota: &QuotaFields) {
     let reset_secs = ceil_secs(decision.reset_after);
     let reset_at = now_nanos.saturating_add(decision.reset_after.as_nanos()).div_ceil(NANOS_PER_SEC);
     let reset_at = u64::try_from(reset_at).unwrap_or(u64::MAX);
-    headers.insert(X_RATELIMIT_LIMIT, HeaderValue::from(decision.limit));
-    headers.insert(X_RATELIMIT_REMAINING, HeaderValue::from(decision.remaining));
-    headers.insert(X_RATELIMIT_RESET, HeaderValue::from(reset_at));
-    // Written straight into the header's bytes (itoa, no `fmt` machinery): one allocation
-    // each, no copy.
-    let structured = |r_or_q: &[u8], a: u64, w_or_t: &[u8], b: u64| {
-        let (mut x, mut y) = (itoa::Buffer::new(), itoa::Buffer::new());
-        let (x, y) = (x.format(a).as_bytes(), y.format(b).as_bytes());
-        let mut text = bytes::BytesMut::with_capacity(10 + r_or_q.len() + x.len() + w_or_t.len() + y.len());
-        text.extend_from_slice(b"\"default\";");
-        text.extend_from_slice(r_or_q);
-        text.extend_from_slice(x);
-        text.extend_from_slice(w_or_t);
-        text.extend_from_slice(y);
-        HeaderValue::from_maybe_shared(text.freeze())
+    // The three values of this decision are written with itoa (no `fmt` machinery) into one
+    // buffer on the stack, moved into one allocation that the header values then share.
+    let (mut a, mut b, mut c) = (itoa::Buffer::new(), itoa::Buffer::new(), itoa::Buffer::new());
+    let remaining = a.format(decision.remaining).as_bytes();
+    let mut text = [0u8; 96];
+    let mut len = 0;
+    let mut ranges = [0..0, 0..0, 0..0];
+    let parts: [&[&[u8]]; 3] = [
+        &[remaining],
+        &[b.format(reset_at).as_bytes()],
+        &[b"\"default\";r=", remaining, b";t=", c.format(reset_secs).as_bytes()],
+    ];
+    for (range, parts) in ranges.iter_mut().zip(parts) {
+        let start = len;
+        for part in parts {
+            // At most 10 + 20 + 45 bytes: the buffer is large enough.
+            if let Some(slot) = text.get_mut(len..len + part.len()) {
+                slot.copy_from_slice(part);
+                len += part.len();
+            }
+        }
+        *range = start..len;
+    }
+    let text = bytes::Bytes::from_owner(text);
+    // Digits and `"default";r=;t=` are visible ASCII: always a valid header value.
+    let value = |range: std::ops::Range<usize>| HeaderValue::from_maybe_shared(text.slice(range));
+    let [remaining, reset, ratelimit] = ranges;
+    let fields = [
+        (X_RATELIMIT_REMAINING, value(remaining)),
+        (X_RATELIMIT_RESET, value(reset)),
+        (RATELIMIT, value(ratelimit)),
+    ];
+    let other;
+    let quota = if decision.limit == quota.limit {
+        quota
+    } else {
+        other = QuotaFields::new(decision.limit, Duration::from_secs(quota.window_secs));
+        &other
     };
-    if let Ok(v) = structured(b"r=", decision.remaining.into(), b";t=", reset_secs) {
-        headers.insert(RATELIMIT, v);
+    // Room for the five at once: one growth of the map at most.
+    headers.reserve(5);
+    headers.insert(X_RATELIMIT_LIMIT, quota.x_limit.clone());
+    for (name, value) in fields {
+        if let Ok(value) = value {
+            headers.insert(name, value);
+        }
     }
-    if let Ok(v) = structured(b"q=", decision.limit.into(), b";w=", ceil_secs(quota.period)) {
-        headers.insert(RATELIMIT_POLICY, v);
-    }
+    headers.insert(RATELIMIT_POLICY, quota.policy.clone());
 }
 
 /// Extracts the key a request is limited under; `None` leaves it unlimited.
@@ -110,6 +173,47 @@ pub type KeyFn = Arc<dyn Fn(&Parts) -> Option<String> + Send + Sync>;
 /// `into_make_service_with_connect_info::<SocketAddr>()`).
 pub fn client_ip_key(parts: &Parts) -> Option<String> {
     crate::client_ip::client_ip(&parts.extensions).map(|ip| format!("ip:{ip}"))
+}
+
+/// Where a request's limit key comes from.
+#[derive(Clone)]
+enum KeySource {
+    /// A function of the request.
+    Fn(KeyFn),
+    /// The organisation of the authenticated [`Principal`](crate::Principal), as `org:<id>`.
+    Organisation,
+}
+
+/// The longest key kept on the stack; a longer one is allocated.
+const INLINE_KEY: usize = 64;
+
+/// A request's limit key, written on the stack when it is short (as organisation keys are),
+/// so that computing it allocates nothing.
+pub(crate) enum Key {
+    Inline { len: usize, bytes: [u8; INLINE_KEY] },
+    Owned(String),
+}
+
+impl Key {
+    /// `prefix` followed by `id`.
+    fn concat(prefix: &str, id: &str) -> Self {
+        let len = prefix.len() + id.len();
+        if len > INLINE_KEY {
+            return Key::Owned([prefix, id].concat());
+        }
+        let mut bytes = [0; INLINE_KEY];
+        bytes[..prefix.len()].copy_from_slice(prefix.as_bytes());
+        bytes[prefix.len()..len].copy_from_slice(id.as_bytes());
+        Key::Inline { len, bytes }
+    }
+
+    fn as_str(&self) -> &str {
+        match self {
+            // Two `str`s put end to end are UTF-8.
+            Key::Inline { len, bytes } => std::str::from_utf8(&bytes[..*len]).unwrap_or_default(),
+            Key::Owned(key) => key,
+        }
+    }
 }
 
 /// Limits requests per key with GCRA over a [`RateLimitStore`]; see the [module
@@ -129,23 +233,27 @@ pub fn client_ip_key(parts: &Parts) -> Option<String> {
 /// # let _ = layer;
 /// ```
 ///
-/// Two layers sharing one store must give their keys distinct prefixes.
+/// Two layers sharing one store must give their keys distinct prefixes. Behind an
+/// [`AuthLayer`](crate::AuthLayer), [`per_organisation`](RateLimitLayer::per_organisation)
+/// keys each request by its caller's organisation without building a string for it.
 #[derive(Clone)]
 pub struct RateLimitLayer {
     config: Arc<Config>,
 }
 
 #[derive(Clone)]
-struct Config {
+pub(crate) struct Config {
     store: Arc<dyn RateLimitStore>,
     quota: Quota,
-    key_fn: KeyFn,
+    key: KeySource,
     fail_open: bool,
     /// The idempotency layer inside, when it shares this layer's store (see
     /// [`RateLimitLayer::idempotency`]).
     idempotency: Option<Arc<idempotency::Config>>,
     /// Whether the store was failing at the last decision: the log says so on changes only.
     failing: Arc<AtomicBool>,
+    /// The fields of `quota` that every response repeats.
+    fields: QuotaFields,
 }
 
 impl fmt::Debug for RateLimitLayer {
@@ -171,10 +279,11 @@ impl RateLimitLayer {
             config: Arc::new(Config {
                 store,
                 quota,
-                key_fn: Arc::new(client_ip_key),
+                key: KeySource::Fn(Arc::new(client_ip_key)),
                 fail_open: false,
                 idempotency: None,
                 failing: Arc::default(),
+                fields: QuotaFields::new(quota.limit, quota.period),
             }),
         }
     }
@@ -186,7 +295,18 @@ impl RateLimitLayer {
     where
         F: Fn(&Parts) -> Option<String> + Send + Sync + 'static,
     {
-        Arc::make_mut(&mut self.config).key_fn = Arc::new(f);
+        Arc::make_mut(&mut self.config).key = KeySource::Fn(Arc::new(f));
+        self
+    }
+
+    /// Limits each request under its caller's organisation: the key is `org:` followed by the
+    /// `org_id` of the [`Principal`](crate::Principal) an [`AuthLayer`](crate::AuthLayer)
+    /// outside this layer put in the request (requests without one are not limited). The same
+    /// keys as `.key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}",
+    /// p.org_id)))`, written on the stack instead of allocated.
+    #[must_use]
+    pub fn per_organisation(mut self) -> Self {
+        Arc::make_mut(&mut self.config).key = KeySource::Organisation;
         self
     }
 
@@ -259,25 +379,73 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, req: Request<Body>) -> Self::Future {
-        let (parts, body) = req.into_parts();
-        let key = (self.config.key_fn)(&parts);
-        let req = Request::from_parts(parts, body);
-        let Some(key) = key else {
+    fn call(&mut self, mut req: Request<Body>) -> Self::Future {
+        let Some(key) = self.config.key(&mut req) else {
             return Box::pin(self.inner.call(req));
         };
         // The service that was polled ready goes into the future; a clone stays for the next.
         let clone = self.inner.clone();
-        let inner = std::mem::replace(&mut self.inner, clone);
+        let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
-        Box::pin(async move {
+        Box::pin(async move { config.limit(&key, req, |req| inner.call(req)).await })
+    }
+}
+
+impl RateLimitLayer {
+    /// The configuration, for the [`GuardLayer`](crate::guard::GuardLayer) that limits with it.
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+}
+
+impl Config {
+    /// The key `req` is limited under; `None` leaves it unlimited.
+    pub(crate) fn key(&self, req: &mut Request<Body>) -> Option<Key> {
+        match &self.key {
+            KeySource::Organisation => {
+                req.extensions().get::<crate::Principal>().map(|p| Key::concat("org:", &p.org_id))
+            }
+            KeySource::Fn(key_fn) => {
+                let (parts, body) = std::mem::take(req).into_parts();
+                let key = key_fn(&parts).map(Key::Owned);
+                *req = Request::from_parts(parts, body);
+                key
+            }
+        }
+    }
+
+    /// Decides the limit of `req` under `key`, runs it through `next` when admitted, and writes
+    /// the limit's headers on the response. What [`RateLimit`] and the
+    /// [`Guard`](crate::guard::Guard) run for each limited request.
+    #[allow(clippy::manual_async_fn, reason = "an async fn would hold a second copy of the request")]
+    pub(crate) fn limit<'a, F, Fut, E>(
+        &'a self,
+        key: &'a Key,
+        req: Request<Body>,
+        next: F,
+    ) -> impl Future<Output = Result<Response, E>> + 'a
+    where
+        F: FnOnce(Request<Body>) -> Fut + 'a,
+        Fut: Future<Output = Result<Response, E>> + 'a,
+        E: 'a,
+    {
+        // An async block rather than an `async fn`, and the request kept where it was captured
+        // until it runs: an `async fn` would hold a second copy of it.
+        async move {
+            let key = key.as_str();
             let now = now_nanos();
-            let (req, decided) = match &config.idempotency {
-                Some(idem) => decide_with_idempotency(&config, idem, &key, now, req).await,
-                None => (Ok(req), plain(&config, &key, now).await),
-            };
-            respond(&config, inner, req, decided, now).await
-        })
+            match &self.idempotency {
+                // Boxed: its future is large, and most requests carry no key.
+                Some(idem) if idempotency::carries_key(&req) => {
+                    let (req, decided) = Box::pin(decide_with_idempotency(self, idem, key, now, req)).await;
+                    respond(self, next, req, decided, now).await
+                }
+                _ => {
+                    let decided = plain(self, key, now).await;
+                    respond(self, next, Ok(req), decided, now).await
+                }
+            }
+        }
     }
 }
 
@@ -351,23 +519,47 @@ async fn decide_with_idempotency(
 
 /// Runs or refuses the request by the decision, and writes the limit's headers. A request
 /// already answered (`Err`) gets that answer when admitted.
-async fn respond<S>(
-    config: &Config,
-    mut inner: S,
+///
+/// Not an `async fn`: the request goes to `next` (or is answered) when this is called, so the
+/// future returned holds the next step's future and the decision, not the request as well.
+fn respond<'a, F, Fut, E>(
+    config: &'a Config,
+    next: F,
     req: Result<Request<Body>, Response>,
     decided: Decided,
     now: u128,
-) -> Result<Response, S::Error>
+) -> impl Future<Output = Result<Response, E>> + 'a
 where
-    S: Service<Request<Body>, Response = Response>,
+    F: FnOnce(Request<Body>) -> Fut,
+    Fut: Future<Output = Result<Response, E>> + 'a,
+    E: 'a,
 {
-    let (decision, prefetched) = match decided {
+    /// What happens to the request: it runs, or it is answered.
+    enum Step<Fut> {
+        Run(Fut),
+        Answer(Response),
+    }
+    let run = |req: Result<Request<Body>, Response>| match req {
+        Ok(req) => Step::Run(next(req)),
+        Err(res) => Step::Answer(res),
+    };
+    let answer = Step::Answer;
+    let (step, decided) = match decided {
         Ok(d) => {
             // A load first: the shared flag is written only when the state changes.
             if config.failing.load(Ordering::Relaxed) && config.failing.swap(false, Ordering::Relaxed) {
                 tracing::info!("rate-limit store is answering again");
             }
-            d
+            let (decision, _) = &d;
+            let step = if decision.allowed {
+                run(req)
+            } else {
+                let secs = decision.retry_after.map_or(1, ceil_secs).max(1);
+                let mut err = ApiError::new(Code::RateLimitExceeded);
+                err.problem_mut().retry_after = Some(secs);
+                answer(err.into_response())
+            };
+            (step, Some(d))
         }
         Err(e) => {
             if !config.failing.swap(true, Ordering::Relaxed) {
@@ -378,33 +570,26 @@ where
                     if config.fail_open { "admitting requests unlimited" } else { "refusing requests" }
                 );
             }
-            if config.fail_open {
-                return match req {
-                    Ok(req) => inner.call(req).await,
-                    Err(res) => Ok(res),
-                };
+            // Unlimited, without the limit's headers, or refused.
+            let step = if config.fail_open { run(req) } else { answer(ApiError::from(e).into_response()) };
+            (step, None)
+        }
+    };
+    async move {
+        let mut res = match step {
+            Step::Run(next) => next.await?,
+            Step::Answer(res) => res,
+        };
+        if let Some((decision, prefetched)) = decided {
+            if let Some(p) = prefetched
+                && !p.claimed.load(Ordering::Acquire)
+            {
+                unclaimed(config, p);
             }
-            return Ok(ApiError::from(e).into_response());
+            write_fields(res.headers_mut(), &decision, now, &config.fields);
         }
-    };
-    let mut res = if decision.allowed {
-        match req {
-            Ok(req) => inner.call(req).await?,
-            Err(res) => res,
-        }
-    } else {
-        let secs = decision.retry_after.map_or(1, ceil_secs).max(1);
-        let mut err = ApiError::new(Code::RateLimitExceeded);
-        err.problem_mut().retry_after = Some(secs);
-        err.into_response()
-    };
-    if let Some(p) = prefetched
-        && !p.claimed.load(Ordering::Acquire)
-    {
-        unclaimed(config, p);
+        Ok(res)
     }
-    write_headers(res.headers_mut(), &decision, config.quota, now);
-    Ok(res)
 }
 
 /// A record begun for an idempotency layer that never took it over: the layer is missing
@@ -477,6 +662,37 @@ mod tests {
         assert_eq!(res.status(), 200);
         assert!(!crate::error::is_pending(&res));
         assert!(res.headers().get(X_RATELIMIT_LIMIT).is_none());
+    }
+
+    #[test]
+    fn per_organisation_keys_are_those_of_the_key_fn_it_replaces() {
+        let principal = |org: &str| crate::Principal {
+            org_id: org.to_owned(),
+            subject: crate::Subject::Key { id: "key_1".into(), live: false },
+            scopes: Vec::new(),
+        };
+        let layer = |per_organisation: bool| {
+            let layer = RateLimitLayer::new(Arc::new(crate::store::memory::MemoryStore::new()), quota(5, 60));
+            if per_organisation {
+                layer.per_organisation()
+            } else {
+                layer.key_fn(|parts| {
+                    parts.extensions.get::<crate::Principal>().map(|p| format!("org:{}", p.org_id))
+                })
+            }
+        };
+        let long = "o".repeat(2 * INLINE_KEY);
+        for org in [Some("org_1"), Some(""), Some(long.as_str()), None] {
+            let keys = [false, true].map(|per_organisation| {
+                let mut req = Request::new(Body::empty());
+                if let Some(org) = org {
+                    req.extensions_mut().insert(principal(org));
+                }
+                layer(per_organisation).config().key(&mut req).map(|k| k.as_str().to_owned())
+            });
+            assert_eq!(keys[0], keys[1], "{org:?}");
+            assert_eq!(keys[1], org.map(|o| format!("org:{o}")));
+        }
     }
 
     #[test]

@@ -76,7 +76,7 @@ pub struct ProblemLayer {
 }
 
 #[derive(Debug, Clone)]
-struct Config {
+pub(crate) struct Config {
     catalog: Arc<Catalog>,
     options: RenderOptions,
     by_status: HashMap<u16, &'static str>,
@@ -146,6 +146,12 @@ impl ProblemLayer {
     pub fn catalog(&self) -> &Arc<Catalog> {
         &self.inner.catalog
     }
+
+    /// The configuration, for the [`GuardLayer`](crate::guard::GuardLayer) that renders with
+    /// it.
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.inner
+    }
 }
 
 /// Builds a [`ProblemLayer`] after checking that its catalog has the codes of the layers in
@@ -211,7 +217,7 @@ where
 {
     type Response = Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Response, S::Error>> + Send>>;
+    type Future = ResponseFuture<S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -219,12 +225,44 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let request_id = crate::request_id::current(&req);
-        let config = self.config.clone();
-        let fut = self.inner.call(req);
-        Box::pin(async move {
-            let res = fut.await?.map(Body::new);
-            Ok(finish(&config, request_id, res))
-        })
+        ResponseFuture { inner: self.inner.call(req), rendering: Some((self.config.clone(), request_id)) }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`ProblemService`]: the inner service's, rendered when it is
+    /// ready (no box: it runs on every request).
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        rendering: Option<(Arc<Config>, Option<HeaderValue>)>,
+    }
+}
+
+impl<F, ResBody, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<http::Response<ResBody>, E>>,
+    ResBody: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    ResBody::Error: Into<axum::BoxError>,
+{
+    type Output = Result<Response, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let res = std::task::ready!(this.inner.poll(cx))?.map(Body::new);
+        let Some((config, request_id)) = this.rendering.take() else {
+            // Polled after it completed: answer as the inner future would, unrendered.
+            return Poll::Ready(Ok(res));
+        };
+        Poll::Ready(Ok(config.finish(request_id, res)))
+    }
+}
+
+impl Config {
+    /// Renders `res`, the answer to the request whose id is `request_id`, if it is an error:
+    /// what [`ProblemService`] and the [`Guard`](crate::guard::Guard) do with every response.
+    pub(crate) fn finish(&self, request_id: Option<HeaderValue>, res: Response) -> Response {
+        finish(self, request_id, res)
     }
 }
 
@@ -277,14 +315,21 @@ fn finish(config: &Config, request_id: Option<HeaderValue>, mut res: Response) -
     let (parts, body) = rendered.into_parts();
     let mut out = Response::new(Body::from(body));
     *out.status_mut() = parts.status;
-    // Keep what layers set on the way out, minus what described the placeholder body.
-    let mut headers = std::mem::take(res.headers_mut());
-    headers.remove(CONTENT_TYPE);
-    headers.remove(http::header::CONTENT_LENGTH);
-    for (name, value) in parts.headers.iter() {
-        headers.insert(name.clone(), value.clone());
-    }
-    *out.headers_mut() = headers;
+    // Keep what layers set on the way out, minus what described the placeholder body, and
+    // one value per rendered header. (An error straight from a handler has no header: the
+    // rendered ones are taken as they are, unless a name repeats.)
+    let headers = std::mem::take(res.headers_mut());
+    *out.headers_mut() = if headers.is_empty() && parts.headers.keys_len() == parts.headers.len() {
+        parts.headers
+    } else {
+        let mut headers = headers;
+        headers.remove(CONTENT_TYPE);
+        headers.remove(http::header::CONTENT_LENGTH);
+        for (name, value) in parts.headers.iter() {
+            headers.insert(name.clone(), value.clone());
+        }
+        headers
+    };
     *out.extensions_mut() = std::mem::take(res.extensions_mut());
     out.extensions_mut().insert(Rendered);
     out

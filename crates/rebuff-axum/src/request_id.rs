@@ -1,19 +1,23 @@
 //! Request ids: accept a well-formed incoming `X-Request-Id`, else make one (`req_` + 24
 //! random alphanumerics); echo it on every response.
 //!
-//! Built on tower-http's `SetRequestId` and `PropagateRequestId`; the only thing added is the
-//! check in front of them, because they trust any incoming value, and a request id ends up in
-//! logs and response headers, where a CR/LF or a megabyte of text does harm.
+//! It does what tower-http's `SetRequestId` and `PropagateRequestId` do together (the id in
+//! the request's header and in its extensions as tower-http's [`RequestId`], and on the
+//! response), in one service, with a check in front: they trust any incoming value, and a
+//! request id ends up in logs and response headers, where a CR/LF or a megabyte of text does
+//! harm.
 
-use std::task::{Context, Poll};
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
-use http::{HeaderValue, Request};
+use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
 use rand::Rng;
-use rand::distr::Alphanumeric;
 use rebuff::dialect::X_REQUEST_ID;
 use tower::Layer;
 use tower::Service;
-use tower_http::request_id::{MakeRequestId, PropagateRequestId, RequestId, SetRequestId};
+use tower_http::request_id::{MakeRequestId, RequestId};
 
 /// The longest incoming request id accepted.
 pub const MAX_LEN: usize = 128;
@@ -26,14 +30,31 @@ pub fn is_valid(value: &[u8]) -> bool {
         && value.iter().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
+/// The characters of a generated id.
+const ALPHANUMERICS: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
 /// A fresh request id: `req_` and 24 random alphanumerics.
 pub fn generate() -> HeaderValue {
-    // On the stack, then one copy into the header's bytes: a single allocation.
+    // On the stack, then moved into the header's bytes: a single allocation.
     let mut id = *b"req_000000000000000000000000";
-    for (b, c) in id[4..].iter_mut().zip(rand::rng().sample_iter(&Alphanumeric)) {
-        *b = c;
+    // A random byte per character (a quarter of what drawing a `u32` per character takes
+    // from the generator), uniform over the 62 characters: bytes from 248 up (4 x 62) are
+    // drawn again.
+    let mut rng = rand::rng();
+    let mut random = [0u8; 32];
+    let mut next = 4;
+    while next < id.len() {
+        rng.fill(&mut random[..]);
+        for r in random.iter().filter(|r| **r < 248) {
+            let Some(slot) = id.get_mut(next) else { break };
+            *slot = ALPHANUMERICS[usize::from(r % 62)];
+            next += 1;
+        }
     }
-    HeaderValue::from_bytes(&id).unwrap_or_else(|_| unreachable!("alphanumerics are a valid header value"))
+    // Owned by the value's bytes: clones of the id (request, extensions, response) share them
+    // without another allocation.
+    HeaderValue::from_maybe_shared(bytes::Bytes::from_owner(id))
+        .unwrap_or_else(|_| unreachable!("alphanumerics are a valid header value"))
 }
 
 /// The request id of a request that went through [`RequestIdLayer`].
@@ -66,18 +87,79 @@ impl RequestIdLayer {
 }
 
 impl<S> Layer<S> for RequestIdLayer {
-    type Service = DropMalformed<SetRequestId<PropagateRequestId<S>, MakeReqId>>;
+    type Service = RequestIdService<S>;
     fn layer(&self, inner: S) -> Self::Service {
-        DropMalformed {
-            inner: SetRequestId::x_request_id(PropagateRequestId::x_request_id(inner), MakeReqId),
+        RequestIdService { inner }
+    }
+}
+
+/// The service of [`RequestIdLayer`]: drops an incoming `X-Request-Id` that [`is_valid`]
+/// rejects (or that appears more than once), makes one when there is none, and puts it in
+/// the request's extensions ([`RequestId`]) and on the response.
+#[derive(Debug, Clone)]
+pub struct RequestIdService<S> {
+    inner: S,
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for RequestIdService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        let id = match keep_valid(&mut req) {
+            Some(id) => {
+                if req.extensions().get::<RequestId>().is_none() {
+                    req.extensions_mut().insert(RequestId::new(id.clone()));
+                }
+                id
+            }
+            None => {
+                let id = generate();
+                req.extensions_mut().insert(RequestId::new(id.clone()));
+                req.headers_mut().insert(X_REQUEST_ID, id.clone());
+                id
+            }
+        };
+        ResponseFuture { inner: self.inner.call(req), id: Some(id) }
+    }
+}
+
+/// Removes every incoming `X-Request-Id` unless there is exactly one and [`is_valid`] accepts
+/// it; the one kept, if any.
+fn keep_valid<B>(req: &mut Request<B>) -> Option<HeaderValue> {
+    let mut incoming = req.headers().get_all(X_REQUEST_ID).iter();
+    match (incoming.next(), incoming.next()) {
+        (Some(id), None) if is_valid(id.as_bytes()) => Some(id.clone()),
+        (None, _) => None,
+        (Some(id), _) => {
+            tracing::debug!(len = id.len(), "ignoring a malformed incoming X-Request-Id");
+            req.headers_mut().remove(X_REQUEST_ID);
+            None
         }
     }
 }
 
-/// Removes an incoming `X-Request-Id` that [`is_valid`] rejects, so a new one is made for it.
+/// Removes an incoming `X-Request-Id` that [`is_valid`] rejects, or that appears more than
+/// once, so that a new one is made for it (what [`RequestIdService`] does first, for use in
+/// front of tower-http's `SetRequestId`).
 #[derive(Debug, Clone)]
 pub struct DropMalformed<S> {
     inner: S,
+}
+
+impl<S> DropMalformed<S> {
+    /// Checks the incoming ids of requests to `inner`.
+    pub fn new(inner: S) -> Self {
+        DropMalformed { inner }
+    }
 }
 
 impl<S, B> Service<Request<B>> for DropMalformed<S>
@@ -93,15 +175,40 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        let all_valid = req.headers().get_all(X_REQUEST_ID).iter().all(|v| is_valid(v.as_bytes()));
-        let several = req.headers().get_all(X_REQUEST_ID).iter().nth(1).is_some();
-        if !all_valid || several {
-            if let Some(v) = req.headers().get(X_REQUEST_ID) {
-                tracing::debug!(len = v.len(), "ignoring a malformed incoming X-Request-Id");
-            }
-            req.headers_mut().remove(X_REQUEST_ID);
-        }
+        keep_valid(&mut req);
         self.inner.call(req)
+    }
+}
+
+pin_project! {
+    /// The response future of [`RequestIdService`].
+    pub struct ResponseFuture<F> {
+        #[pin]
+        inner: F,
+        id: Option<HeaderValue>,
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<B>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let mut res = ready!(this.inner.poll(cx))?;
+        // A response that names an id already keeps it (as tower-http's PropagateRequestId).
+        if let Some(id) = res.headers().get(X_REQUEST_ID) {
+            if res.extensions().get::<RequestId>().is_none() {
+                let id = RequestId::new(id.clone());
+                res.extensions_mut().insert(id);
+            }
+        } else if let Some(id) = this.id.take() {
+            res.headers_mut().insert(X_REQUEST_ID, id.clone());
+            res.extensions_mut().insert(RequestId::new(id));
+        }
+        Poll::Ready(Ok(res))
     }
 }
 
@@ -118,6 +225,37 @@ mod tests {
         assert!(!is_valid(b"has space"));
         assert!(!is_valid(&[b'a'; MAX_LEN + 1]));
         assert!(!is_valid("ünï".as_bytes()));
+    }
+
+    async fn through_layer(req: Request<()>) -> (Option<HeaderValue>, Option<HeaderValue>) {
+        use tower::ServiceExt;
+        let svc = RequestIdLayer::new().layer(tower::service_fn(|req: Request<()>| async move {
+            let seen = crate::request_id::current(&req);
+            Ok::<_, std::convert::Infallible>(Response::new(seen))
+        }));
+        let res = svc.oneshot(req).await.unwrap_or_else(|never| match never {});
+        let echoed = res.headers().get(X_REQUEST_ID).cloned();
+        assert_eq!(res.extensions().get::<RequestId>().map(|id| id.header_value().clone()), echoed);
+        (res.into_body(), echoed)
+    }
+
+    #[tokio::test]
+    async fn a_valid_id_is_kept_and_any_other_replaced() {
+        let req = |ids: &[&'static str]| {
+            let mut req = Request::new(());
+            for id in ids {
+                req.headers_mut().append(X_REQUEST_ID, HeaderValue::from_static(id));
+            }
+            req
+        };
+        let kept = HeaderValue::from_static("req_abc");
+        assert_eq!(through_layer(req(&["req_abc"])).await, (Some(kept.clone()), Some(kept)));
+        for ids in [&[][..], &["bad id"], &["req_a", "req_b"]] {
+            let (seen, echoed) = through_layer(req(ids)).await;
+            let seen = seen.expect("an id");
+            assert!(seen.as_bytes().starts_with(b"req_") && seen.len() == 28, "{ids:?}: {seen:?}");
+            assert_eq!(Some(seen), echoed, "{ids:?}");
+        }
     }
 
     #[test]

@@ -9,10 +9,10 @@
 //! 3. `limited`: a second reference API whose rate limit is 1 request an hour, already
 //!    exhausted before the URLs are printed, for the 429 route.
 //! 4. `layers`: the same rebuff-axum layer stack as the reference API (request id, tracing
-//!    span, ProblemLayer, catch-panic, timeouts, body limit; then AuthLayer over a
-//!    `MemoryAuthStore`, RateLimitLayer over a `MemoryStore` keyed by organisation,
-//!    IdempotencyLayer and an inner ProblemLayer) around trivial handlers and no database,
-//!    to separate the layers' cost from SQLite's.
+//!    span, ProblemLayer, catch-panic, timeouts, body limit; then a GuardLayer per route
+//!    method: AuthLayer over a `MemoryAuthStore`, RateLimitLayer over a `MemoryStore` keyed by
+//!    organisation, IdempotencyLayer, an inner ProblemLayer and the scope) around trivial
+//!    handlers and no database, to separate the layers' cost from SQLite's.
 //! 5. `layers_limited`: the stack of 4 with a 1-an-hour limit, already exhausted.
 //! 6. `floor`: a bare axum router whose `GET /v1/projects` does the reference API's one
 //!    SQLite read on that route (the page of projects; keys are cached) on the `api` store,
@@ -65,7 +65,7 @@ use rebuff_axum::ratelimit::RateLimitLayer;
 use rebuff_axum::store::KeyRecord;
 use rebuff_axum::store::memory::MemoryStore;
 use rebuff_axum::validate::{Valid, Validate, Violations};
-use rebuff_axum::{ApiError, Code, ProblemLayer, RequestIdLayer};
+use rebuff_axum::{ApiError, Code, GuardLayer, ProblemLayer, RequestIdLayer};
 use rebuff_server::config::Quota;
 use rebuff_server::{AppState, Config};
 use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
@@ -461,30 +461,22 @@ fn layer_stack(catalog: &Arc<Catalog>, rate: Quota) -> (Router, String) {
         live: false,
     });
     let store = Arc::new(MemoryStore::new());
-    let stack = ServiceBuilder::new()
-        .layer(AuthLayer::new(auth.clone()).sessions(auth))
-        .layer(
-            RateLimitLayer::new(store.clone(), rate)
-                .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id))),
-        )
-        .layer(
+    let guard = GuardLayer::new(AuthLayer::new(auth.clone()).sessions(auth))
+        .rate_limit(RateLimitLayer::new(store.clone(), rate).per_organisation())
+        .idempotency(
             IdempotencyLayer::new(store)
                 .max_body(cfg.body_limit)
                 .scope_fn(|parts| parts.extensions.get::<Principal>().map(caller_scope)),
         )
-        .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug));
+        .problems(ProblemLayer::new(catalog.clone()).debug(cfg.debug));
+    let (read, write) =
+        (guard.scope(RequireScopeLayer::new("read")), guard.scope(RequireScopeLayer::new("write")));
     let authed = Router::new()
         .route(
             "/v1/projects",
-            get(list)
-                .route_layer(RequireScopeLayer::new("read"))
-                .merge(axum::routing::post(create).route_layer(RequireScopeLayer::new("write")))
-                .route_layer(stack.clone()),
+            get(list).route_layer(read.clone()).merge(axum::routing::post(create).route_layer(write)),
         )
-        .route(
-            "/v1/projects/{id}",
-            get(get_one).route_layer(RequireScopeLayer::new("read")).route_layer(stack),
-        );
+        .route("/v1/projects/{id}", get(get_one).route_layer(read));
     let app = Router::new().merge(authed).fallback(rebuff_axum::extract::fallback).layer(
         ServiceBuilder::new()
             .layer(RequestIdLayer::new())

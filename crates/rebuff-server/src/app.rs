@@ -9,6 +9,7 @@ use rebuff::{Catalog, MissingCodes};
 use rebuff_axum::ProblemLayer;
 use rebuff_axum::RequestIdLayer;
 use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer, Subject, WebhookSignatureLayer};
+use rebuff_axum::guard::GuardLayer;
 use rebuff_axum::idempotency::IdempotencyLayer;
 use rebuff_axum::ratelimit::RateLimitLayer;
 use rebuff_axum::trace::RequestSpanLayer;
@@ -32,9 +33,9 @@ fn scope(name: &'static str) -> RequireScopeLayer {
 /// `rebuff_axum::openapi::ErrorDocs` for the errors the layers add.
 ///
 /// Layers, outermost first: request id, tracing span, the rendering [`ProblemLayer`], panic
-/// catching, timeouts and body limit; then, for `/v1` routes that need credentials:
-/// authentication, the per-organisation rate limit, idempotency keys and an inner
-/// [`ProblemLayer`] so that what idempotency stores is already rendered.
+/// catching, timeouts and body limit; then, for `/v1` routes that need credentials, one
+/// [`GuardLayer`]: authentication, the per-organisation rate limit, idempotency keys, an inner
+/// [`ProblemLayer`] so that what idempotency stores is already rendered, and the route's scope.
 pub fn app(state: AppState) -> Router {
     let cfg = state.config().clone();
     let catalog = cfg.catalog.clone();
@@ -49,36 +50,33 @@ pub fn app(state: AppState) -> Router {
         // SQLite, key creation in the accounts store): looked up before a request runs, it
         // answers retries whatever the idempotency store lost.
         .outcomes(state.store().outcomes());
-    // One `ServiceBuilder` per stack, outermost first: `Router::layer` boxes every layer of
-    // every route separately, and a request then clones each box (an allocation apiece).
-    let stack = ServiceBuilder::new()
-        .layer(
-            AuthLayer::new(backends.keys.clone())
-                .sessions(backends.sessions.clone())
-                .throttle_failures(backends.rate_limits.clone(), cfg.auth_failure_limit),
-        )
-        .layer(
-            RateLimitLayer::new(backends.rate_limits.clone(), cfg.rate_limit)
-                .fail_open(cfg.rate_limit_fail_open)
-                .key_fn(|parts| parts.extensions.get::<Principal>().map(|p| format!("org:{}", p.org_id)))
-                // One store operation for the limit and the idempotency lookup, where the two
-                // share a store that can (Redis: one round trip).
-                .idempotency(&idempotency),
-        )
-        .layer(idempotency.clone())
-        .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug));
+    // Authentication, the limit, idempotency, the inner rendering and the scope in one service
+    // per route method (`GuardLayer`): nested, they would cost a boxed future and a clone of the
+    // route per layer and request.
+    let stack = GuardLayer::new(
+        AuthLayer::new(backends.keys.clone())
+            .sessions(backends.sessions.clone())
+            .throttle_failures(backends.rate_limits.clone(), cfg.auth_failure_limit),
+    )
+    .rate_limit(
+        RateLimitLayer::new(backends.rate_limits.clone(), cfg.rate_limit)
+            .fail_open(cfg.rate_limit_fail_open)
+            .per_organisation()
+            // One store operation for the limit and the idempotency lookup, where the two
+            // share a store that can (Redis: one round trip).
+            .idempotency(&idempotency),
+    )
+    .idempotency(idempotency)
+    .problems(ProblemLayer::new(catalog.clone()).debug(cfg.debug));
     // Around each route's methods, not the route (`MethodRouter::route_layer`): a method the
     // route lacks is 405 before the credentials are looked at. Each handler is registered with
     // `routes!`, which also takes its `#[utoipa::path]` description into the document.
     let guard = |scope_name: Option<&'static str>| {
-        let stack = stack.clone();
-        move |methods: MethodRouter<AppState>| {
-            let methods = match scope_name {
-                Some(name) => methods.route_layer(scope(name)),
-                None => methods,
-            };
-            methods.route_layer(stack)
-        }
+        let stack = match scope_name {
+            Some(name) => stack.scope(scope(name)),
+            None => stack.clone(),
+        };
+        move |methods: MethodRouter<AppState>| methods.route_layer(stack.clone())
     };
     let (read, write, admin) = (guard(Some("read")), guard(Some("write")), guard(Some("admin")));
     let authed = OpenApiRouter::new()
@@ -101,13 +99,11 @@ pub fn app(state: AppState) -> Router {
     #[cfg(feature = "fault-routes")]
     let authed = authed.route(
         "/v1/_fault/slow-project",
-        post(routes::faults::slow_project).route_layer(scope("write")).route_layer(stack.clone()),
+        post(routes::faults::slow_project).route_layer(stack.scope(scope("write"))),
     );
     #[cfg(feature = "fault-routes")]
-    let authed = authed.route(
-        "/v1/_fault/effect",
-        post(routes::faults::effect).route_layer(scope("write")).route_layer(stack.clone()),
-    );
+    let authed = authed
+        .route("/v1/_fault/effect", post(routes::faults::effect).route_layer(stack.scope(scope("write"))));
 
     let open = OpenApiRouter::new().routes(routes!(routes::auth::login)).routes(
         routes!(routes::webhooks::incoming).map(|methods| {

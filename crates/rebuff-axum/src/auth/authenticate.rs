@@ -76,7 +76,7 @@ pub struct AuthLayer {
 }
 
 #[derive(Clone)]
-struct Config {
+pub(crate) struct Config {
     keys: Arc<dyn KeyStore>,
     sessions: Option<Arc<dyn SessionStore>>,
     throttle: Option<Throttle>,
@@ -174,34 +174,54 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = self.config.clone();
-        // Everything needed is read from the request now, so the future does not borrow it
-        // (and does not need the body to be `Sync`).
-        let credential = credential(&config, &req);
-        let client_ip = client_ip(&req);
         Box::pin(async move {
-            let throttle = config.throttle.as_ref().zip(client_ip);
-            if let Some(refused) = throttle.and_then(|(t, ip)| t.refuse_early(ip)) {
-                return Ok(refused.into_response());
-            }
-            let result = match credential {
-                Ok(credential) => verify(&config, credential, client_ip).await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(principal) => {
-                    req.extensions_mut().insert(principal);
-                    inner.call(req).await
-                }
-                Err(e) => {
-                    if let Some((t, ip)) = throttle.filter(|_| throttle::counts(&e))
-                        && let Some(refused) = t.failed(ip).await
-                    {
-                        return Ok(refused.into_response());
-                    }
-                    Ok(e.into_response())
-                }
+            match config.admit(&mut req).await {
+                Ok(()) => inner.call(req).await,
+                Err(refused) => Ok(refused),
             }
         })
+    }
+}
+
+impl AuthLayer {
+    /// The configuration, for the [`GuardLayer`](crate::guard::GuardLayer) that authenticates
+    /// with it.
+    pub(crate) fn config(&self) -> &Arc<Config> {
+        &self.config
+    }
+}
+
+impl Config {
+    /// Authenticates `req`: inserts its [`Principal`], or gives the refusal to answer (an
+    /// [`ApiError`] not rendered yet). What [`AuthService`] and the
+    /// [`Guard`](crate::guard::Guard) run for each request.
+    pub(crate) async fn admit<B>(&self, req: &mut Request<B>) -> Result<(), Response> {
+        // Everything needed is read from the request before the first await (the body need
+        // not be `Sync`).
+        let credential = credential(self, req);
+        let client_ip = client_ip(req);
+        let throttle = self.throttle.as_ref().zip(client_ip);
+        if let Some(refused) = throttle.and_then(|(t, ip)| t.refuse_early(ip)) {
+            return Err(refused.into_response());
+        }
+        let result = match credential {
+            Ok(credential) => verify(self, credential, client_ip).await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(principal) => {
+                req.extensions_mut().insert(principal);
+                Ok(())
+            }
+            Err(e) => {
+                if let Some((t, ip)) = throttle.filter(|_| throttle::counts(&e))
+                    && let Some(refused) = t.failed(ip).await
+                {
+                    return Err(refused.into_response());
+                }
+                Err(e.into_response())
+            }
+        }
     }
 }
 

@@ -74,6 +74,14 @@ impl<S> Layer<S> for RequireScopeLayer {
     }
 }
 
+impl RequireScopeLayer {
+    /// The refusal to answer when `req`'s principal lacks the scope (`None` when it holds
+    /// it): what [`RequireScope`] and the [`Guard`](crate::guard::Guard) check.
+    pub(crate) fn refusal<B>(&self, req: &Request<B>) -> Option<Response> {
+        check(req.extensions().get::<Principal>(), &self.scope).err().map(IntoResponse::into_response)
+    }
+}
+
 /// The service of [`RequireScopeLayer`].
 #[derive(Debug, Clone)]
 pub struct RequireScope<S> {
