@@ -205,7 +205,8 @@ pub(crate) async fn train(
     Path(raw): Path<String>,
 ) -> Result<Response, ApiError> {
     let id = path_id("mdl", &raw, "model")?;
-    find_model(&state, &principal.org_id, &id)?;
+    let model = find_model(&state, &principal.org_id, &id)?;
+    let fail = model.config.get("simulate_failure").and_then(serde_json::Value::as_bool).unwrap_or(false);
     let (org, key) = (principal.org_id.clone(), id.clone());
     // The transition and the outcome commit together: a retry is answered the recorded 202
     // and does not start training again, whatever the idempotency store kept.
@@ -224,8 +225,6 @@ pub(crate) async fn train(
     )
     .await?;
     if ran {
-        let model = find_model(&state, &principal.org_id, &id)?;
-        let fail = model.config.get("simulate_failure").and_then(serde_json::Value::as_bool).unwrap_or(false);
         finish_training_later(&state, principal.org_id, id, fail);
     }
     Ok(res)
