@@ -525,32 +525,3 @@ pub(crate) fn unfinished(conn: &Connection) -> rusqlite::Result<Unfinished> {
         .collect::<rusqlite::Result<_>>()?;
     Ok(Unfinished { models, jobs })
 }
-
-/// The outcomes the idempotency layer looks up before a request runs: those of the API's own
-/// writes, in its SQLite file (`routes::write_once`), then those of key creations, in the
-/// accounts store (`AccountStore::create_key_once`), which may be PostgreSQL. A request
-/// records its outcome in one place only, and keys are unique per caller, so the first found
-/// is the one.
-pub(crate) struct Outcomes {
-    /// The API's SQLite file.
-    pub(crate) api: std::sync::Arc<dyn rebuff_axum::idempotency::Outcomes>,
-    /// The accounts store's outcomes.
-    pub(crate) accounts: std::sync::Arc<dyn rebuff_axum::idempotency::Outcomes>,
-}
-
-impl rebuff_axum::idempotency::Outcomes for Outcomes {
-    fn find<'a>(
-        &'a self,
-        key: &'a str,
-    ) -> rebuff_axum::store::BoxFuture<
-        'a,
-        Result<Option<rebuff_axum::idempotency::Outcome>, rebuff_axum::store::StoreError>,
-    > {
-        Box::pin(async move {
-            if let Some(found) = self.api.find(key).await? {
-                return Ok(Some(found));
-            }
-            self.accounts.find(key).await
-        })
-    }
-}

@@ -200,6 +200,7 @@ impl StateBuilder {
         };
         // Kept to purge its expired rows (sessions, idempotency records, limits).
         let purged = postgres.clone();
+        let accounts_elsewhere = accounts.is_some() || postgres.is_some();
         // Keys are cached where the backend tells of their changes (not a custom store).
         let (accounts, changes, pg): (Arc<dyn AccountStore>, Option<Arc<dyn KeyChanges>>, _) =
             match (accounts, postgres) {
@@ -234,7 +235,7 @@ impl StateBuilder {
         let errors_html = rebuff::docs::html(catalog);
         let errors_json = rebuff::docs::json(catalog).to_string();
         let openapi = std::sync::OnceLock::new();
-        let store = Store { sqlite, accounts, backends, postgres: purged };
+        let store = Store { sqlite, accounts, backends, postgres: purged, accounts_elsewhere };
         Ok(AppState { inner: Arc::new(Inner { config, store, quotas, errors_html, errors_json, openapi }) })
     }
 }
@@ -315,6 +316,34 @@ pub struct Store {
     backends: Backends,
     /// The PostgreSQL store, when there is one, for [`Store::purge_expired`].
     postgres: Option<PgStore>,
+    /// Whether the accounts are somewhere else than the API's SQLite file.
+    accounts_elsewhere: bool,
+}
+
+/// The outcomes the idempotency layer looks up before a request runs: those of the API's own
+/// writes, in its SQLite file (`routes::write_once`), then those of key creations, in the
+/// accounts store (`AccountStore::create_key_once`), which may be PostgreSQL. A request
+/// records its outcome in one place only, and keys are unique per caller, so the first found
+/// is the one.
+struct BothOutcomes {
+    /// The API's SQLite file.
+    api: Arc<dyn Outcomes>,
+    /// The accounts store's outcomes.
+    accounts: Arc<dyn Outcomes>,
+}
+
+impl Outcomes for BothOutcomes {
+    fn find<'a>(
+        &'a self,
+        key: &'a str,
+    ) -> BoxFuture<'a, Result<Option<rebuff_axum::idempotency::Outcome>, StoreError>> {
+        Box::pin(async move {
+            if let Some(found) = self.api.find(key).await? {
+                return Ok(Some(found));
+            }
+            self.accounts.find(key).await
+        })
+    }
 }
 
 impl fmt::Debug for Store {
@@ -347,10 +376,10 @@ impl Store {
     /// the accounts store when it is another.
     pub(crate) fn outcomes(&self) -> Arc<dyn Outcomes> {
         let api: Arc<dyn Outcomes> = Arc::new(self.sqlite.clone());
-        if self.backends.placement.accounts == "SQLite" {
+        if !self.accounts_elsewhere {
             return api;
         }
-        Arc::new(crate::db::Outcomes { api, accounts: self.accounts.clone() })
+        Arc::new(BothOutcomes { api, accounts: self.accounts.clone() })
     }
 
     /// [`SqliteStore::read_conn`] on the API's own tables: a short lookup on the calling
