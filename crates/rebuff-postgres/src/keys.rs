@@ -18,7 +18,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use crate::{Client, Error, PgStore, corrupt, is_unique_violation, pg, unix_secs};
+use crate::{Client, Error, PgStore, corrupt, pg, unix_secs};
 
 /// At most this many expired outcomes are deleted per key creation, so that one creation
 /// never pays for a long backlog (`purge_expired` deletes the rest).
@@ -208,6 +208,69 @@ impl PgStore {
     }
 }
 
+/// Inserts a new key for `new` with `client` (a connection or a transaction), guarded by the
+/// call's `deadline` (`rebuff_in_time`): a statement that starts late inserts nothing. Returns
+/// what is stored and the key text.
+async fn insert_key(
+    client: &impl deadpool_postgres::GenericClient,
+    new: NewKey,
+    deadline: i64,
+) -> Result<(KeyInfo, String), Error> {
+    let stmt = client
+        .prepare_cached(&format!(
+            "INSERT INTO api_keys ({COLUMNS}) \
+             SELECT $1::text, $2::text, $3::text, $4::bytea, $5::text[], $6::bigint, NULL, \
+             $7::text[], $8::boolean, $9::bigint, NULL WHERE rebuff_in_time($10) \
+             ON CONFLICT (id) DO NOTHING"
+        ))
+        .await
+        .map_err(pg)?;
+    let ips: Vec<String> = new.allowed_ips.iter().map(IpNet::to_string).collect();
+    let now = unix_secs();
+    // A 12-character base62 id collides with odds of 1 in 3e21; if it ever does, nothing is
+    // inserted and another is drawn.
+    let generated = loop {
+        let generated = key::generate(new.live);
+        let inserted = client
+            .execute(
+                &stmt,
+                &[
+                    &generated.id,
+                    &new.org_id,
+                    &new.name,
+                    &&generated.secret_hash[..],
+                    &new.scopes,
+                    &new.expires_at,
+                    &ips,
+                    &new.live,
+                    &now,
+                    &deadline,
+                ],
+            )
+            .await;
+        match inserted {
+            Ok(0) => {}
+            Ok(_) => break generated,
+            // An unknown organisation, or one deleted in between.
+            Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => return Err(Error::OrgNotFound),
+            Err(e) => return Err(Error::Store(pg(e))),
+        }
+    };
+    let info = KeyInfo {
+        id: generated.id,
+        org_id: new.org_id,
+        name: new.name,
+        scopes: new.scopes,
+        expires_at: new.expires_at,
+        revoked_at: None,
+        allowed_ips: new.allowed_ips,
+        live: new.live,
+        created_at: now,
+        last_used_at: None,
+    };
+    Ok((info, generated.text))
+}
+
 impl PgStore {
     /// Creates a key; returns what is stored and the key text, which is shown to its owner
     /// once: only the SHA-256 of its secret is kept.
@@ -220,61 +283,7 @@ impl PgStore {
         check_scopes(&new)?;
         self.timed(async {
             let client = self.client().await?;
-            if !crate::accounts::org_exists(&client, &new.org_id).await? {
-                return Err(Error::OrgNotFound);
-            }
-            let ips: Vec<String> = new.allowed_ips.iter().map(IpNet::to_string).collect();
-            let now = unix_secs();
-            let stmt = client
-                .prepare_cached(&format!(
-                    "INSERT INTO api_keys ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, NULL, $7, $8, $9, NULL)"
-                ))
-                .await
-                .map_err(pg)?;
-            // A 12-character base62 id collides with odds of 1 in 3e21; the primary key says
-            // so if it ever does, and another is drawn.
-            loop {
-                let generated = key::generate(new.live);
-                let inserted = client
-                    .execute(
-                        &stmt,
-                        &[
-                            &generated.id,
-                            &new.org_id,
-                            &new.name,
-                            &&generated.secret_hash[..],
-                            &new.scopes,
-                            &new.expires_at,
-                            &ips,
-                            &new.live,
-                            &now,
-                        ],
-                    )
-                    .await;
-                match inserted {
-                    Ok(_) => {
-                        let info = KeyInfo {
-                            id: generated.id,
-                            org_id: new.org_id,
-                            name: new.name,
-                            scopes: new.scopes,
-                            expires_at: new.expires_at,
-                            revoked_at: None,
-                            allowed_ips: new.allowed_ips,
-                            live: new.live,
-                            created_at: now,
-                            last_used_at: None,
-                        };
-                        return Ok((info, generated.text));
-                    }
-                    Err(e) if is_unique_violation(&e) => continue,
-                    // The organisation was deleted in between.
-                    Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
-                        return Err(Error::OrgNotFound);
-                    }
-                    Err(e) => return Err(Error::Store(pg(e))),
-                }
-            }
+            insert_key(&client, new, self.deadline_us()).await
         })
         .await
     }
@@ -316,59 +325,7 @@ impl PgStore {
                 return Ok(answer(outcome_from_row(&row)?, &record.fingerprint));
             }
 
-            let insert_key = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO api_keys ({COLUMNS}) \
-                     SELECT $1::text, $2::text, $3::text, $4::bytea, $5::text[], $6::bigint, NULL, \
-                     $7::text[], $8::boolean, $9::bigint, NULL WHERE rebuff_in_time($10) \
-                     ON CONFLICT (id) DO NOTHING"
-                ))
-                .await
-                .map_err(pg)?;
-            let ips: Vec<String> = new.allowed_ips.iter().map(IpNet::to_string).collect();
-            let now = unix_secs();
-            // A 12-character base62 id collides with odds of 1 in 3e21; if it ever does,
-            // nothing is inserted and another is drawn.
-            let generated = loop {
-                let generated = key::generate(new.live);
-                let inserted = tx
-                    .execute(
-                        &insert_key,
-                        &[
-                            &generated.id,
-                            &new.org_id,
-                            &new.name,
-                            &&generated.secret_hash[..],
-                            &new.scopes,
-                            &new.expires_at,
-                            &ips,
-                            &new.live,
-                            &now,
-                            &deadline,
-                        ],
-                    )
-                    .await;
-                match inserted {
-                    Ok(0) => {}
-                    Ok(_) => break generated,
-                    Err(e) if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) => {
-                        return Err(Error::OrgNotFound);
-                    }
-                    Err(e) => return Err(Error::Store(pg(e))),
-                }
-            };
-            let info = KeyInfo {
-                id: generated.id,
-                org_id: new.org_id,
-                name: new.name,
-                scopes: new.scopes,
-                expires_at: new.expires_at,
-                revoked_at: None,
-                allowed_ips: new.allowed_ips,
-                live: new.live,
-                created_at: now,
-                last_used_at: None,
-            };
+            let (info, text) = insert_key(&tx, new, deadline).await?;
             let response = replay(&info)?;
 
             let purge = tx
@@ -422,7 +379,7 @@ impl PgStore {
                 };
             }
             tx.commit().await.map_err(pg)?;
-            Ok(KeyOnce::Created { info, text: generated.text })
+            Ok(KeyOnce::Created { info, text })
         })
         .await
     }
