@@ -189,6 +189,8 @@ impl Drop for Pair {
 async fn keys_sessions_and_idempotency_are_shared() {
     let Some(pair) = Pair::start("shared", None, |c| {
         c.rate_limit = Quota { limit: 1_000_000, period: Duration::from_secs(60) };
+        // A failure's cause in its body, as in the key-cache test below.
+        c.debug = true;
     })
     .await
     else {
@@ -205,8 +207,8 @@ async fn keys_sessions_and_idempotency_are_shared() {
     assert_eq!(status, StatusCode::CREATED, "{created}");
     let key = created["key"].as_str().expect("key text").to_owned();
     let id = created["id"].as_str().expect("key id").to_owned();
-    let (status, _) = pair.send(pair.http.get(pair.url(1, "/v1/projects")).bearer_auth(&key)).await;
-    assert_eq!(status, StatusCode::OK, "a key made on one instance works on the other");
+    let (status, body) = pair.send(pair.http.get(pair.url(1, "/v1/projects")).bearer_auth(&key)).await;
+    assert_eq!(status, StatusCode::OK, "a key made on one instance works on the other: {body}");
     let (status, body) = pair
         .send(pair.http.delete(pair.url(1, &format!("/v1/api-keys/{id}"))).bearer_auth(&pair.admin))
         .await;
@@ -459,7 +461,14 @@ async fn a_database_known_to_be_down_fails_at_once_until_a_check_passes() {
     // meanwhile: the first one after the wait must succeed.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let usage = charge().await.expect("the first call after the database is back");
-    assert_eq!(usage.used, 2, "the calls refused during the outage charged nothing");
+    // The first call of the outage may have been charged: its statement can reach the database
+    // before the proxy cuts the connection, and only its reply is lost. The twenty refused
+    // while the circuit was open must not have been.
+    assert!(
+        (2..=3).contains(&usage.used),
+        "{} charged: calls refused while the circuit was open were charged",
+        usage.used
+    );
 }
 
 /// Each instance keeps verified keys in memory; a key revoked through one is refused by the
