@@ -224,7 +224,6 @@ where
         if let Some(r) = &record {
             let response = rebuff_axum::store::StoredResponse::json(status.as_u16(), body.clone());
             rebuff_sqlite::outcomes::record(&tx, r, &response)?;
-            crate::db::end_progress(&tx, &r.key)?;
         }
         tx.commit()?;
         Ok(Done::Written(body))

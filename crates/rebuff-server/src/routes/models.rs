@@ -332,8 +332,9 @@ pub(crate) async fn generate(
         std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(started_at).unwrap_or(0));
     state.inner.quotas.charge_once_at(&principal.org_id, rows, &job_id, record.ttl, began).await?;
     // Step 2: the job and the outcome, together; the recovery point goes with them.
-    let (org, n, job) = (principal.org_id.clone(), body.n_samples, job_id.clone());
+    let (org, n, job, key) = (principal.org_id.clone(), body.n_samples, job_id.clone(), record.key.clone());
     let (res, ran) = super::write_once_ran(&state, Some(record), StatusCode::ACCEPTED, move |c| {
+        store::end_progress(c, &key)?;
         Ok(Ok(store::insert_job(c, job, &org, &id, n)?))
     })
     .await?;
