@@ -268,6 +268,44 @@ const MIGRATIONS: &[&str] = &[
         );
     END $$;
     "#,
+    // 7: `rebuff_gcra` when its row is deleted between making it and locking it. A purge
+    // (`PgStore::purge_expired`, which every instance runs at start and then now and then)
+    // deletes a time in the past, as it may: it is the same as none. But between the insert of
+    // a missing row and the `SELECT ... FOR UPDATE` the row could go, and the decision was made
+    // from no row at all: a refusal with NULL times, which the caller cannot read (a 500 for a
+    // request that was within its limit). Now a row that is gone by then is made again.
+    r#"
+    CREATE OR REPLACE FUNCTION rebuff_gcra(p_key TEXT, p_limit BIGINT, p_period BIGINT, p_now BIGINT,
+        OUT allowed BOOLEAN, OUT remaining BIGINT, OUT reset_after BIGINT, OUT retry_after BIGINT)
+    LANGUAGE plpgsql AS $$
+    #variable_conflict use_column
+    DECLARE
+        step    BIGINT := greatest(p_period / p_limit, 1);
+        horizon BIGINT := p_now + p_period;
+        tat     BIGINT;
+        new_tat BIGINT;
+    BEGIN
+        LOOP
+            INSERT INTO rate_limits (key, tat_us) VALUES (p_key, 0) ON CONFLICT (key) DO NOTHING;
+            SELECT greatest(r.tat_us, p_now) INTO tat FROM rate_limits r WHERE r.key = p_key FOR UPDATE;
+            -- Not found: deleted (and committed) since the insert; the lock is taken on a new row.
+            EXIT WHEN FOUND;
+        END LOOP;
+        new_tat := tat + step;
+        IF new_tat <= horizon THEN
+            UPDATE rate_limits SET tat_us = new_tat WHERE key = p_key;
+            allowed := true;
+            remaining := least(greatest((horizon - new_tat) / step, 0), p_limit);
+            reset_after := new_tat - p_now;
+            retry_after := -1;
+        ELSE
+            allowed := false;
+            remaining := least(greatest((horizon - tat) / step, 0), p_limit);
+            reset_after := tat - p_now;
+            retry_after := new_tat - horizon;
+        END IF;
+    END $$;
+    "#,
 ];
 
 /// Creates `schema` if missing and brings it up to date, under an advisory lock so that

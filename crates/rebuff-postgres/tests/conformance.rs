@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use rebuff_postgres::{Error, LoginOutcome, NewKey, PgStore};
 use rebuff_store::key::{hash_secret, parse};
-use rebuff_store::{AccountStore, KeyStore, SessionStore, StoreErrorKind};
+use rebuff_store::{AccountStore, KeyStore, Quota, RateLimitStore, SessionStore, StoreErrorKind};
 
 fn postgres_url() -> String {
     std::env::var("REBUFF_TEST_POSTGRES_URL")
@@ -169,4 +169,59 @@ async fn an_unreachable_database_is_unavailable_and_bad_names_are_refused() {
         .await
         .expect_err("bad schema");
     assert_eq!(err.kind(), StoreErrorKind::Backend);
+}
+
+/// A rate-limit row deleted while a decision waits for its lock (as `purge_expired` deletes a
+/// time in the past, which every instance runs at start) is made again: the decision is an
+/// admission, not a refusal with NULL times that the store cannot read (once a 500).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limit_row_purged_during_a_decision_is_made_again() {
+    let Some(schema) = Schema::new("gcra_purged").await else { return };
+    let store = schema.store.clone();
+    let quota = Quota { limit: 1_000, period: Duration::from_secs(60) };
+    let now = || rebuff_store::ratelimit::now_nanos();
+    assert!(store.check("org_a", quota, now()).await.expect("first decision").allowed);
+
+    // Another session holds the row; the decision inserts nothing (the row is there) and waits
+    // for its lock; the row is deleted before the lock is released.
+    let (purger, conn) =
+        tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    purger.batch_execute("BEGIN").await.expect("begin");
+    let table = format!("{}.rate_limits", store.schema());
+    purger
+        .query_one(&format!("SELECT tat_us FROM {table} WHERE key = 'org_a' FOR UPDATE"), &[])
+        .await
+        .expect("the row, locked");
+    let pid: i32 = purger.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
+    let decision = tokio::spawn({
+        let store = store.clone();
+        async move { store.check("org_a", quota, now()).await }
+    });
+    let (watcher, conn) =
+        tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.expect("connect");
+    tokio::spawn(conn);
+    let mut waiting = false;
+    for _ in 0..200 {
+        let row = watcher
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid))",
+                &[&pid],
+            )
+            .await
+            .expect("blocked sessions");
+        if row.get::<_, i64>(0) > 0 {
+            waiting = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert!(waiting, "the decision never waited for the row's lock");
+    purger.execute(&format!("DELETE FROM {table} WHERE key = 'org_a'"), &[]).await.expect("purge");
+    purger.batch_execute("COMMIT").await.expect("commit");
+
+    let decision = decision.await.expect("task").expect("a decision, not a store error");
+    assert!(decision.allowed, "{decision:?}");
+    assert_eq!(decision.retry_after, None);
+    schema.drop().await;
 }
