@@ -197,36 +197,44 @@ fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions
     let request_id = p.request_id.as_deref();
     let wire = entry.wire_code.as_deref();
     let mut out = Vec::with_capacity(256);
-    let mut ser = serde_json::Serializer::new(&mut out);
     let result = match dialect {
-        Dialect::Rebuff => RebuffBody {
-            type_: &entry.type_uri,
-            title: &entry.title,
-            status: entry.status.as_u16(),
-            detail,
-            instance: p.instance.as_deref(),
-            code: wire.unwrap_or(&entry.code),
-            request_id,
-            param,
-            errors: ProblemFields(fields),
-            retry: entry.retry.as_str(),
-            retry_after: p.retry_after,
-            ext,
+        // The two RFC 9457 envelopes, the ones most APIs answer in, are written directly
+        // (see `write_problem`); the others go through serde.
+        Dialect::Rebuff => {
+            RebuffBody {
+                type_: &entry.type_uri,
+                title: &entry.title,
+                status: entry.status.as_u16(),
+                detail,
+                instance: p.instance.as_deref(),
+                code: wire.unwrap_or(&entry.code),
+                request_id,
+                param,
+                errors: fields,
+                retry: entry.retry.as_str(),
+                retry_after: p.retry_after,
+                ext,
+            }
+            .write(&mut out);
+            Ok(())
         }
-        .serialize(&mut ser),
-        Dialect::Arize => ArizeBody {
-            status: entry.status.as_u16(),
-            title: &entry.title,
-            type_: &entry.type_uri,
-            detail,
-            instance: p.instance.as_deref(),
-            error_code: wire.filter(|_| entry.status.is_client_error()),
-            request_id,
-            errors: ProblemFields(fields),
-            ext,
+        Dialect::Arize => {
+            ArizeBody {
+                status: entry.status.as_u16(),
+                title: &entry.title,
+                type_: &entry.type_uri,
+                detail,
+                instance: p.instance.as_deref(),
+                error_code: wire.filter(|_| entry.status.is_client_error()),
+                request_id,
+                errors: fields,
+                ext,
+            }
+            .write(&mut out);
+            Ok(())
         }
-        .serialize(&mut ser),
         Dialect::Dataxid => {
+            let mut ser = serde_json::Serializer::new(&mut out);
             // This envelope names one parameter. When a field failed, it is the first field,
             // as `body.config.batch_size` with the field's own message (the reference's
             // example); the occurrence's summary detail and param are for envelopes that list
@@ -252,6 +260,7 @@ fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions
             .serialize(&mut ser)
         }
         Dialect::Mlops => {
+            let mut ser = serde_json::Serializer::new(&mut out);
             if fields.is_empty() {
                 MlopsBody { detail: MlopsDetail::Text(detail.unwrap_or(&entry.title)), request_id }
                     .serialize(&mut ser)
@@ -260,6 +269,7 @@ fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions
             }
         }
         Dialect::Incidents => {
+            let mut ser = serde_json::Serializer::new(&mut out);
             let message = match detail {
                 Some(d) => Cow::Owned(format!("{}: {d}", entry.title)),
                 None => Cow::Borrowed(entry.title.as_str()),
@@ -273,6 +283,7 @@ fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions
                 .serialize(&mut ser)
         }
         Dialect::Apikeys => {
+            let mut ser = serde_json::Serializer::new(&mut out);
             let details = if fields.is_empty() { None } else { Some(IncidentDetails::List(fields)) };
             FlatBody {
                 code: wire.unwrap_or(&entry.code),
@@ -288,49 +299,199 @@ fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions
     out
 }
 
-#[derive(Serialize)]
+type Extensions<'a> = Option<&'a serde_json::Map<String, serde_json::Value>>;
+
+/// The `rebuff` envelope: RFC 9457 with `code`, `request_id`, `errors[]` and retry hints.
 struct RebuffBody<'a> {
-    #[serde(rename = "type")]
     type_: &'a str,
     title: &'a str,
     status: u16,
-    #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     instance: Option<&'a str>,
     code: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     param: Option<&'a str>,
-    #[serde(skip_serializing_if = "ProblemFields::is_empty")]
-    errors: ProblemFields<'a>,
-    retry: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: &'a [FieldError],
+    retry: &'a str,
     retry_after: Option<u64>,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    ext: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    ext: Extensions<'a>,
 }
 
-#[derive(Serialize)]
+impl RebuffBody<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        write_problem(
+            out,
+            &[
+                ("type", Json::Str(self.type_)),
+                ("title", Json::Str(self.title)),
+                ("status", Json::Int(self.status.into())),
+                ("detail", Json::opt(self.detail)),
+                ("instance", Json::opt(self.instance)),
+                ("code", Json::Str(self.code)),
+                ("request_id", Json::opt(self.request_id)),
+                ("param", Json::opt(self.param)),
+                ("errors", Json::Fields(self.errors)),
+                ("retry", Json::Str(self.retry)),
+                ("retry_after", self.retry_after.map_or(Json::Skip, Json::Int)),
+            ],
+            self.ext,
+        );
+    }
+}
+
+/// The `arize` envelope: RFC 9457 with `error_code` on 4xx only.
 struct ArizeBody<'a> {
     status: u16,
     title: &'a str,
-    #[serde(rename = "type")]
     type_: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     instance: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     error_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     request_id: Option<&'a str>,
-    /// RFC 9457 §3's own example extension for per-field problems.
-    #[serde(skip_serializing_if = "ProblemFields::is_empty")]
-    errors: ProblemFields<'a>,
-    #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    ext: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    errors: &'a [FieldError],
+    ext: Extensions<'a>,
+}
+
+impl ArizeBody<'_> {
+    fn write(&self, out: &mut Vec<u8>) {
+        write_problem(
+            out,
+            &[
+                ("status", Json::Int(self.status.into())),
+                ("title", Json::Str(self.title)),
+                ("type", Json::Str(self.type_)),
+                ("detail", Json::opt(self.detail)),
+                ("instance", Json::opt(self.instance)),
+                ("error_code", Json::opt(self.error_code)),
+                ("request_id", Json::opt(self.request_id)),
+                // RFC 9457 §3's own example extension for per-field problems.
+                ("errors", Json::Fields(self.errors)),
+            ],
+            self.ext,
+        );
+    }
+}
+
+/// A member of an RFC 9457 body, as [`write_problem`] writes it.
+enum Json<'a> {
+    Str(&'a str),
+    Int(u64),
+    Fields(&'a [FieldError]),
+    /// Left out (an absent optional member).
+    Skip,
+}
+
+impl<'a> Json<'a> {
+    fn opt(value: Option<&'a str>) -> Self {
+        value.map_or(Json::Skip, Json::Str)
+    }
+}
+
+/// Writes `{"name":value,...}` (the names are plain ASCII, written as they are) and then the
+/// extension members, leaving out `Skip` and an empty
+/// `errors`: what serde writes for the derived structures these envelopes were first
+/// written with (kept as the test oracle), byte for byte, including duplicate keys.
+///
+/// By hand because serde_json escapes every string a byte at a time through a table, and
+/// goes through its map machinery for the flattened extensions; the strings of a problem
+/// (catalog titles and URIs, codes, ids, details) almost never need escaping, so
+/// [`write_str`] checks that in one pass first, and an error answer costs a fraction of
+/// what it did.
+fn write_problem(
+    out: &mut Vec<u8>,
+    members: &[(&str, Json<'_>)],
+    ext: Option<&serde_json::Map<String, serde_json::Value>>,
+) {
+    out.push(b'{');
+    let mut first = true;
+    let mut key = |out: &mut Vec<u8>, name: &str, plain: bool| {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        if plain {
+            out.push(b'"');
+            out.extend_from_slice(name.as_bytes());
+            out.push(b'"');
+        } else {
+            write_str(out, name);
+        }
+        out.push(b':');
+    };
+    for (name, value) in members {
+        match value {
+            Json::Skip => {}
+            Json::Fields([]) => {}
+            Json::Str(s) => {
+                key(out, name, true);
+                write_str(out, s);
+            }
+            Json::Int(n) => {
+                key(out, name, true);
+                out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes());
+            }
+            Json::Fields(fields) => {
+                key(out, name, true);
+                out.push(b'[');
+                for (i, f) in fields.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(b"{\"pointer\":");
+                    write_str(out, &f.pointer);
+                    out.extend_from_slice(b",\"location\":");
+                    write_str(out, f.location.as_str());
+                    out.extend_from_slice(b",\"reason\":");
+                    write_str(out, &f.reason);
+                    out.extend_from_slice(b",\"detail\":");
+                    write_str(out, &f.message);
+                    out.push(b'}');
+                }
+                out.push(b']');
+            }
+        }
+    }
+    for (name, value) in ext.into_iter().flatten() {
+        key(out, name, false);
+        // Writing JSON values into a Vec cannot fail.
+        let written = serde_json::to_writer(&mut *out, value);
+        debug_assert!(written.is_ok());
+    }
+    out.push(b'}');
+}
+
+/// Writes `s` as a JSON string: as it is when no byte of it needs escaping, else through
+/// serde_json.
+fn write_str(out: &mut Vec<u8>, s: &str) {
+    if needs_escape(s.as_bytes()) {
+        // Writing a string into a Vec cannot fail.
+        let written = serde_json::to_writer(&mut *out, s);
+        debug_assert!(written.is_ok());
+    } else {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    }
+}
+
+/// Whether JSON must escape a byte of `bytes` (a quote, a backslash, a control character).
+/// Sixteen bytes at a time without an early exit inside, which the compiler turns into a few
+/// vector instructions per block.
+fn needs_escape(bytes: &[u8]) -> bool {
+    let block_escapes =
+        |block: &[u8; 16]| block.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    let mut blocks = bytes.chunks_exact(16);
+    for block in &mut blocks {
+        if block_escapes(block.try_into().unwrap_or(&[b' '; 16])) {
+            return true;
+        }
+    }
+    // The short tail (most strings here are shorter than a block) padded with spaces, which
+    // need no escaping, so that it too is checked as one block.
+    let mut tail = [b' '; 16];
+    let rest = blocks.remainder();
+    tail[..rest.len()].copy_from_slice(rest);
+    block_escapes(&tail)
 }
 
 #[derive(Serialize)]
@@ -454,30 +615,162 @@ struct FieldCodeMessage<'a> {
     message: &'a str,
 }
 
-struct ProblemFields<'a>(&'a [FieldError]);
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
 
-impl ProblemFields<'_> {
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
+    use super::*;
+    use crate::problem::Location;
+
+    struct ProblemFields<'a>(&'a [FieldError]);
+
+    impl ProblemFields<'_> {
+        fn is_empty(&self) -> bool {
+            self.0.is_empty()
+        }
     }
-}
 
-impl Serialize for ProblemFields<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(ProblemField))
+    impl Serialize for ProblemFields<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.collect_seq(self.0.iter().map(ProblemField))
+        }
     }
-}
 
-struct ProblemField<'a>(&'a FieldError);
+    struct ProblemField<'a>(&'a FieldError);
 
-impl Serialize for ProblemField<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let f = self.0;
-        let mut m = s.serialize_map(Some(4))?;
-        m.serialize_entry("pointer", &f.pointer)?;
-        m.serialize_entry("location", f.location.as_str())?;
-        m.serialize_entry("reason", &f.reason)?;
-        m.serialize_entry("detail", &f.message)?;
-        m.end()
+    impl Serialize for ProblemField<'_> {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let f = self.0;
+            let mut m = s.serialize_map(Some(4))?;
+            m.serialize_entry("pointer", &f.pointer)?;
+            m.serialize_entry("location", f.location.as_str())?;
+            m.serialize_entry("reason", &f.reason)?;
+            m.serialize_entry("detail", &f.message)?;
+            m.end()
+        }
+    }
+
+    // The derived structures the two RFC 9457 envelopes were first written with: the oracle
+    // `write_problem` must match byte for byte.
+    #[derive(Serialize)]
+    struct RebuffOracle<'a> {
+        #[serde(rename = "type")]
+        type_: &'a str,
+        title: &'a str,
+        status: u16,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        instance: Option<&'a str>,
+        code: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        param: Option<&'a str>,
+        #[serde(skip_serializing_if = "ProblemFields::is_empty")]
+        errors: ProblemFields<'a>,
+        retry: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        retry_after: Option<u64>,
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        ext: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    }
+
+    #[derive(Serialize)]
+    struct ArizeOracle<'a> {
+        status: u16,
+        title: &'a str,
+        #[serde(rename = "type")]
+        type_: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        instance: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error_code: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        request_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "ProblemFields::is_empty")]
+        errors: ProblemFields<'a>,
+        #[serde(flatten, skip_serializing_if = "Option::is_none")]
+        ext: Option<&'a serde_json::Map<String, serde_json::Value>>,
+    }
+
+    /// Text with what JSON must escape (quotes, backslashes, control characters), what it
+    /// must not (DEL, non-ASCII), and plain text.
+    fn text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-zA-Z0-9 ._/:-]{0,40}",
+            "(\\PC|[\"\\\\\u{0}-\u{1f}\u{7f}é€😀]){0,20}",
+            // The edges of what must be escaped.
+            "[a-z\u{1f}\u{20}\"\\\\]{1,6}",
+        ]
+    }
+
+    fn field() -> impl Strategy<Value = FieldError> {
+        (
+            text(),
+            prop_oneof![Just(Location::Body), Just(Location::Query), Just(Location::Path)],
+            text(),
+            text(),
+        )
+            .prop_map(|(pointer, location, reason, message)| {
+                FieldError::new(location, pointer, reason, message)
+            })
+    }
+
+    fn ext() -> impl Strategy<Value = Option<serde_json::Map<String, serde_json::Value>>> {
+        let value = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            text().prop_map(serde_json::Value::from),
+            proptest::collection::vec(text(), 0..3).prop_map(serde_json::Value::from),
+        ];
+        // "type" and "status" repeat members of the body, as an extension may.
+        let key = prop_oneof![text(), Just("type".to_owned()), Just("status".to_owned())];
+        proptest::option::of(
+            proptest::collection::vec((key, value), 0..4).prop_map(|kv| kv.into_iter().collect()),
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn written_bodies_are_what_serde_writes(
+            strings in proptest::collection::vec(text(), 4),
+            optional in proptest::collection::vec(proptest::option::of(text()), 5),
+            status in 100u16..600,
+            retry_after in proptest::option::of(any::<u64>()),
+            fields in proptest::collection::vec(field(), 0..3),
+            ext in ext(),
+        ) {
+            let [type_, title, code, retry] = [&strings[0], &strings[1], &strings[2], &strings[3]];
+            let [detail, instance, request_id, param, error_code] =
+                [0, 1, 2, 3, 4].map(|i| optional[i].as_deref());
+            let ext = ext.as_ref().filter(|m| !m.is_empty());
+
+            let rebuff = RebuffBody {
+                type_, title, status, detail, instance, code, request_id, param,
+                errors: &fields, retry, retry_after, ext,
+            };
+            let mut written = Vec::new();
+            rebuff.write(&mut written);
+            let expected = serde_json::to_vec(&RebuffOracle {
+                type_, title, status, detail, instance, code, request_id, param,
+                errors: ProblemFields(&fields), retry, retry_after, ext,
+            }).expect("serializes");
+            prop_assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&expected));
+
+            let arize = ArizeBody {
+                status, title, type_, detail, instance, error_code, request_id, errors: &fields, ext,
+            };
+            let mut written = Vec::new();
+            arize.write(&mut written);
+            let expected = serde_json::to_vec(&ArizeOracle {
+                status, title, type_, detail, instance, error_code, request_id,
+                errors: ProblemFields(&fields), ext,
+            }).expect("serializes");
+            prop_assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&expected));
+        }
     }
 }
