@@ -165,8 +165,12 @@ fn is_json(headers: &HeaderMap) -> bool {
     let Some((ty, subtype)) = essence.split_once('/') else {
         return false;
     };
-    let subtype = subtype.to_ascii_lowercase();
-    ty.eq_ignore_ascii_case("application") && (subtype == "json" || subtype.ends_with("+json"))
+    // Compared without making a lowercase copy: this runs on every request with a body.
+    let json_suffix = subtype
+        .as_bytes()
+        .get(subtype.len().saturating_sub(5)..)
+        .is_some_and(|tail| tail.eq_ignore_ascii_case(b"+json"));
+    ty.eq_ignore_ascii_case("application") && (subtype.eq_ignore_ascii_case("json") || json_suffix)
 }
 
 /// The catalog error for a body that could not be read: over the limit
@@ -806,6 +810,9 @@ mod tests {
         assert!(check("application/json; charset=utf-8"));
         assert!(check("Application/JSON"));
         assert!(check("application/merge-patch+json"));
+        assert!(check("application/vnd.api+JSON"));
+        assert!(!check("application/json+x"));
+        assert!(!check("application/son"));
         assert!(!check("text/plain"));
         assert!(!check("application/jsonx"));
         assert!(!check("text/json"));

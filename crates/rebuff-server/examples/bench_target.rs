@@ -177,8 +177,8 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers`, `handmade` or `api`; route `200` (the
-/// default), `404` or `422`): calls that route of that router in this task, without a
+/// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers`, `handmade`, `api` or `floor`; route
+/// `200` (the default), `404` or `422`; `floor` has only `200`): calls that route of that router in this task, without a
 /// socket, `BENCH_REQUESTS` times (200,000), and prints the time per request. With no network,
 /// kernel or second thread in the way, it shows the stack's own cost more steadily than the
 /// loopback runs.
@@ -191,14 +191,14 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
         "hello" => (Router::new().route("/hello", get(|| async { "Hello, World!" })), String::new()),
         "layers" => layer_stack(catalog, UNLIMITED),
         "handmade" => handmade::stack(UNLIMITED.limit, UNLIMITED.period),
-        "api" => {
+        "api" | "floor" => {
             let path = std::env::temp_dir().join(format!("rebuff-bench-inproc-{}.db", std::process::id()));
             let store = SqliteStore::open(&path)?;
             db = Some(path);
             let key = seeded_admin_key(&store).await?;
             let mut config = Config::new(catalog.clone());
             config.rate_limit = UNLIMITED;
-            let app = rebuff_server::app(AppState::new(config, store).await?);
+            let app = rebuff_server::app(AppState::new(config, store.clone()).await?);
             for i in 0..PROJECTS {
                 let req = http::Request::post("/v1/projects")
                     .header(http::header::AUTHORIZATION, format!("Bearer {key}"))
@@ -206,10 +206,14 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
                     .body(axum::body::Body::from(format!("{{\"name\": \"bench-{i}\"}}")))?;
                 app.clone().oneshot(req).await?;
             }
-            (app, key)
+            // The floor reads the projects the reference API made.
+            if stack == "floor" { (floor_app(store, &key)?, key) } else { (app, key) }
         }
         other => {
-            return Err(format!("BENCH_IN_PROCESS: no stack {other:?} (hello, layers, handmade, api)").into());
+            return Err(format!(
+                "BENCH_IN_PROCESS: no stack {other:?} (hello, layers, handmade, api, floor)"
+            )
+            .into());
         }
     };
     let (method, uri, body, status) = match (stack, route) {
