@@ -196,7 +196,8 @@ fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions
     let ext = if masked { None } else { Some(&p.extensions).filter(|m| !m.is_empty()) };
     let request_id = p.request_id.as_deref();
     let wire = entry.wire_code.as_deref();
-    let mut out = Vec::with_capacity(256);
+    // Room for a problem with a field error or two without growing.
+    let mut out = Vec::with_capacity(512);
     let result = match dialect {
         // The two RFC 9457 envelopes, the ones most APIs answer in, are written directly
         // (see `write_problem`); the others go through serde.
