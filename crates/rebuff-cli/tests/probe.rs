@@ -224,7 +224,9 @@ async fn unreachable_and_usage_problems_exit_2() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_with_cacert() {
     let (state, key, db) = reference_state("rebuff").await;
-    let server = support_tls::serve_https(rebuff_server::app(state)).await;
+    // The TLS server takes a Router: the whole application as its one fallback service.
+    let server =
+        support_tls::serve_https(axum::Router::new().fallback_service(rebuff_server::app(state))).await;
     let ca = temp_path("ca.pem");
     std::fs::write(&ca, &server.ca_pem).expect("write the CA");
 

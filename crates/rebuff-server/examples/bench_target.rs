@@ -186,15 +186,33 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
     use tower::ServiceExt;
 
     let (stack, route) = which.split_once(':').unwrap_or((which, "200"));
-    let mut db = None;
-    let (app, key) = match stack {
-        "hello" => (Router::new().route("/hello", get(|| async { "Hello, World!" })), String::new()),
-        "layers" => layer_stack(catalog, UNLIMITED),
-        "handmade" => handmade::stack(UNLIMITED.limit, UNLIMITED.period),
+    let request = match (stack, route) {
+        ("hello", "200") => ("GET", "/hello".to_owned(), "", StatusCode::OK),
+        ("floor" | "hello", _) => {
+            return Err(format!("BENCH_IN_PROCESS: {stack} has only the route 200").into());
+        }
+        (_, "200") => ("GET", "/v1/projects".to_owned(), "", StatusCode::OK),
+        (_, "404") => ("GET", format!("/v1/projects/{MISSING}"), "", StatusCode::NOT_FOUND),
+        (_, "422") => {
+            ("POST", "/v1/projects".to_owned(), r#"{"name": ""}"#, StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        _ => return Err(format!("BENCH_IN_PROCESS: no route {route:?} for {stack} (200, 404, 422)").into()),
+    };
+    match stack {
+        "hello" => {
+            drive(which, Router::new().route("/hello", get(|| async { "Hello, World!" })), "", request).await
+        }
+        "layers" => {
+            let (app, key) = layer_stack(catalog, UNLIMITED);
+            drive(which, app, &key, request).await
+        }
+        "handmade" => {
+            let (app, key) = handmade::stack(UNLIMITED.limit, UNLIMITED.period);
+            drive(which, app, &key, request).await
+        }
         "api" | "floor" => {
             let path = std::env::temp_dir().join(format!("rebuff-bench-inproc-{}.db", std::process::id()));
             let store = SqliteStore::open(&path)?;
-            db = Some(path);
             let key = seeded_admin_key(&store).await?;
             let mut config = Config::new(catalog.clone());
             config.rate_limit = UNLIMITED;
@@ -207,24 +225,37 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
                 app.clone().oneshot(req).await?;
             }
             // The floor reads the projects the reference API made.
-            if stack == "floor" { (floor_app(store, &key)?, key) } else { (app, key) }
+            let driven = if stack == "floor" {
+                drive(which, floor_app(store, &key)?, &key, request).await
+            } else {
+                drive(which, app, &key, request).await
+            };
+            for ext in ["db", "db-wal", "db-shm"] {
+                let _ = std::fs::remove_file(path.with_extension(ext));
+            }
+            driven
         }
         other => {
-            return Err(format!(
-                "BENCH_IN_PROCESS: no stack {other:?} (hello, layers, handmade, api, floor)"
-            )
-            .into());
+            Err(format!("BENCH_IN_PROCESS: no stack {other:?} (hello, layers, handmade, api, floor)").into())
         }
-    };
-    let (method, uri, body, status) = match (stack, route) {
-        ("hello", "200") => ("GET", "/hello".to_owned(), "", StatusCode::OK),
-        (_, "200") => ("GET", "/v1/projects".to_owned(), "", StatusCode::OK),
-        (_, "404") => ("GET", format!("/v1/projects/{MISSING}"), "", StatusCode::NOT_FOUND),
-        (_, "422") => {
-            ("POST", "/v1/projects".to_owned(), r#"{"name": ""}"#, StatusCode::UNPROCESSABLE_ENTITY)
-        }
-        _ => return Err(format!("BENCH_IN_PROCESS: no route {route:?} for {stack} (200, 404, 422)").into()),
-    };
+    }
+}
+
+/// Sends `request` (method, path, body, expected status) through `app` `BENCH_REQUESTS` times
+/// with `key`, as a connection would (the service cloned per request, the peer's address in
+/// the extensions), and prints the time per request.
+async fn drive<S>(
+    which: &str,
+    app: S,
+    key: &str,
+    (method, uri, body, status): (&str, String, &'static str, StatusCode),
+) -> Result<(), BoxError>
+where
+    S: tower::Service<http::Request<axum::body::Body>, Response = axum::response::Response> + Clone,
+    S::Error: Into<BoxError>,
+{
+    use tower::ServiceExt;
+
     let n: u32 = std::env::var("BENCH_REQUESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
     let peer: SocketAddr = "127.0.0.1:40000".parse()?;
     let bearer = format!("Bearer {key}");
@@ -237,7 +268,7 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(axum::body::Body::from(body))?;
         req.extensions_mut().insert(axum::extract::ConnectInfo(peer));
-        let res = app.clone().oneshot(req).await?;
+        let res = app.clone().oneshot(req).await.map_err(Into::into)?;
         if res.status() != status {
             return Err(format!("{which}: expected {status}, got {}", res.status()).into());
         }
@@ -247,16 +278,23 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
         "{which}: {:.2} us per request ({n} requests)",
         start.elapsed().as_secs_f64() * 1e6 / f64::from(n)
     );
-    for ext in ["db", "db-wal", "db-shm"] {
-        if let Some(path) = &db {
-            let _ = std::fs::remove_file(path.with_extension(ext));
-        }
-    }
     Ok(())
 }
 
 /// Serves `app` on 127.0.0.1:0 in the background; returns its base URL.
-async fn listen(app: Router, connect_info: bool) -> Result<String, BoxError> {
+async fn listen<S>(app: S, connect_info: bool) -> Result<String, BoxError>
+where
+    S: tower::Service<
+            http::Request<axum::body::Body>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send,
+{
+    use axum::ServiceExt as _;
+
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     if connect_info {
@@ -264,7 +302,7 @@ async fn listen(app: Router, connect_info: bool) -> Result<String, BoxError> {
             axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
         });
     } else {
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        tokio::spawn(async move { axum::serve(listener, app.into_make_service()).await });
     }
     Ok(format!("http://{addr}"))
 }
@@ -449,8 +487,21 @@ async fn get_one(_: Principal, Path(raw): Path<String>) -> Result<Json<serde_jso
 }
 
 /// The layers of [`rebuff_server::app`], in the same order, over in-memory stores and the
-/// handlers above; returns the router and an admin key.
-fn layer_stack(catalog: &Arc<Catalog>, rate: Quota) -> (Router, String) {
+/// handlers above; returns the service and an admin key.
+fn layer_stack(
+    catalog: &Arc<Catalog>,
+    rate: Quota,
+) -> (
+    impl tower::Service<
+        http::Request<axum::body::Body>,
+        Response = axum::response::Response,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static,
+    String,
+) {
     let cfg = Config::new(catalog.clone());
     let auth = Arc::new(MemoryAuthStore::new());
     let generated = key::generate(false);
@@ -481,16 +532,17 @@ fn layer_stack(catalog: &Arc<Catalog>, rate: Quota) -> (Router, String) {
             get(list).route_layer(read.clone()).merge(axum::routing::post(create).route_layer(write)),
         )
         .route("/v1/projects/{id}", get(get_one).route_layer(read));
-    let app = Router::new().merge(authed).fallback(rebuff_axum::extract::fallback).layer(
-        ServiceBuilder::new()
-            .layer(RequestIdLayer::new())
-            .layer(rebuff_axum::trace::RequestSpanLayer::new())
-            .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
-            .layer(rebuff_axum::panic::catch_panic())
-            .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
-            .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
-            .layer(DefaultBodyLimit::max(cfg.body_limit)),
-    );
+    // Around the router, as `rebuff_server::app` puts them.
+    let router = Router::new().merge(authed).fallback(rebuff_axum::extract::fallback);
+    let app = ServiceBuilder::new()
+        .layer(RequestIdLayer::new())
+        .layer(rebuff_axum::trace::RequestSpanLayer::new())
+        .layer(ProblemLayer::new(catalog.clone()).debug(cfg.debug))
+        .layer(rebuff_axum::panic::catch_panic())
+        .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
+        .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
+        .layer(DefaultBodyLimit::max(cfg.body_limit))
+        .service(router);
     (app, generated.text)
 }
 

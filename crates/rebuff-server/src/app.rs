@@ -1,10 +1,14 @@
 //! The router: routes, and the layers that give every error its catalog answer.
 
-use axum::Router;
+use std::convert::Infallible;
+
+use axum::body::Body;
 use axum::extract::DefaultBodyLimit;
+use axum::response::Response;
 use axum::routing::MethodRouter;
 #[cfg(feature = "fault-routes")]
 use axum::routing::{get, post};
+use http::Request;
 use rebuff::{Catalog, MissingCodes};
 use rebuff_axum::ProblemLayer;
 use rebuff_axum::RequestIdLayer;
@@ -13,7 +17,7 @@ use rebuff_axum::guard::GuardLayer;
 use rebuff_axum::idempotency::IdempotencyLayer;
 use rebuff_axum::ratelimit::RateLimitLayer;
 use rebuff_axum::trace::RequestSpanLayer;
-use tower::ServiceBuilder;
+use tower::{Service, ServiceBuilder};
 use tower_http::set_header::SetResponseHeaderLayer;
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
@@ -36,7 +40,18 @@ fn scope(name: &'static str) -> RequireScopeLayer {
 /// catching, timeouts and body limit; then, for `/v1` routes that need credentials, one
 /// [`GuardLayer`]: authentication, the per-organisation rate limit, idempotency keys, an inner
 /// [`ProblemLayer`] so that what idempotency stores is already rendered, and the route's scope.
-pub fn app(state: AppState) -> Router {
+///
+/// The outer layers wrap the router, so the API is a service, not a [`Router`](axum::Router):
+/// serve it with `axum::serve(listener, axum::ServiceExt::into_make_service(app))`, or make it
+/// the fallback service of a `Router` to merge it with other routes.
+pub fn app(
+    state: AppState,
+) -> impl Service<Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
++ Clone
++ Send
++ Sync
++ Unpin
++ 'static {
     let cfg = state.config().clone();
     let catalog = cfg.catalog.clone();
     let backends = state.backends().clone();
@@ -131,27 +146,29 @@ pub fn app(state: AppState) -> Router {
         .split_for_parts();
     state.set_openapi(crate::openapi::document(api, &catalog));
 
-    router.fallback(rebuff_axum::extract::fallback).with_state(state).layer(
-        ServiceBuilder::new()
-            .layer(RequestIdLayer::new())
-            // Before anything that looks at the client's address (limits, allow-lists).
-            .layer(rebuff_axum::client_ip::ClientIpLayer::new(cfg.trusted_proxies.clone()))
-            // No response is to be sniffed into another type (an error body as HTML).
-            .layer(SetResponseHeaderLayer::overriding(
-                http::header::X_CONTENT_TYPE_OPTIONS,
-                http::HeaderValue::from_static("nosniff"),
-            ))
-            // A span at DEBUG, and no per-response line: the ProblemLayer logs failures with
-            // their request id (a repeated one once per interval). Its fields cannot forge a
-            // log line: the method is a token, the path is recorded quoted and escaped, the
-            // request id is validated.
-            .layer(RequestSpanLayer::new())
-            .layer(ProblemLayer::new(catalog).debug(cfg.debug))
-            .layer(rebuff_axum::panic::catch_panic())
-            .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
-            .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
-            .layer(DefaultBodyLimit::max(cfg.body_limit)),
-    )
+    // Around the router rather than through `Router::layer`, which would wrap each route in
+    // one more boxed service, cloned for every request.
+    let router = router.fallback(rebuff_axum::extract::fallback).with_state(state);
+    ServiceBuilder::new()
+        .layer(RequestIdLayer::new())
+        // Before anything that looks at the client's address (limits, allow-lists).
+        .layer(rebuff_axum::client_ip::ClientIpLayer::new(cfg.trusted_proxies.clone()))
+        // No response is to be sniffed into another type (an error body as HTML).
+        .layer(SetResponseHeaderLayer::overriding(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            http::HeaderValue::from_static("nosniff"),
+        ))
+        // A span at DEBUG, and no per-response line: the ProblemLayer logs failures with
+        // their request id (a repeated one once per interval). Its fields cannot forge a
+        // log line: the method is a token, the path is recorded quoted and escaped, the
+        // request id is validated.
+        .layer(RequestSpanLayer::new())
+        .layer(ProblemLayer::new(catalog).debug(cfg.debug))
+        .layer(rebuff_axum::panic::catch_panic())
+        .layer(rebuff_axum::panic::body_timeout(cfg.body_timeout))
+        .layer(rebuff_axum::panic::timeout(cfg.request_timeout))
+        .layer(DefaultBodyLimit::max(cfg.body_limit))
+        .service(router)
 }
 
 /// Idempotency keys are scoped to the organisation and the credential.

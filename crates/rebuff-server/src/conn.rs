@@ -27,14 +27,36 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::Router;
+use std::convert::Infallible;
+
+use axum::body::Body;
 use axum::extract::ConnectInfo;
+use axum::response::Response;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::time::Instant;
 use tower::ServiceExt;
+
+/// What a connection serves: the application as `crate::app` makes it.
+pub(crate) trait App:
+    tower::Service<http::Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Unpin
+    + 'static
+{
+}
+
+impl<A> App for A where
+    A: tower::Service<http::Request<Body>, Response = Response, Error = Infallible, Future: Send + 'static>
+        + Clone
+        + Send
+        + Unpin
+        + 'static
+{
+}
 
 /// The limits on connections; `Config` holds the values, with the defaults of `rebuff serve`.
 #[derive(Debug, Clone, Copy)]
@@ -48,12 +70,15 @@ pub(crate) struct Limits {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then closes idle connections, lets
 /// requests in flight finish, and returns once every connection is closed.
-pub(crate) async fn serve(
+pub(crate) async fn serve<A>(
     listener: TcpListener,
-    app: Router,
+    app: A,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    A: App,
+{
     // A semaphore of zero permits would never accept anything.
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(max));
@@ -108,7 +133,7 @@ fn is_connection_error(e: &io::Error) -> bool {
 async fn connection(
     tcp: TcpStream,
     peer: SocketAddr,
-    app: Router,
+    app: impl App,
     limits: Limits,
     mut stopped: watch::Receiver<bool>,
 ) {
