@@ -146,6 +146,8 @@ pub struct StatusSection {
     pub summary: Option<String>,
 }
 
+type CodeIndex = HashMap<String, usize, foldhash::fast::RandomState>;
+
 /// A validated, resolved catalog.
 #[derive(Debug, Clone)]
 pub struct Catalog {
@@ -154,7 +156,9 @@ pub struct Catalog {
     dialect: Dialect,
     type_uri: String,
     entries: Vec<Entry>,
-    index: HashMap<String, usize>,
+    /// Entry positions by code: looked up for every error rendered, with a hasher made for short
+    /// keys (std's SipHash costs several times more on a code; the codes are the catalog's own).
+    index: CodeIndex,
     sections: BTreeMap<u16, StatusSection>,
     base: Option<String>,
     files: Vec<PathBuf>,
@@ -746,7 +750,7 @@ fn load(origin: &str, text: &str, file: Option<&Path>, depth: usize) -> Result<C
 
     // Per-code overrides; `present_as` is applied after all others so that it borrows the
     // target's final presentation.
-    let index: HashMap<String, usize> =
+    let index: CodeIndex =
         entries.iter().enumerate().map(|(i, e)| (e.code.clone(), i)).collect();
     let mut present: Vec<(usize, usize, Option<usize>)> = Vec::new();
     for (code, ov) in &raw.overrides {
