@@ -179,12 +179,14 @@ impl Violations {
             _ => Code::InvalidFieldValue,
         };
         let dotted = field.dotted();
+        // Joined rather than formatted: a validation failure is an answer a client can ask
+        // for at will, and `format!` costs several times as much here.
         let detail = if field.reason == "required" && !dotted.is_empty() {
-            format!("Missing required field `{dotted}`.")
+            ["Missing required field `", &dotted, "`."].concat()
         } else if dotted.is_empty() {
             field.message.clone()
         } else {
-            format!("`{dotted}`: {}", field.message)
+            ["`", dotted.as_str(), "`: ", &field.message].concat()
         };
         let mut problem = Problem::new(code).detail(detail).field(field);
         if !dotted.is_empty() {
