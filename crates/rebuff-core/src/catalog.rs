@@ -750,8 +750,7 @@ fn load(origin: &str, text: &str, file: Option<&Path>, depth: usize) -> Result<C
 
     // Per-code overrides; `present_as` is applied after all others so that it borrows the
     // target's final presentation.
-    let index: CodeIndex =
-        entries.iter().enumerate().map(|(i, e)| (e.code.clone(), i)).collect();
+    let index: CodeIndex = entries.iter().enumerate().map(|(i, e)| (e.code.clone(), i)).collect();
     let mut present: Vec<(usize, usize, Option<usize>)> = Vec::new();
     for (code, ov) in &raw.overrides {
         let at = cx.header_offset("override", code);
