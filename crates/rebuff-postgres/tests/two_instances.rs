@@ -159,24 +159,38 @@ impl Pair {
     }
 }
 
+/// Drops a test's schema, from a thread of its own: `Drop` cannot await, and may run inside the
+/// test's runtime.
+fn drop_schema(schema: &str) {
+    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
+    let _ = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+        runtime.block_on(async {
+            let (client, conn) =
+                tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.ok()?;
+            tokio::spawn(conn);
+            client.batch_execute(&sql).await.ok()
+        })
+    })
+    .join();
+}
+
+/// A schema dropped when the test ends, also on a panic.
+struct SchemaGuard(String);
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        drop_schema(&self.0);
+    }
+}
+
 /// Also on a panic: the servers stop, the schema and the SQLite file go.
 impl Drop for Pair {
     fn drop(&mut self) {
         for tx in self.stops.drain(..) {
             let _ = tx.send(());
         }
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.pg.schema());
-        // A thread of its own: `Drop` cannot await, and may run inside the test's runtime.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async {
-                let (client, conn) =
-                    tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.ok()?;
-                tokio::spawn(conn);
-                client.batch_execute(&sql).await.ok()
-            })
-        })
-        .join();
+        drop_schema(self.pg.schema());
         for ext in ["db", "db-wal", "db-shm"] {
             let _ = std::fs::remove_file(self.db.with_extension(ext));
         }
@@ -425,6 +439,7 @@ async fn a_database_known_to_be_down_fails_at_once_until_a_check_passes() {
         std::process::id(),
         rebuff_store::ratelimit::now_nanos() % 1_000_000_000
     );
+    let _dropped_at_the_end = SchemaGuard(schema.clone());
     let deadline = Duration::from_secs(2);
     let store = match PgStore::builder(proxy.url()).schema(&schema).timeout(deadline).connect().await {
         Ok(store) => store,
