@@ -18,6 +18,7 @@
 //!   413 before the body is read; closing at once, with its bytes still arriving, would make
 //!   the kernel send a reset, and the client would see a broken pipe instead of the 413.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -26,8 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
-
-use std::convert::Infallible;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -70,15 +69,12 @@ pub(crate) struct Limits {
 
 /// Serves `app` on `listener` until `shutdown` resolves, then closes idle connections, lets
 /// requests in flight finish, and returns once every connection is closed.
-pub(crate) async fn serve<A>(
+pub(crate) async fn serve(
     listener: TcpListener,
-    app: A,
+    app: impl App,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()>
-where
-    A: App,
-{
+) -> io::Result<()> {
     // A semaphore of zero permits would never accept anything.
     let max = limits.max_connections.clamp(1, Semaphore::MAX_PERMITS);
     let permits = Arc::new(Semaphore::new(max));
