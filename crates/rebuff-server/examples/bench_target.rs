@@ -178,10 +178,10 @@ async fn main() -> Result<(), BoxError> {
 }
 
 /// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers`, `handmade`, `api` or `floor`; route
-/// `200` (the default), `404` or `422`; `floor` has only `200`): calls that route of that router in this task, without a
-/// socket, `BENCH_REQUESTS` times (200,000), and prints the time per request. With no network,
-/// kernel or second thread in the way, it shows the stack's own cost more steadily than the
-/// loopback runs.
+/// `200` (the default), `404` or `422`; `hello` and `floor` have only `200`): calls that route of
+/// that stack in this task, without a socket, `BENCH_REQUESTS` times (200,000), and prints the
+/// time per request. With no network, kernel or second thread in the way, it shows the stack's
+/// own cost more steadily than the loopback runs.
 async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError> {
     use tower::ServiceExt;
 
