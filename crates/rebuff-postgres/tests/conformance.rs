@@ -12,14 +12,9 @@ use rebuff_postgres::{Error, LoginOutcome, NewKey, PgStore};
 use rebuff_store::key::{hash_secret, parse};
 use rebuff_store::{AccountStore, KeyStore, Quota, RateLimitStore, SessionStore, StoreErrorKind};
 
-fn postgres_url() -> String {
-    std::env::var("REBUFF_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+mod support;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
+use support::{drop_schema, in_ci, postgres_url};
 
 /// A store in a fresh schema; dropped with [`Schema::drop`].
 struct Schema {
@@ -51,21 +46,8 @@ impl Schema {
 
 impl Drop for Schema {
     fn drop(&mut self) {
-        let sql = format!("DROP SCHEMA IF EXISTS {} CASCADE", self.store.schema());
-        // A thread of its own: `Drop` cannot await, and may run inside the test's runtime.
-        let message = format!("could not drop the test schema: {sql}");
-        let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-            runtime.block_on(async {
-                let (client, conn) =
-                    tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.ok()?;
-                tokio::spawn(conn);
-                client.batch_execute(&sql).await.ok()
-            })
-        })
-        .join();
-        if !matches!(dropped, Ok(Some(()))) {
-            eprintln!("{message}");
+        if !drop_schema(self.store.schema()) {
+            eprintln!("could not drop the test schema {}", self.store.schema());
         }
     }
 }

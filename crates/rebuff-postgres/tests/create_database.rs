@@ -9,14 +9,9 @@
 use rebuff_postgres::AccountStore;
 use rebuff_postgres::PgStore;
 
-fn postgres_url() -> String {
-    std::env::var("REBUFF_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+mod support;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
+use support::{in_ci, postgres_url};
 
 /// `url` with its user replaced by `user` (when given) and its database by `database`.
 fn url_for(user: Option<&str>, database: &str) -> String {

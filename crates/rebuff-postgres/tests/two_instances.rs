@@ -19,14 +19,9 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{oneshot, watch};
 
-fn postgres_url() -> String {
-    std::env::var("REBUFF_TEST_POSTGRES_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
-}
+mod support;
 
-fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
-}
+use support::{drop_schema, in_ci, postgres_url};
 
 /// A TCP proxy to the test PostgreSQL that can cut every connection (`up = false`); new
 /// connections are then refused, or, with `hang`, accepted and left unanswered, as a database
@@ -157,22 +152,6 @@ impl Pair {
     async fn stop(self) {
         drop(self);
     }
-}
-
-/// Drops a test's schema, from a thread of its own: `Drop` cannot await, and may run inside the
-/// test's runtime.
-fn drop_schema(schema: &str) {
-    let sql = format!("DROP SCHEMA IF EXISTS {schema} CASCADE");
-    let _ = std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
-        runtime.block_on(async {
-            let (client, conn) =
-                tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await.ok()?;
-            tokio::spawn(conn);
-            client.batch_execute(&sql).await.ok()
-        })
-    })
-    .join();
 }
 
 /// A schema dropped when the test ends, also on a panic.
