@@ -17,13 +17,10 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 FEW="${BENCH_INSTR_FEW:-10000}"
 MANY="${BENCH_INSTR_MANY:-30000}"
 
-if ! command -v valgrind >/dev/null 2>&1; then
-    echo "== installing valgrind" >&2
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq >&2
-    $sudo apt-get install -y -qq valgrind >&2
-fi
+# shellcheck source=lib/install-packages.sh
+. scripts/lib/install-packages.sh
+command -v valgrind >/dev/null 2>&1 || install_packages valgrind ||
+    { echo "valgrind is missing and cannot be installed" >&2; exit 1; }
 
 echo "== building the targets (release)" >&2
 cargo build --release --quiet -p rebuff-server --example bench_target

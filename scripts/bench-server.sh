@@ -30,13 +30,9 @@ if [ "$PIN" = 1 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null 2>&1;
     client_cpu=(taskset -c 0) server_cpu=(taskset -c 1)
 fi
 
-if ! command -v wrk >/dev/null 2>&1; then
-    echo "== installing wrk" >&2
-    sudo=""
-    [ "$(id -u)" = 0 ] || sudo="sudo"
-    $sudo apt-get update -qq >&2
-    $sudo apt-get install -y -qq wrk >&2
-fi
+# shellcheck source=lib/install-packages.sh
+. scripts/lib/install-packages.sh
+command -v wrk >/dev/null 2>&1 || install_packages wrk || { echo "wrk is missing and cannot be installed" >&2; exit 1; }
 
 echo "== building the targets (release)" >&2
 cargo build --release --quiet -p rebuff-server --example bench_target

@@ -14,17 +14,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 VENV="${REBUFF_SDK_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/rebuff-sdk-venv}"
 
-install_packages() {
-    command -v apt-get >/dev/null 2>&1 || return 1
-    echo "sdk-test: installing $* with apt-get" >&2
-    if [ "$(id -u)" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-    else
-        sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-            sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-    fi
-}
+# shellcheck source=lib/install-packages.sh
+. scripts/lib/install-packages.sh
 
 have_python() {
     command -v python3 >/dev/null 2>&1 &&

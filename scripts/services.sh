@@ -15,19 +15,8 @@ WAIT_SECONDS="${REBUFF_SERVICES_WAIT:-30}"
 
 say() { echo "services: $*" >&2; }
 
-install_packages() {
-    if ! command -v apt-get >/dev/null 2>&1; then
-        return 1
-    fi
-    say "installing $* with apt-get"
-    if [ "$(id -u)" -eq 0 ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-            DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-    else
-        sudo -n env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 &&
-            sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >&2
-    fi
-}
+# shellcheck source=lib/install-packages.sh
+. "$(dirname "$0")/lib/install-packages.sh"
 
 # wait_for NAME CHECK...: runs CHECK every 0.2 s until it succeeds or WAIT_SECONDS pass.
 wait_for() {
