@@ -669,7 +669,7 @@ mod tests {
         let principal = |org: &str| crate::Principal {
             org_id: org.to_owned(),
             subject: crate::Subject::Key { id: "key_1".into(), live: false },
-            scopes: Vec::new(),
+            scopes: Vec::new().into(),
         };
         let layer = |per_organisation: bool| {
             let layer = RateLimitLayer::new(Arc::new(crate::store::memory::MemoryStore::new()), quota(5, 60));

@@ -288,7 +288,7 @@ async fn without_connect_info_a_key_with_an_allow_list_is_refused() {
         id: generated.id.clone(),
         org_id: "org_1".into(),
         secret_hash: generated.secret_hash,
-        scopes: vec!["read".into()],
+        scopes: vec!["read".into()].into(),
         expires_at: None,
         revoked_at: None,
         allowed_ips: vec!["127.0.0.0/8".parse().expect("CIDR")],

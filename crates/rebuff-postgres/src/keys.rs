@@ -95,7 +95,7 @@ impl KeyStore for PgStore {
                 id: info.id,
                 org_id: info.org_id,
                 secret_hash,
-                scopes: info.scopes,
+                scopes: info.scopes.into(),
                 expires_at: info.expires_at,
                 revoked_at: info.revoked_at,
                 allowed_ips: info.allowed_ips,

@@ -88,7 +88,7 @@ async fn keys_and_sessions_round_trip() {
     let parsed = parse(&text).expect("well-formed key");
     let record = store.find_key(&parsed.id).await.expect("find").expect("found");
     assert_eq!(record.secret_hash, parsed.secret_hash);
-    assert_eq!((record.scopes.clone(), record.expires_at), (new.scopes.clone(), new.expires_at));
+    assert_eq!((&record.scopes[..], record.expires_at), (&new.scopes[..], new.expires_at));
     assert_eq!(record.allowed_ips, new.allowed_ips);
     let (second, _) = store.create_key(NewKey { name: "second".into(), ..new.clone() }).await.expect("key");
     let listed: Vec<_> = store.list_keys(&org.id).await.expect("list").into_iter().map(|k| k.id).collect();

@@ -509,7 +509,7 @@ fn layer_stack(
         id: generated.id.clone(),
         org_id: "org_bench".into(),
         secret_hash: generated.secret_hash,
-        scopes: vec!["read".into(), "write".into(), "admin".into()],
+        scopes: vec!["read".into(), "write".into(), "admin".into()].into(),
         expires_at: None,
         revoked_at: None,
         allowed_ips: Vec::new(),

@@ -62,7 +62,7 @@ impl RawKey {
             <[u8; 32]>::try_from(self.secret_hash.as_slice()).map_err(|_| corrupt("secret_hash"))?;
         Ok(KeyRecord {
             allowed_ips: self.allowed_ips()?,
-            scopes: self.scopes(),
+            scopes: self.scopes().into(),
             id: self.id,
             org_id: self.org_id,
             secret_hash,

@@ -2,6 +2,7 @@
 //! ([`SessionStore`]).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -16,8 +17,10 @@ pub struct KeyRecord {
     pub org_id: String,
     /// SHA-256 of the key's secret part.
     pub secret_hash: [u8; 32],
-    /// Granted scopes (`read`, `write`, `admin`).
-    pub scopes: Vec<String>,
+    /// Granted scopes (`read`, `write`, `admin`). Shared: a record cloned out of a cache, and
+    /// the principal of each request made from it, copy none of them
+    /// (`vec!["read".into()].into()` makes one).
+    pub scopes: Arc<[String]>,
     /// Unix seconds after which the key is expired.
     pub expires_at: Option<i64>,
     /// Unix seconds at which the key was revoked.

@@ -485,7 +485,10 @@ pub async fn accounts(store: Arc<dyn AccountStore>) {
     assert_eq!((info.revoked_at, info.last_used_at), (None, None));
     let record = store.find_key(&info.id).await.expect("find_key").expect("the key");
     assert_eq!(record.secret_hash, parsed.secret_hash, "the secret is stored hashed");
-    assert_eq!((record.scopes, record.allowed_ips, record.live), (first.scopes, first.allowed_ips, false));
+    assert_eq!(
+        (&record.scopes[..], record.allowed_ips, record.live),
+        (&first.scopes[..], first.allowed_ips, false)
+    );
     let (live, live_text) =
         store.create_key(new(&org.id, "live", &["admin"], true)).await.expect("create_key");
     assert!(live_text.starts_with(key::LIVE_PREFIX) && live.live);

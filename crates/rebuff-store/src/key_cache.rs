@@ -222,7 +222,7 @@ mod tests {
                 id: id.to_owned(),
                 org_id: "org".into(),
                 secret_hash: [0; 32],
-                scopes: vec!["read".into()],
+                scopes: vec!["read".into()].into(),
                 expires_at: None,
                 revoked_at: self.revoked.load(Ordering::SeqCst).then_some(1),
                 allowed_ips: Vec::new(),

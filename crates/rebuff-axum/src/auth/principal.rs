@@ -2,6 +2,7 @@
 //! [`AuthLayer`](super::AuthLayer) and taken by handlers as an extractor.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
@@ -39,8 +40,9 @@ pub struct Principal {
     pub org_id: String,
     /// The credential that authenticated it.
     pub subject: Subject,
-    /// Granted scopes (`read`, `write`, `admin`).
-    pub scopes: Vec<String>,
+    /// Granted scopes (`read`, `write`, `admin`). Shared, so that taking the principal as an
+    /// extractor (a clone) copies none of them: `vec!["read".into()].into()` makes one.
+    pub scopes: Arc<[String]>,
 }
 
 /// The credential behind a [`Principal`].
@@ -69,7 +71,7 @@ impl Principal {
     /// let p = Principal {
     ///     org_id: "org_1".into(),
     ///     subject: Subject::Session { user_id: "usr_1".into() },
-    ///     scopes: vec!["admin".into()],
+    ///     scopes: vec!["admin".into()].into(),
     /// };
     /// assert!(p.has_scope("write"));
     /// ```
