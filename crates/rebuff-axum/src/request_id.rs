@@ -11,6 +11,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 
+use http::header::Entry;
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use rand::RngCore;
@@ -119,20 +120,32 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        let id = match keep_valid(&mut req) {
-            Some(id) => {
-                if req.extensions().get::<RequestId>().is_none() {
-                    req.extensions_mut().insert(RequestId::new(id.clone()));
+        // What `keep_valid` does, through one entry: the header name is hashed and looked up
+        // once, whether the id is kept, replaced or made.
+        let (id, made) = match req.headers_mut().entry(X_REQUEST_ID) {
+            Entry::Occupied(mut incoming) => {
+                let mut values = incoming.iter();
+                match (values.next(), values.next()) {
+                    (Some(id), None) if is_valid(id.as_bytes()) => (id.clone(), false),
+                    (id, _) => {
+                        let len = id.map_or(0, HeaderValue::len);
+                        tracing::debug!(len, "ignoring a malformed incoming X-Request-Id");
+                        let id = generate();
+                        // Replaces every incoming value.
+                        incoming.insert(id.clone());
+                        (id, true)
+                    }
                 }
-                id
             }
-            None => {
+            Entry::Vacant(none) => {
                 let id = generate();
-                req.extensions_mut().insert(RequestId::new(id.clone()));
-                req.headers_mut().insert(X_REQUEST_ID, id.clone());
-                id
+                none.insert(id.clone());
+                (id, true)
             }
         };
+        if made || req.extensions().get::<RequestId>().is_none() {
+            req.extensions_mut().insert(RequestId::new(id.clone()));
+        }
         ResponseFuture { inner: self.inner.call(req), id: Some(id) }
     }
 }
@@ -236,6 +249,9 @@ mod tests {
         use tower::ServiceExt;
         let svc = RequestIdLayer::new().layer(tower::service_fn(|req: Request<()>| async move {
             let seen = crate::request_id::current(&req);
+            // The inner service sees the id it is given, and only that one, as its header.
+            let headers: Vec<_> = req.headers().get_all(X_REQUEST_ID).iter().cloned().collect();
+            assert_eq!(headers, Vec::from_iter(seen.clone()));
             Ok::<_, std::convert::Infallible>(Response::new(seen))
         }));
         let res = svc.oneshot(req).await.unwrap_or_else(|never| match never {});
