@@ -56,7 +56,9 @@ pub struct MemoryAuthStore {
 struct State {
     orgs: HashMap<String, Org>,
     users: HashMap<String, User>,
-    keys: HashMap<String, StoredKey>,
+    // Looked up by every request (foldhash: see `CachedKeyStore`'s map); only created keys
+    // are inserted.
+    keys: HashMap<String, StoredKey, foldhash::fast::RandomState>,
     sessions: HashMap<[u8; 32], SessionRecord>,
     /// Insertion order of keys: `list_keys` is oldest first, and several keys share a second.
     next_seq: u64,
