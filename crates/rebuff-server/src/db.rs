@@ -220,8 +220,6 @@ pub(crate) fn list_projects_json(
     limit: u32,
     after: Option<&(i64, String)>,
 ) -> rusqlite::Result<Vec<u8>> {
-    use serde::ser::{SerializeMap, Serializer as _};
-
     let mut st = match after {
         None => conn.prepare_cached(
             "SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id",
@@ -248,13 +246,18 @@ pub(crate) fn list_projects_json(
         let text = |i: usize| row.get_ref(i)?.as_str().map_err(rusqlite::Error::from);
         let created_at: i64 = row.get(2)?;
         let id = text(0)?;
-        let mut ser = serde_json::Serializer::new(&mut out);
-        let written = ser.serialize_map(Some(3)).and_then(|mut map| {
-            map.serialize_entry("id", id)?;
-            map.serialize_entry("name", text(1).map_err(serde::ser::Error::custom)?)?;
-            map.serialize_entry("created_at", &created_at)?;
-            map.end()
-        });
+        // The keys are written as they are (they need no escaping); serde_json escapes the
+        // two strings and writes the number.
+        let written = (|| {
+            out.extend_from_slice(b"{\"id\":");
+            serde_json::to_writer(&mut out, id)?;
+            out.extend_from_slice(b",\"name\":");
+            serde_json::to_writer(&mut out, text(1).map_err(serde::ser::Error::custom)?)?;
+            out.extend_from_slice(b",\"created_at\":");
+            serde_json::to_writer(&mut out, &created_at)?;
+            out.push(b'}');
+            Ok::<_, serde_json::Error>(())
+        })();
         written.map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         last_at = created_at;
         last_id.clear();
@@ -524,4 +527,43 @@ pub(crate) fn unfinished(conn: &Connection) -> rusqlite::Result<Unfinished> {
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     Ok(Unfinished { models, jobs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::Page;
+
+    /// The list body written by hand is what serde writes for the same page, names that need
+    /// escaping included.
+    #[test]
+    fn a_page_of_projects_is_written_as_serde_writes_it() {
+        let mut conn = Connection::open_in_memory().expect("SQLite in memory");
+        migrate(&mut conn).expect("schema");
+        let names = ["plain", "quote \" and \\ backslash", "control \u{1}\t\n", "é, 漢字 and 🦀", ""];
+        let mut made = Vec::new();
+        for name in names {
+            match insert_project(&conn, "org_1", name).expect("insert") {
+                Insert::Created(p) => made.push(p),
+                Insert::Duplicate => unreachable!("distinct names"),
+            }
+        }
+        // Another organisation's project is not listed.
+        insert_project(&conn, "org_2", "plain").expect("insert");
+        made.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+
+        let all = list_projects_json(&conn, "org_1", 10, None).expect("list");
+        let expected = Page { data: made.clone(), has_more: false, next_cursor: None };
+        assert_eq!(String::from_utf8(all).expect("UTF-8"), serde_json::to_string(&expected).expect("JSON"));
+
+        let first = list_projects_json(&conn, "org_1", 2, None).expect("list");
+        let cursor = crate::routes::encode_cursor(made[1].created_at, &made[1].id);
+        let expected = Page { data: made[..2].to_vec(), has_more: true, next_cursor: Some(cursor) };
+        assert_eq!(String::from_utf8(first).expect("UTF-8"), serde_json::to_string(&expected).expect("JSON"));
+
+        let after = (made[1].created_at, made[1].id.clone());
+        let rest = list_projects_json(&conn, "org_1", 10, Some(&after)).expect("list");
+        let expected = Page { data: made[2..].to_vec(), has_more: false, next_cursor: None };
+        assert_eq!(String::from_utf8(rest).expect("UTF-8"), serde_json::to_string(&expected).expect("JSON"));
+    }
 }
