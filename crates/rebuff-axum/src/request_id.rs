@@ -120,29 +120,8 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        // What `keep_valid` does, through one entry: the header name is hashed and looked up
-        // once, whether the id is kept, replaced or made.
-        let (id, made) = match req.headers_mut().entry(X_REQUEST_ID) {
-            Entry::Occupied(mut incoming) => {
-                let mut values = incoming.iter();
-                match (values.next(), values.next()) {
-                    (Some(id), None) if is_valid(id.as_bytes()) => (id.clone(), false),
-                    (id, _) => {
-                        let len = id.map_or(0, HeaderValue::len);
-                        tracing::debug!(len, "ignoring a malformed incoming X-Request-Id");
-                        let id = generate();
-                        // Replaces every incoming value.
-                        incoming.insert(id.clone());
-                        (id, true)
-                    }
-                }
-            }
-            Entry::Vacant(none) => {
-                let id = generate();
-                none.insert(id.clone());
-                (id, true)
-            }
-        };
+        let (id, made) = keep_or_replace(&mut req, || Some(generate()))
+            .unwrap_or_else(|| unreachable!("a replacement is always made"));
         if made || req.extensions().get::<RequestId>().is_none() {
             req.extensions_mut().insert(RequestId::new(id.clone()));
         }
@@ -150,17 +129,38 @@ where
     }
 }
 
-/// Removes every incoming `X-Request-Id` unless there is exactly one and [`is_valid`] accepts
-/// it; the one kept, if any.
-fn keep_valid<B>(req: &mut Request<B>) -> Option<HeaderValue> {
-    let mut incoming = req.headers().get_all(X_REQUEST_ID).iter();
-    match (incoming.next(), incoming.next()) {
-        (Some(id), None) if is_valid(id.as_bytes()) => Some(id.clone()),
-        (None, _) => None,
-        (Some(id), _) => {
-            tracing::debug!(len = id.len(), "ignoring a malformed incoming X-Request-Id");
-            req.headers_mut().remove(X_REQUEST_ID);
-            None
+/// Keeps the incoming `X-Request-Id` when there is exactly one and [`is_valid`] accepts it;
+/// else every incoming value gives way to `replacement()`, or is removed when that is `None`.
+/// The id the request then carries, and whether it is the replacement. Through one entry of
+/// the header map: the name is hashed and looked up once, whatever happens.
+fn keep_or_replace<B>(
+    req: &mut Request<B>,
+    replacement: impl FnOnce() -> Option<HeaderValue>,
+) -> Option<(HeaderValue, bool)> {
+    match req.headers_mut().entry(X_REQUEST_ID) {
+        Entry::Occupied(mut incoming) => {
+            let mut values = incoming.iter();
+            let malformed = match (values.next(), values.next()) {
+                (Some(id), None) if is_valid(id.as_bytes()) => return Some((id.clone(), false)),
+                (id, _) => id.map_or(0, HeaderValue::len),
+            };
+            tracing::debug!(len = malformed, "ignoring a malformed incoming X-Request-Id");
+            match replacement() {
+                Some(id) => {
+                    // Replaces every incoming value.
+                    incoming.insert(id.clone());
+                    Some((id, true))
+                }
+                None => {
+                    incoming.remove();
+                    None
+                }
+            }
+        }
+        Entry::Vacant(none) => {
+            let id = replacement()?;
+            none.insert(id.clone());
+            Some((id, true))
         }
     }
 }
@@ -193,7 +193,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        keep_valid(&mut req);
+        keep_or_replace(&mut req, || None);
         self.inner.call(req)
     }
 }
@@ -276,6 +276,28 @@ mod tests {
             let seen = seen.expect("an id");
             assert!(seen.as_bytes().starts_with(b"req_") && seen.len() == 28, "{ids:?}: {seen:?}");
             assert_eq!(Some(seen), echoed, "{ids:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn drop_malformed_keeps_one_valid_id_and_removes_any_other() {
+        use tower::ServiceExt;
+        let seen = |ids: &[&'static str]| {
+            let mut req = Request::new(());
+            for id in ids {
+                req.headers_mut().append(X_REQUEST_ID, HeaderValue::from_static(id));
+            }
+            let svc = DropMalformed::new(tower::service_fn(|req: Request<()>| async move {
+                let ids: Vec<_> = req.headers().get_all(X_REQUEST_ID).iter().cloned().collect();
+                Ok::<_, std::convert::Infallible>(ids)
+            }));
+            svc.oneshot(req)
+        };
+        let kept = seen(&["req_abc"]).await.unwrap_or_else(|never| match never {});
+        assert_eq!(kept, [HeaderValue::from_static("req_abc")]);
+        for ids in [&[][..], &["bad id"], &["req_a", "req_b"]] {
+            let left = seen(ids).await.unwrap_or_else(|never| match never {});
+            assert!(left.is_empty(), "{ids:?}: {left:?}");
         }
     }
 
