@@ -260,19 +260,21 @@ mod tests {
         (res.into_body(), echoed)
     }
 
+    /// A request carrying these `X-Request-Id` headers, in order.
+    fn with_ids(ids: &[&'static str]) -> Request<()> {
+        let mut req = Request::new(());
+        for id in ids {
+            req.headers_mut().append(X_REQUEST_ID, HeaderValue::from_static(id));
+        }
+        req
+    }
+
     #[tokio::test]
     async fn a_valid_id_is_kept_and_any_other_replaced() {
-        let req = |ids: &[&'static str]| {
-            let mut req = Request::new(());
-            for id in ids {
-                req.headers_mut().append(X_REQUEST_ID, HeaderValue::from_static(id));
-            }
-            req
-        };
         let kept = HeaderValue::from_static("req_abc");
-        assert_eq!(through_layer(req(&["req_abc"])).await, (Some(kept.clone()), Some(kept)));
+        assert_eq!(through_layer(with_ids(&["req_abc"])).await, (Some(kept.clone()), Some(kept)));
         for ids in [&[][..], &["bad id"], &["req_a", "req_b"]] {
-            let (seen, echoed) = through_layer(req(ids)).await;
+            let (seen, echoed) = through_layer(with_ids(ids)).await;
             let seen = seen.expect("an id");
             assert!(seen.as_bytes().starts_with(b"req_") && seen.len() == 28, "{ids:?}: {seen:?}");
             assert_eq!(Some(seen), echoed, "{ids:?}");
@@ -283,10 +285,7 @@ mod tests {
     async fn drop_malformed_keeps_one_valid_id_and_removes_any_other() {
         use tower::ServiceExt;
         let seen = |ids: &[&'static str]| {
-            let mut req = Request::new(());
-            for id in ids {
-                req.headers_mut().append(X_REQUEST_ID, HeaderValue::from_static(id));
-            }
+            let req = with_ids(ids);
             let svc = DropMalformed::new(tower::service_fn(|req: Request<()>| async move {
                 let ids: Vec<_> = req.headers().get_all(X_REQUEST_ID).iter().cloned().collect();
                 Ok::<_, std::convert::Infallible>(ids)
