@@ -17,6 +17,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
+use axum::handler::Handler;
 use axum::routing::get;
 use rebuff::Catalog;
 use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer};
@@ -125,12 +126,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
                 .build()?,
         );
     let widgets = Router::new()
-        // `route_layer` on the methods: a method a route lacks is 405, before credentials.
+        // Around each handler: a method a route lacks is 405, before credentials.
         .route(
             "/widgets",
-            axum::routing::post(create_widget).route_layer(guard.scope(RequireScopeLayer::new("write"))),
+            axum::routing::post(create_widget.layer(guard.scope(RequireScopeLayer::new("write")))),
         )
-        .route("/widgets/{id}", get(get_widget).route_layer(guard.scope(RequireScopeLayer::new("read"))))
+        .route("/widgets/{id}", get(get_widget.layer(guard.scope(RequireScopeLayer::new("read")))))
         .with_state(Widgets::default());
 
     // Around everything, outermost first: the request id, the ProblemLayer that renders every

@@ -21,7 +21,7 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
-//! use axum::{Router, routing::get};
+//! use axum::{Router, handler::Handler, routing::get};
 //! use rebuff::Catalog;
 //! use rebuff_axum::guard::GuardLayer;
 //! use rebuff_axum::idempotency::IdempotencyLayer;
@@ -36,8 +36,11 @@
 //!     .rate_limit(RateLimitLayer::new(limits.clone(), quota).per_organisation())
 //!     .idempotency(IdempotencyLayer::new(limits))
 //!     .problems(ProblemLayer::new(catalog));
+//! async fn list_things() -> &'static str {
+//!     "[]"
+//! }
 //! let app: Router = Router::new()
-//!     .route("/v1/things", get(|| async { "[]" }).route_layer(guard.scope(RequireScopeLayer::new("read"))));
+//!     .route("/v1/things", get(list_things.layer(guard.scope(RequireScopeLayer::new("read")))));
 //! # let _ = app;
 //! ```
 
@@ -70,9 +73,11 @@ use crate::render::ProblemLayer;
 /// AuthLayer -> RateLimitLayer -> IdempotencyLayer -> ProblemLayer (inner) -> RequireScopeLayer
 /// ```
 ///
-/// Put it around a route's methods (`MethodRouter::route_layer`), so that a method the route
-/// lacks is 405 before credentials are looked at, and inside the outer
-/// [`ProblemLayer`], which renders its refusals. A
+/// Put it around each handler (`get(handler.layer(guard))`, axum's `Handler::layer`), so that
+/// a method the route lacks is 405 before credentials are looked at, and inside the outer
+/// [`ProblemLayer`], which renders its refusals. Around the handler, the guard runs inside the
+/// one boxed route axum makes of it; around a route's methods (`MethodRouter::route_layer`)
+/// it answers the same but adds a second route, cloned and boxed for every request. A
 /// [`RateLimitLayer::idempotency`] given the same [`IdempotencyLayer`] still decides the limit
 /// and looks the key up in one store operation.
 #[derive(Clone)]

@@ -35,8 +35,9 @@
 //!   renders everything below it, including a router's bare 404 and 405),
 //!   [`catch_panic`](panic::catch_panic), [`body_timeout`](panic::body_timeout),
 //!   [`timeout`](panic::timeout), the body limit;
-//! * around each guarded route's *methods* (`MethodRouter::route_layer`, so that a method the
-//!   route lacks is 405 before credentials are looked at), one [`GuardLayer`] that runs, in
+//! * around each guarded *handler* (`Handler::layer`, so that a method the route lacks is 405
+//!   before credentials are looked at; `MethodRouter::route_layer` answers the same, with one
+//!   more boxed route per request), one [`GuardLayer`] that runs, in
 //!   this order and in one service: [`AuthLayer`],
 //!   [`RateLimitLayer`](ratelimit::RateLimitLayer) keyed by the caller's organisation,
 //!   [`IdempotencyLayer`](idempotency::IdempotencyLayer), a second [`ProblemLayer`], so
@@ -50,13 +51,17 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //!
-//! use axum::{Router, extract::DefaultBodyLimit, routing::get};
+//! use axum::{Router, extract::DefaultBodyLimit, handler::Handler, routing::get};
 //! use rebuff::Catalog;
 //! use rebuff_axum::idempotency::IdempotencyLayer;
 //! use rebuff_axum::ratelimit::RateLimitLayer;
 //! use rebuff_axum::store::{MemoryAuthStore, MemoryStore, Quota};
 //! use rebuff_axum::{AuthLayer, GuardLayer, Principal, ProblemLayer, RequestIdLayer, RequireScopeLayer, panic};
 //! use tower::ServiceBuilder;
+//!
+//! async fn list_things() -> &'static str {
+//!     "[]"
+//! }
 //!
 //! # fn main() -> Result<(), rebuff::MissingCodes> {
 //! let catalog = Arc::new(Catalog::standard().clone());
@@ -76,7 +81,7 @@
 //!             .build()?,
 //!     );
 //! let app: Router = Router::new()
-//!     .route("/v1/things", get(|| async { "[]" }).route_layer(guard.scope(RequireScopeLayer::new("read"))))
+//!     .route("/v1/things", get(list_things.layer(guard.scope(RequireScopeLayer::new("read")))))
 //!     .fallback(rebuff_axum::extract::fallback)
 //!     .layer(
 //!         ServiceBuilder::new()

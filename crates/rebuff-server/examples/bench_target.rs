@@ -54,6 +54,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::handler::Handler;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -527,11 +528,8 @@ fn layer_stack(
     let (read, write) =
         (guard.scope(RequireScopeLayer::new("read")), guard.scope(RequireScopeLayer::new("write")));
     let authed = Router::new()
-        .route(
-            "/v1/projects",
-            get(list).route_layer(read.clone()).merge(axum::routing::post(create).route_layer(write)),
-        )
-        .route("/v1/projects/{id}", get(get_one).route_layer(read));
+        .route("/v1/projects", get(list.layer(read.clone())).merge(axum::routing::post(create.layer(write))))
+        .route("/v1/projects/{id}", get(get_one.layer(read)));
     // Around the router, as `rebuff_server::app` puts them.
     let router = Router::new().merge(authed).fallback(rebuff_axum::extract::fallback);
     let app = ServiceBuilder::new()
