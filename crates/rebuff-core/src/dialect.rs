@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde::ser::{SerializeMap, Serializer};
 
 use crate::catalog::{Catalog, Entry};
+use crate::json::write_str;
 use crate::problem::{FieldError, Problem};
 
 /// The `X-Request-Id` header name.
@@ -396,7 +397,7 @@ impl<'a> Json<'a> {
 /// By hand because serde_json escapes every string a byte at a time through a table, and
 /// goes through its map machinery for the flattened extensions; the strings of a problem
 /// (catalog titles and URIs, codes, ids, details) almost never need escaping, so
-/// [`write_str`] checks that in one pass first, and an error answer costs a fraction of
+/// [`write_str`](crate::json::write_str) checks that in one pass first, and an error answer costs a fraction of
 /// what it did.
 fn write_problem(
     out: &mut Vec<u8>,
@@ -458,41 +459,6 @@ fn write_problem(
         debug_assert!(written.is_ok());
     }
     out.push(b'}');
-}
-
-/// Writes `s` as a JSON string: as it is when no byte of it needs escaping, else through
-/// serde_json.
-fn write_str(out: &mut Vec<u8>, s: &str) {
-    if needs_escape(s.as_bytes()) {
-        // Writing a string into a Vec cannot fail.
-        let written = serde_json::to_writer(&mut *out, s);
-        debug_assert!(written.is_ok());
-    } else {
-        out.reserve(s.len() + 2);
-        out.push(b'"');
-        out.extend_from_slice(s.as_bytes());
-        out.push(b'"');
-    }
-}
-
-/// Whether JSON must escape a byte of `bytes` (a quote, a backslash, a control character).
-/// Sixteen bytes at a time without an early exit inside, which the compiler turns into a few
-/// vector instructions per block.
-fn needs_escape(bytes: &[u8]) -> bool {
-    let block_escapes =
-        |block: &[u8; 16]| block.iter().fold(false, |any, &b| any | (b < 0x20) | (b == b'"') | (b == b'\\'));
-    let mut blocks = bytes.chunks_exact(16);
-    for block in &mut blocks {
-        if block_escapes(block.try_into().unwrap_or(&[b' '; 16])) {
-            return true;
-        }
-    }
-    // The short tail (most strings here are shorter than a block) padded with spaces, which
-    // need no escaping, so that it too is checked as one block.
-    let mut tail = [b' '; 16];
-    let rest = blocks.remainder();
-    tail[..rest.len()].copy_from_slice(rest);
-    block_escapes(&tail)
 }
 
 #[derive(Serialize)]

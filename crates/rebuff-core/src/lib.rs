@@ -25,6 +25,7 @@ pub mod catalog;
 pub mod dialect;
 pub mod diff;
 pub mod docs;
+pub mod json;
 pub mod parse;
 pub mod problem;
 pub mod sdk;

@@ -2,6 +2,7 @@
 //! tables of `rebuff-sqlite`, in the same file.
 
 use rand::Rng;
+use rebuff::json;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -246,19 +247,15 @@ pub(crate) fn list_projects_json(
         let text = |i: usize| row.get_ref(i)?.as_str().map_err(rusqlite::Error::from);
         let created_at: i64 = row.get(2)?;
         let id = text(0)?;
-        // The keys are written as they are (they need no escaping); serde_json escapes the
-        // two strings and writes the number.
-        let written = (|| {
-            out.extend_from_slice(b"{\"id\":");
-            serde_json::to_writer(&mut out, id)?;
-            out.extend_from_slice(b",\"name\":");
-            serde_json::to_writer(&mut out, text(1).map_err(serde::ser::Error::custom)?)?;
-            out.extend_from_slice(b",\"created_at\":");
-            serde_json::to_writer(&mut out, &created_at)?;
-            out.push(b'}');
-            Ok::<_, serde_json::Error>(())
-        })();
-        written.map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+        // The keys are written as they are (they need no escaping), the strings as
+        // serde_json writes them, the number with itoa.
+        out.extend_from_slice(b"{\"id\":");
+        json::write_str(&mut out, id);
+        out.extend_from_slice(b",\"name\":");
+        json::write_str(&mut out, text(1)?);
+        out.extend_from_slice(b",\"created_at\":");
+        out.extend_from_slice(itoa::Buffer::new().format(created_at).as_bytes());
+        out.push(b'}');
         last_at = created_at;
         last_id.clear();
         last_id.push_str(id);
