@@ -60,8 +60,11 @@ mod tests {
             s in prop_oneof![
                 "[a-zA-Z0-9 ._/:-]{0,40}",
                 "(\\PC|[\"\\\\\u{0}-\u{1f}\u{7f}é€😀]){0,40}",
-                // The edges of what must be escaped, in the blocks and in the tail.
-                "[a-z\u{1f}\u{20}\"\\\\]{1,40}",
+                // Each kind of byte to escape alone among ones that need none, in the blocks
+                // and in the tail: a control character at the edge, a quote, a backslash.
+                "[a-z \u{1f}\u{7f}]{1,40}",
+                "[a-z \u{7f}\"]{1,40}",
+                "[a-z \\\\]{1,40}",
             ],
             prefix in proptest::collection::vec(any::<u8>(), 0..3),
         ) {
