@@ -58,8 +58,9 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     }
 }
 
-/// Finds the client's address (see the [module documentation](self)) and puts it in the
-/// request extensions as [`ClientIp`].
+/// Finds the client's address (see the [module documentation](self)) for [`client_ip`] and
+/// the [`ClientIp`] extractor: an address forwarded by a trusted proxy goes in the request
+/// extensions as [`ClientIp`]; the TCP peer's is read from `ConnectInfo` where it is.
 #[derive(Debug, Clone)]
 pub struct ClientIpLayer {
     trusted: Arc<[IpNet]>,
@@ -103,7 +104,14 @@ where
             req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(a)| a.ip().to_canonical());
         if let Some(peer) = peer {
             let ip = resolve(peer, req.headers(), &self.trusted);
-            req.extensions_mut().insert(ClientIp(ip));
+            // The peer itself (no trusted proxy in front) is what `client_ip` reads from
+            // `ConnectInfo` anyway: only another address is inserted, which spares most
+            // requests an extension (an allocation, and often a growth of the map).
+            if ip == peer {
+                req.extensions_mut().remove::<ClientIp>();
+            } else {
+                req.extensions_mut().insert(ClientIp(ip));
+            }
         }
         self.inner.call(req)
     }
@@ -220,5 +228,37 @@ mod tests {
         );
         assert_eq!(resolve_with("10.0.0.1", (fwd, "for=unknown"), &["10.0.0.0/8"]), "10.0.0.1");
         assert_eq!(resolve_with("::ffff:10.0.0.1", (xff, "::ffff:1.2.3.4"), &["10.0.0.0/8"]), "1.2.3.4");
+    }
+
+    /// What the inner service sees: the [`ClientIp`] extension and what [`client_ip`] reads,
+    /// for a request from `peer` with `X-Forwarded-For: forwarded`, optionally carrying a
+    /// `ClientIp` put there before the layer.
+    fn seen(peer: [u8; 4], forwarded: &str, trusted: &str, stale: bool) -> (Option<IpAddr>, Option<IpAddr>) {
+        use tower::ServiceExt;
+
+        let inner = tower::service_fn(|req: Request<()>| async move {
+            let ext = req.extensions().get::<ClientIp>().map(|ClientIp(ip)| *ip);
+            Ok::<_, Infallible>((ext, client_ip(req.extensions())))
+        });
+        let trusted = trusted.parse().map(|net| vec![net]).unwrap_or_default();
+        let mut req = Request::get("/").header(X_FORWARDED_FOR, forwarded).body(()).expect("a request");
+        req.extensions_mut().insert(ConnectInfo(SocketAddr::from((peer, 4000))));
+        if stale {
+            req.extensions_mut().insert(ClientIp(IpAddr::from([9, 9, 9, 9])));
+        }
+        let call = ClientIpLayer::new(trusted).layer(inner).oneshot(req);
+        let rt = tokio::runtime::Builder::new_current_thread().build().expect("a runtime");
+        rt.block_on(call).unwrap_or_else(|never| match never {})
+    }
+
+    #[test]
+    fn only_a_forwarded_address_is_inserted() {
+        let (peer, client) = (IpAddr::from([10, 0, 0, 1]), IpAddr::from([1, 2, 3, 4]));
+        assert_eq!(seen([10, 0, 0, 1], "1.2.3.4", "10.0.0.0/8", false), (Some(client), Some(client)));
+        // No trusted proxy: the peer, read from ConnectInfo, with no extension of its own.
+        assert_eq!(seen([10, 0, 0, 1], "1.2.3.4", "", false), (None, Some(peer)));
+        // A ClientIp put there before the layer does not outlive its answer.
+        assert_eq!(seen([10, 0, 0, 1], "1.2.3.4", "", true), (None, Some(peer)));
+        assert_eq!(seen([10, 0, 0, 1], "1.2.3.4", "10.0.0.0/8", true), (Some(client), Some(client)));
     }
 }
