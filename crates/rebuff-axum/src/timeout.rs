@@ -151,7 +151,9 @@ impl<S> Layer<S> for BodyTimeoutLayer {
     }
 }
 
-/// The service of [`BodyTimeoutLayer`].
+/// The service of [`BodyTimeoutLayer`]. The inner service gets an axum
+/// [`Body`](axum::body::Body): the request's own when it has already ended, else one that
+/// reads it through a [`TimeoutBody`].
 #[derive(Debug, Clone)]
 pub struct BodyTimeout<S> {
     inner: S,
@@ -160,7 +162,9 @@ pub struct BodyTimeout<S> {
 
 impl<S, B> Service<Request<B>> for BodyTimeout<S>
 where
-    S: Service<Request<TimeoutBody<B>>>,
+    S: Service<Request<axum::body::Body>>,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
 {
     type Response = S::Response;
     type Error = S::Error;
@@ -172,7 +176,16 @@ where
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
         let timeout = self.timeout;
-        self.inner.call(req.map(|body| TimeoutBody { body, sleep: None, timeout }))
+        // A body that has already ended (most GETs) has nothing to wait for and goes on as it
+        // is: an axum `Body` is not boxed again. The others are watched by a `TimeoutBody`,
+        // boxed into a `Body` here rather than by the router.
+        self.inner.call(req.map(|body| {
+            if body.is_end_stream() {
+                axum::body::Body::new(body)
+            } else {
+                axum::body::Body::new(TimeoutBody { body, sleep: None, timeout })
+            }
+        }))
     }
 }
 
@@ -295,5 +308,27 @@ mod tests {
         assert_eq!(&bytes[..], b"ababab");
         let err = trickle(1100).collect().await.expect_err("the stalled body fails");
         assert!(err.is::<BodyTimeoutError>(), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn through_the_layer_only_a_body_that_can_stall_is_watched() {
+        let svc = || {
+            BodyTimeoutLayer::new(Duration::from_secs(1)).layer(tower::service_fn(
+                |req: Request<axum::body::Body>| async move {
+                    let ended = http_body::Body::is_end_stream(req.body());
+                    let read = req.into_body().collect().await.map(|b| b.to_bytes());
+                    Ok::<_, Infallible>((ended, read.map_err(|e| e.into_inner().is::<BodyTimeoutError>())))
+                },
+            ))
+        };
+        let call = |body| tower::ServiceExt::oneshot(svc(), Request::new(body));
+        let (ended, read) = call(axum::body::Body::empty()).await.expect("the service answers");
+        assert_eq!((ended, read), (true, Ok(Bytes::new())));
+        let stalled =
+            axum::body::Body::from_stream(futures_util::stream::pending::<Result<Bytes, Infallible>>());
+        let (ended, read) = call(stalled).await.expect("the service answers");
+        assert_eq!((ended, read), (false, Err(true)), "a stalled body fails with BodyTimeoutError");
+        let (_, read) = call(axum::body::Body::from("abc")).await.expect("the service answers");
+        assert_eq!(read, Ok(Bytes::from_static(b"abc")));
     }
 }
