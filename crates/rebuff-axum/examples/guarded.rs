@@ -61,7 +61,7 @@ async fn create_widget(
 ) -> (http::StatusCode, Json<Widget>) {
     let mut widgets = widgets.lock().unwrap_or_else(PoisonError::into_inner);
     widget.id = format!("w_{}", widgets.len() + 1);
-    widgets.insert((caller.org_id, widget.id.clone()), widget.clone());
+    widgets.insert((caller.org_id.to_string(), widget.id.clone()), widget.clone());
     (http::StatusCode::CREATED, Json(widget))
 }
 
@@ -71,7 +71,7 @@ async fn get_widget(
     Path(id): Path<String>,
 ) -> Result<Json<Widget>, ApiError> {
     let widgets = widgets.lock().unwrap_or_else(PoisonError::into_inner);
-    match widgets.get(&(caller.org_id, id.clone())) {
+    match widgets.get(&(caller.org_id.to_string(), id.clone())) {
         Some(widget) => Ok(Json(widget.clone())),
         None => Err(ApiError::new(Code::WidgetNotFound).detail(format!("Widget '{id}' was not found."))),
     }
@@ -110,7 +110,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let idempotency = IdempotencyLayer::new(store.clone())
         // A lock outlives the longest a request may run, or a retry could run beside it.
         .lock_ttl(REQUEST_TIMEOUT + Duration::from_secs(5))
-        .scope_fn(|parts| parts.extensions.get::<Principal>().map(|p| p.org_id.clone()));
+        .scope_fn(|parts| parts.extensions.get::<Principal>().map(|p| p.org_id.to_string()));
     let guard = GuardLayer::new(AuthLayer::new(store.clone()))
         .rate_limit(
             RateLimitLayer::new(store.clone(), RATE_LIMIT).per_organisation().idempotency(&idempotency), // one store operation for the limit and the key lookup

@@ -67,7 +67,7 @@
 //! let catalog = Arc::new(Catalog::standard().clone());
 //! let (keys, limits) = (Arc::new(MemoryAuthStore::new()), Arc::new(MemoryStore::new()));
 //! let idempotency = IdempotencyLayer::new(limits.clone())
-//!     .scope_fn(|parts| parts.extensions.get::<Principal>().map(|p| p.org_id.clone()));
+//!     .scope_fn(|parts| parts.extensions.get::<Principal>().map(|p| p.org_id.to_string()));
 //! let quota = Quota { limit: 60, period: Duration::from_secs(60) };
 //! let guard = GuardLayer::new(AuthLayer::new(keys))
 //!     .rate_limit(RateLimitLayer::new(limits, quota).per_organisation().idempotency(&idempotency))

@@ -667,7 +667,7 @@ mod tests {
     #[test]
     fn per_organisation_keys_are_those_of_the_key_fn_it_replaces() {
         let principal = |org: &str| crate::Principal {
-            org_id: org.to_owned(),
+            org_id: org.into(),
             subject: crate::Subject::Key { id: "key_1".into(), live: false },
             scopes: Vec::new().into(),
         };

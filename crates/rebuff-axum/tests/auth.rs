@@ -90,7 +90,7 @@ impl Server {
     fn key(&self, scopes: &[&str], edit: impl FnOnce(&mut KeyRecord)) -> String {
         let generated = key::generate(false);
         let mut record = KeyRecord {
-            id: generated.id.clone(),
+            id: generated.id.as_str().into(),
             org_id: "org_1".into(),
             secret_hash: generated.secret_hash,
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
@@ -285,7 +285,7 @@ async fn without_connect_info_a_key_with_an_allow_list_is_refused() {
     let app = app(Catalog::standard(), store.clone(), store.clone());
     let generated = key::generate(false);
     store.insert_key(KeyRecord {
-        id: generated.id.clone(),
+        id: generated.id.as_str().into(),
         org_id: "org_1".into(),
         secret_hash: generated.secret_hash,
         scopes: vec!["read".into()].into(),

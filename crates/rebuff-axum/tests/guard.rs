@@ -50,8 +50,8 @@ fn records() -> (Keys, Vec<KeyRecord>) {
     let mut make = |org: &str, scopes: &[&str], revoked: bool, pinned: bool| {
         let generated = key::generate(false);
         records.push(KeyRecord {
-            id: generated.id,
-            org_id: org.to_owned(),
+            id: generated.id.into(),
+            org_id: org.into(),
             secret_hash: generated.secret_hash,
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             expires_at: None,

@@ -92,8 +92,8 @@ impl KeyStore for PgStore {
             let Some((info, hash)) = find(&client, id).await? else { return Ok(None) };
             let secret_hash = <[u8; 32]>::try_from(hash.as_slice()).map_err(|_| corrupt("secret_hash"))?;
             Ok(Some(KeyRecord {
-                id: info.id,
-                org_id: info.org_id,
+                id: info.id.into(),
+                org_id: info.org_id.into(),
                 secret_hash,
                 scopes: info.scopes.into(),
                 expires_at: info.expires_at,

@@ -507,7 +507,7 @@ fn layer_stack(
     let auth = Arc::new(MemoryAuthStore::new());
     let generated = key::generate(false);
     auth.insert_key(KeyRecord {
-        id: generated.id.clone(),
+        id: generated.id.as_str().into(),
         org_id: "org_bench".into(),
         secret_hash: generated.secret_hash,
         scopes: vec!["read".into(), "write".into(), "admin".into()].into(),

@@ -63,8 +63,8 @@ impl RawKey {
         Ok(KeyRecord {
             allowed_ips: self.allowed_ips()?,
             scopes: self.scopes().into(),
-            id: self.id,
-            org_id: self.org_id,
+            id: self.id.into(),
+            org_id: self.org_id.into(),
             secret_hash,
             expires_at: self.expires_at,
             revoked_at: self.revoked_at,

@@ -33,7 +33,7 @@ async fn a_created_key_is_found_by_its_id_and_its_text_is_never_stored() {
 
     let record = store.find_key(&info.id).await.expect("find").expect("the key exists");
     assert!(key::hashes_match(&record.secret_hash, &parsed.secret_hash));
-    assert_eq!(record.org_id, org.id);
+    assert_eq!(*record.org_id, org.id);
     assert_eq!(record.scopes[..], ["read", "write"]);
     assert_eq!(record.expires_at, Some(4_102_444_800));
     assert_eq!(record.allowed_ips, info.allowed_ips);

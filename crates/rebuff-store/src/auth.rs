@@ -11,10 +11,11 @@ use crate::{BoxFuture, StoreError};
 /// A stored API key. The secret itself is never stored: only its SHA-256.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyRecord {
-    /// The public key id (part of the key, used to look it up).
-    pub id: String,
+    /// The public key id (part of the key, used to look it up). Shared, like `org_id`: a
+    /// record cloned out of a cache, and the principal made from it, copy neither.
+    pub id: Arc<str>,
     /// The organisation the key acts for.
-    pub org_id: String,
+    pub org_id: Arc<str>,
     /// SHA-256 of the key's secret part.
     pub secret_hash: [u8; 32],
     /// Granted scopes (`read`, `write`, `admin`). Shared: a record cloned out of a cache, and

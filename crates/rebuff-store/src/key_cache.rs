@@ -57,7 +57,7 @@ struct State {
     // Every request looks a key id up here; foldhash hashes it in a fraction of SipHash's
     // time. Its per-map random seed is enough: only keys the backend holds are inserted, so
     // a caller cannot fill the map with colliding ids.
-    keys: HashMap<String, KeyRecord, foldhash::fast::RandomState>,
+    keys: HashMap<Arc<str>, KeyRecord, foldhash::fast::RandomState>,
     /// The backend's generation at the last reading; `None` before the first.
     generation: Option<u64>,
     /// When the last reading of the generation started.
@@ -222,7 +222,7 @@ mod tests {
         fn find_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>> {
             self.reads.fetch_add(1, Ordering::SeqCst);
             let record = (id != "missing").then(|| KeyRecord {
-                id: id.to_owned(),
+                id: id.into(),
                 org_id: "org".into(),
                 secret_hash: [0; 32],
                 scopes: vec!["read".into()].into(),

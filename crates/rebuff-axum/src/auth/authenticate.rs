@@ -67,7 +67,7 @@ const DUMMY_HASH: [u8; 32] = [0; 32];
 ///
 /// let store = Arc::new(MemoryAuthStore::new());
 /// let app: Router = Router::new()
-///     .route("/v1/me", get(|p: Principal| async move { p.org_id }))
+///     .route("/v1/me", get(|p: Principal| async move { p.org_id.to_string() }))
 ///     .layer(AuthLayer::new(store.clone()).sessions(store));
 /// ```
 #[derive(Clone)]
@@ -393,8 +393,8 @@ async fn verify_session(
         }
     }
     Ok(Principal {
-        org_id: session.org_id,
-        subject: Subject::Session { user_id: session.user_id },
+        org_id: session.org_id.into(),
+        subject: Subject::Session { user_id: session.user_id.into() },
         scopes: SESSION_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
     })
 }

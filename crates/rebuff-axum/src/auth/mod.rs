@@ -15,7 +15,7 @@
 //! use rebuff_axum::auth::{AuthLayer, MemoryAuthStore, Principal, RequireScopeLayer, WebhookSignatureLayer};
 //!
 //! let store = Arc::new(MemoryAuthStore::new());
-//! let reads = Router::new().route("/v1/me", get(|p: Principal| async move { p.org_id }));
+//! let reads = Router::new().route("/v1/me", get(|p: Principal| async move { p.org_id.to_string() }));
 //! let writes = Router::new()
 //!     .route("/v1/projects", post(|| async { "created" }))
 //!     .route_layer(RequireScopeLayer::new("write"));

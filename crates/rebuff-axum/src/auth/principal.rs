@@ -36,8 +36,9 @@ pub const SESSION_SCOPES: &[&str] = &["read", "write"];
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
-    /// The organisation the request acts for.
-    pub org_id: String,
+    /// The organisation the request acts for. Shared with the key record it came from, so
+    /// that neither authenticating nor taking the principal as an extractor copies it.
+    pub org_id: Arc<str>,
     /// The credential that authenticated it.
     pub subject: Subject,
     /// Granted scopes (`read`, `write`, `admin`). Shared, so that taking the principal as an
@@ -51,14 +52,14 @@ pub enum Subject {
     /// An API key.
     Key {
         /// The key's public id.
-        id: String,
+        id: Arc<str>,
         /// A live key rather than a test key.
         live: bool,
     },
     /// A browser session.
     Session {
         /// The signed-in user.
-        user_id: String,
+        user_id: Arc<str>,
     },
 }
 

@@ -200,7 +200,7 @@ pub(crate) async fn create(
         return Err(ApiError::new(Code::Forbidden).detail("API keys are created with an admin API key."));
     };
     let new = NewKey {
-        org_id: principal.org_id,
+        org_id: principal.org_id.to_string(),
         name: body.name.unwrap_or_else(|| "api".into()),
         scopes: body.scopes,
         expires_at: body.expires_at.as_deref().and_then(parse_time),

@@ -225,7 +225,7 @@ pub(crate) async fn train(
     )
     .await?;
     if ran {
-        finish_training_later(&state, principal.org_id, id, fail);
+        finish_training_later(&state, principal.org_id.to_string(), id, fail);
     }
     Ok(res)
 }

@@ -2,7 +2,7 @@
 //! for embedding.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::Rng;
@@ -33,7 +33,7 @@ const PURGE_BATCH: usize = 64;
 /// let store = MemoryAuthStore::new();
 /// let generated = key::generate(false);
 /// store.insert_key(KeyRecord {
-///     id: generated.id.clone(),
+///     id: generated.id.as_str().into(),
 ///     org_id: "org_1".into(),
 ///     secret_hash: generated.secret_hash,
 ///     scopes: vec!["read".into()].into(),
@@ -58,7 +58,7 @@ struct State {
     users: HashMap<String, User>,
     // Looked up by every request (foldhash: see `CachedKeyStore`'s map); only created keys
     // are inserted.
-    keys: HashMap<String, StoredKey, foldhash::fast::RandomState>,
+    keys: HashMap<Arc<str>, StoredKey, foldhash::fast::RandomState>,
     sessions: HashMap<[u8; 32], SessionRecord>,
     /// Insertion order of keys: `list_keys` is oldest first, and several keys share a second.
     next_seq: u64,
@@ -98,14 +98,14 @@ impl State {
     /// A new key of `new` (checked already), not stored yet; its text.
     fn draw_key(&self, new: NewKey) -> (StoredKey, String) {
         let mut generated = key::generate(new.live);
-        while self.keys.contains_key(&generated.id) {
+        while self.keys.contains_key(generated.id.as_str()) {
             generated = key::generate(new.live);
         }
         let NewKey { org_id, name, scopes, expires_at, allowed_ips, live } = new;
         let stored = StoredKey {
             record: KeyRecord {
-                id: generated.id,
-                org_id,
+                id: generated.id.into(),
+                org_id: org_id.into(),
                 secret_hash: generated.secret_hash,
                 scopes: scopes.into(),
                 expires_at,
@@ -155,8 +155,8 @@ impl StoredKey {
     fn info(&self) -> KeyInfo {
         let r = &self.record;
         KeyInfo {
-            id: r.id.clone(),
-            org_id: r.org_id.clone(),
+            id: r.id.to_string(),
+            org_id: r.org_id.to_string(),
             name: self.name.clone(),
             scopes: r.scopes.to_vec(),
             expires_at: r.expires_at,
@@ -476,7 +476,7 @@ impl AccountStore for MemoryAuthStore {
 
     fn list_keys<'a>(&'a self, org_id: &'a str) -> BoxFuture<'a, Result<Vec<KeyInfo>, StoreError>> {
         let state = self.read();
-        let mut keys: Vec<&StoredKey> = state.keys.values().filter(|k| k.record.org_id == org_id).collect();
+        let mut keys: Vec<&StoredKey> = state.keys.values().filter(|k| *k.record.org_id == *org_id).collect();
         keys.sort_by_key(|k| (k.created_at, k.seq));
         ready(Ok(keys.into_iter().map(StoredKey::info).collect()))
     }
@@ -486,14 +486,14 @@ impl AccountStore for MemoryAuthStore {
         org_id: &'a str,
         key_id: &'a str,
     ) -> BoxFuture<'a, Result<Option<KeyInfo>, StoreError>> {
-        let found = self.read().keys.get(key_id).filter(|k| k.record.org_id == org_id).map(StoredKey::info);
+        let found = self.read().keys.get(key_id).filter(|k| *k.record.org_id == *org_id).map(StoredKey::info);
         ready(Ok(found))
     }
 
     fn revoke_key<'a>(&'a self, org_id: &'a str, key_id: &'a str) -> BoxFuture<'a, Result<bool, StoreError>> {
         let now = now_secs();
         let found = match self.write().keys.get_mut(key_id) {
-            Some(k) if k.record.org_id == org_id => {
+            Some(k) if *k.record.org_id == *org_id => {
                 k.record.revoked_at.get_or_insert(now);
                 true
             }
