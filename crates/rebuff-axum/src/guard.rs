@@ -59,7 +59,7 @@ use tower::{Layer, Service};
 use crate::auth::{AuthLayer, RequireScopeLayer};
 use crate::idempotency::IdempotencyLayer;
 use crate::ratelimit::RateLimitLayer;
-use crate::render::ProblemLayer;
+use crate::render::{Echo, ProblemLayer};
 
 /// Authenticates, limits, applies idempotency keys, renders and checks the scope of each
 /// request in one service; see the [module documentation](self).
@@ -266,7 +266,8 @@ where
     async move {
         let res = step.await?;
         Ok(match problems {
-            Some((problems, request_id)) => problems.finish(request_id, res),
+            // The outer ProblemLayer puts the id on what is not an error.
+            Some((problems, request_id)) => problems.finish(request_id, Echo::Errors, res),
             None => res,
         })
     }

@@ -254,19 +254,29 @@ where
             // Polled after it completed: answer as the inner future would, unrendered.
             return Poll::Ready(Ok(res));
         };
-        Poll::Ready(Ok(config.finish(request_id, res)))
+        Poll::Ready(Ok(config.finish(request_id, Echo::Always, res)))
     }
 }
 
 impl Config {
     /// Renders `res`, the answer to the request whose id is `request_id`, if it is an error:
     /// what [`ProblemService`] and the [`Guard`](crate::guard::Guard) do with every response.
-    pub(crate) fn finish(&self, request_id: Option<HeaderValue>, res: Response) -> Response {
-        finish(self, request_id, res)
+    pub(crate) fn finish(&self, request_id: Option<HeaderValue>, echo: Echo, res: Response) -> Response {
+        finish(self, request_id, echo, res)
     }
 }
 
-fn finish(config: &Config, request_id: Option<HeaderValue>, mut res: Response) -> Response {
+/// Which responses [`Config::finish`] puts the request id on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Echo {
+    /// Every response: what a [`ProblemLayer`] promises.
+    Always,
+    /// Only the errors it renders: inside another [`ProblemLayer`] (the guard's inner
+    /// rendering), which puts the id on the rest.
+    Errors,
+}
+
+fn finish(config: &Config, request_id: Option<HeaderValue>, echo: Echo, mut res: Response) -> Response {
     let problem = match res.extensions_mut().remove::<Pending>() {
         Some(Pending(p)) => Some(*p),
         None if res.status().is_client_error() || res.status().is_server_error() => {
@@ -286,7 +296,7 @@ fn finish(config: &Config, request_id: Option<HeaderValue>, mut res: Response) -
         None => None,
     };
     let Some(mut problem) = problem else {
-        if let Some(id) = request_id {
+        if let Some(id) = request_id.filter(|_| echo == Echo::Always) {
             res.headers_mut().insert(X_REQUEST_ID, id);
         }
         return res;
