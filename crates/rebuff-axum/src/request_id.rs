@@ -217,13 +217,15 @@ where
         let this = self.project();
         let mut res = ready!(this.inner.poll(cx))?;
         // A response that names an id already keeps it (as tower-http's PropagateRequestId).
-        if let Some(id) = res.headers().get(X_REQUEST_ID) {
-            if res.extensions().get::<RequestId>().is_none() {
-                let id = RequestId::new(id.clone());
-                res.extensions_mut().insert(id);
-            }
-        } else if let Some(id) = this.id.take() {
-            res.headers_mut().insert(X_REQUEST_ID, id.clone());
+        // Through one entry: the name is hashed and looked up once.
+        let (id, named) = match res.headers_mut().entry(X_REQUEST_ID) {
+            Entry::Occupied(named) => (named.get().clone(), true),
+            Entry::Vacant(slot) => match this.id.take() {
+                Some(id) => (slot.insert(id).clone(), false),
+                None => return Poll::Ready(Ok(res)),
+            },
+        };
+        if !named || res.extensions().get::<RequestId>().is_none() {
             res.extensions_mut().insert(RequestId::new(id));
         }
         Poll::Ready(Ok(res))
@@ -258,6 +260,36 @@ mod tests {
         let echoed = res.headers().get(X_REQUEST_ID).cloned();
         assert_eq!(res.extensions().get::<RequestId>().map(|id| id.header_value().clone()), echoed);
         (res.into_body(), echoed)
+    }
+
+    #[tokio::test]
+    async fn a_response_that_names_an_id_keeps_it() {
+        use tower::ServiceExt;
+        // The inner service answers with its own id, or not, and a RequestId extension, or not.
+        let answer = |header: Option<&'static str>, extension: Option<&'static str>| async move {
+            let svc = RequestIdLayer::new().layer(tower::service_fn(move |_: Request<()>| async move {
+                let mut res = Response::new(());
+                if let Some(id) = header {
+                    res.headers_mut().insert(X_REQUEST_ID, HeaderValue::from_static(id));
+                }
+                if let Some(id) = extension {
+                    res.extensions_mut().insert(RequestId::new(HeaderValue::from_static(id)));
+                }
+                Ok::<_, std::convert::Infallible>(res)
+            }));
+            let res = svc.oneshot(with_ids(&["req_in"])).await.unwrap_or_else(|never| match never {});
+            let ext = res.extensions().get::<RequestId>().map(|id| id.header_value().clone());
+            let headers: Vec<_> = res.headers().get_all(X_REQUEST_ID).iter().cloned().collect();
+            (headers, ext)
+        };
+        let id = HeaderValue::from_static;
+        assert_eq!(answer(None, None).await, (vec![id("req_in")], Some(id("req_in"))));
+        assert_eq!(answer(Some("req_own"), None).await, (vec![id("req_own")], Some(id("req_own"))));
+        assert_eq!(
+            answer(Some("req_own"), Some("req_ext")).await,
+            (vec![id("req_own")], Some(id("req_ext")))
+        );
+        assert_eq!(answer(None, Some("req_ext")).await, (vec![id("req_in")], Some(id("req_in"))));
     }
 
     /// A request carrying these `X-Request-Id` headers, in order.
