@@ -188,29 +188,26 @@ enum KeySource {
 const INLINE_KEY: usize = 64;
 
 /// A request's limit key, written on the stack when it is short (as organisation keys are),
-/// so that computing it allocates nothing.
+/// so that computing it allocates nothing. On `arrayvec`'s `ArrayString`, which is read back
+/// as a `str` without checking its UTF-8 again (a byte array would be, on every request).
 pub(crate) enum Key {
-    Inline { len: usize, bytes: [u8; INLINE_KEY] },
+    Inline(arrayvec::ArrayString<INLINE_KEY>),
     Owned(String),
 }
 
 impl Key {
     /// `prefix` followed by `id`.
     fn concat(prefix: &str, id: &str) -> Self {
-        let len = prefix.len() + id.len();
-        if len > INLINE_KEY {
-            return Key::Owned([prefix, id].concat());
+        let mut key = arrayvec::ArrayString::new();
+        match key.try_push_str(prefix).and_then(|()| key.try_push_str(id)) {
+            Ok(()) => Key::Inline(key),
+            Err(_) => Key::Owned([prefix, id].concat()),
         }
-        let mut bytes = [0; INLINE_KEY];
-        bytes[..prefix.len()].copy_from_slice(prefix.as_bytes());
-        bytes[prefix.len()..len].copy_from_slice(id.as_bytes());
-        Key::Inline { len, bytes }
     }
 
     fn as_str(&self) -> &str {
         match self {
-            // Two `str`s put end to end are UTF-8.
-            Key::Inline { len, bytes } => std::str::from_utf8(&bytes[..*len]).unwrap_or_default(),
+            Key::Inline(key) => key,
             Key::Owned(key) => key,
         }
     }
