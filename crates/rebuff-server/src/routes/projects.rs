@@ -52,7 +52,7 @@ pub(crate) async fn list(
     let page = paging.request()?;
     let org = principal.org_id;
     let body = db_read(&state, |c| store::list_projects_json(c, &org, page.limit, page.after.as_ref()))?;
-    Ok(([(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"))], body))
+    Ok(super::json_response(StatusCode::OK, body))
 }
 
 /// Create a project (names are unique per organisation).

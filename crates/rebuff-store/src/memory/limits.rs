@@ -98,15 +98,18 @@ impl State {
     }
 
     fn check(&mut self, key: &str, quota: Quota, now_nanos: u128) -> Decision {
-        let stored = self.tats.get(key).copied();
-        let (tat, decision) = gcra(stored, now_nanos, quota);
-        if let Some(tat) = tat {
-            match self.tats.get_mut(key) {
-                Some(t) => *t = tat,
-                None => {
-                    self.tats.insert(key.to_owned(), tat);
-                }
+        // A key seen before (nearly every request) is hashed and looked up once; a new one
+        // once more, to insert it with an owned copy of the key.
+        if let Some(stored) = self.tats.get_mut(key) {
+            let (tat, decision) = gcra(Some(*stored), now_nanos, quota);
+            if let Some(tat) = tat {
+                *stored = tat;
             }
+            return decision;
+        }
+        let (tat, decision) = gcra(None, now_nanos, quota);
+        if let Some(tat) = tat {
+            self.tats.insert(key.to_owned(), tat);
         }
         decision
     }
