@@ -158,7 +158,14 @@ impl<T> From<T> for Json<T> {
 
 /// Whether the request declares a JSON body: `application/json` or `application/*+json`.
 fn is_json(headers: &HeaderMap) -> bool {
-    let Some(value) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return false;
+    };
+    // What nearly every client sends, compared whole before the value is taken apart.
+    if value.as_bytes().eq_ignore_ascii_case(b"application/json") {
+        return true;
+    }
+    let Ok(value) = value.to_str() else {
         return false;
     };
     let essence = value.split(';').next().unwrap_or_default().trim();

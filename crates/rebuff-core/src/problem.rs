@@ -92,6 +92,15 @@ impl FieldError {
 
     /// The field as a dotted path (`config.batch_size`), used by envelopes that name fields.
     pub fn dotted(&self) -> String {
+        // Without `~`, no token is escaped: the tokens are what follows the first `/`, and
+        // the dots go where the other slashes are. (A validation failure is an answer a
+        // client can ask for at will: this runs for each one.)
+        if !self.pointer.contains('~') {
+            return match self.pointer.split_once('/') {
+                Some((_, tokens)) => tokens.replace('/', "."),
+                None => String::new(),
+            };
+        }
         let mut out = String::with_capacity(self.pointer.len());
         for (i, s) in self.segments().enumerate() {
             if i > 0 {

@@ -60,6 +60,17 @@ prop_compose! {
 }
 
 proptest! {
+    /// `dotted` takes a short way for pointers without an escaped token: it must give what
+    /// joining the unescaped tokens gives, for any pointer, well-formed or not.
+    #[test]
+    fn dotted_joins_the_pointer_tokens(pointer in "(/|~|~0|~1|[a-z.]|[0-9]){0,12}") {
+        let field = FieldError::body(pointer, "r", "m");
+        let joined = field.segments().collect::<Vec<_>>().join(".");
+        prop_assert_eq!(field.dotted(), joined);
+    }
+}
+
+proptest! {
     #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
 
     #[test]
