@@ -234,7 +234,9 @@ pub(crate) fn list_projects_json(
         None => st.query(params![org])?,
         Some((at, id)) => st.query(params![org, at, id])?,
     };
-    let mut out = Vec::with_capacity(256);
+    // About a hundred bytes a project, and the cursor: a page is nearly always written
+    // without growing the buffer (up to 4 KiB reserved, whatever the limit).
+    let mut out = Vec::with_capacity((128 + 112 * limit as usize).min(4096));
     out.extend_from_slice(b"{\"data\":[");
     let mut n = 0;
     let (mut last_at, mut last_id) = (0_i64, String::new());
