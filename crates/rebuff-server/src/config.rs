@@ -64,8 +64,8 @@ pub struct Config {
     /// starts waiting for it (also the longest a kept-alive connection may wait for its next
     /// request).
     pub header_timeout: Duration,
-    /// A connection that moves no byte for this long is closed, after the response in flight
-    /// if there is one.
+    /// A connection that moves no byte for this long is closed (within a quarter more), after
+    /// the response in flight if there is one.
     pub idle_timeout: Duration,
     /// After a connection's last response, the longest the server reads and discards what the
     /// client still sends before closing (a lingering close, so that a client still sending

@@ -10,7 +10,8 @@
 //!   complete within it, counted from when the connection starts waiting for that head (so it
 //!   also ends a kept-alive connection that sends nothing);
 //! * an idle timeout ([`Limits::idle_timeout`]): a connection with no bytes read or written
-//!   for that long is closed gracefully, after the response in flight if there is one;
+//!   for that long (and at most a quarter longer) is closed gracefully, after the response in
+//!   flight if there is one;
 //! * a lingering close, as nginx's: when hyper is done with a connection, the server sends
 //!   its FIN and then reads and discards what the client still sends, up to
 //!   [`Limits::linger_bytes`] and [`Limits::linger_time`], before closing. A client that
@@ -134,20 +135,28 @@ async fn connection(
     mut stopped: watch::Receiver<bool>,
 ) {
     let _ = tcp.set_nodelay(true);
-    let started = Instant::now();
-    let last = Arc::new(AtomicU64::new(0));
-    let io = TokioIo::new(Tracked { inner: tcp, started, last: last.clone() });
+    let moved = Arc::new(AtomicU64::new(0));
+    let io = TokioIo::new(Tracked { inner: tcp, moved: moved.clone() });
     let service = hyper::service::service_fn(move |req: http::Request<hyper::body::Incoming>| {
         let mut req = req.map(axum::body::Body::new);
         req.extensions_mut().insert(ConnectInfo(peer));
+        // Boxed: hyper polls a connection without shutting it down (for the lingering close)
+        // only when the service's future is `Unpin`.
         Box::pin(app.clone().oneshot(req))
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
     let mut conn = builder.serve_connection(io, service);
     let mut closing = false;
+    // The idle timeout, without a clock read per read or write: the stream counts what moves,
+    // and one timer looks at the count every quarter of the timeout. Four looks in a row that
+    // see no change close the connection: it was idle for at least the timeout, and at most a
+    // quarter longer.
+    let look = (limits.idle_timeout / 4).max(Duration::from_millis(1));
+    let idle = tokio::time::sleep(look);
+    tokio::pin!(idle);
+    let (mut seen, mut quiet) = (0, 0);
     loop {
-        let idle_until = started + Duration::from_millis(last.load(Ordering::Relaxed)) + limits.idle_timeout;
         tokio::select! {
             done = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
                 if let Err(e) = done {
@@ -157,14 +166,15 @@ async fn connection(
                 }
                 break;
             }
-            () = tokio::time::sleep_until(idle_until), if !closing => {
-                // Activity since the deadline was computed moves it; only a full idle period
-                // closes the connection.
-                let now_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                let idle_ms = u64::try_from(limits.idle_timeout.as_millis()).unwrap_or(u64::MAX);
-                if now_ms.saturating_sub(last.load(Ordering::Relaxed)) >= idle_ms {
+            () = &mut idle, if !closing => {
+                let now = moved.load(Ordering::Relaxed);
+                quiet = if now == seen { quiet + 1 } else { 0 };
+                seen = now;
+                if quiet >= 4 {
                     Pin::new(&mut conn).graceful_shutdown();
                     closing = true;
+                } else {
+                    idle.as_mut().reset(Instant::now() + look);
                 }
             }
             changed = stopped.changed(), if !closing => {
@@ -197,17 +207,17 @@ async fn linger(mut tcp: TcpStream, limits: Limits) {
     }
 }
 
-/// A TCP stream that records when it last moved a byte (milliseconds after `started`).
+/// A TCP stream that counts its reads and writes that moved a byte: the connection's idle
+/// timer looks at the count.
 struct Tracked {
     inner: TcpStream,
-    started: Instant,
-    last: Arc<AtomicU64>,
+    moved: Arc<AtomicU64>,
 }
 
 impl Tracked {
     fn touch(&self) {
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last.store(ms, Ordering::Relaxed);
+        // Written by this stream alone, read by its connection's timer: a plain store.
+        self.moved.store(self.moved.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     }
 }
 

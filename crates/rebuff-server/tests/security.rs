@@ -210,8 +210,11 @@ async fn an_idle_kept_alive_connection_is_closed() {
     let started = tokio::time::Instant::now();
     let got = tokio::time::timeout(Duration::from_secs(30), read_to_close(&mut stream)).await;
     let got = got.expect("the server closes the idle connection");
-    eprintln!("idle connection closed {:?} after its request", started.elapsed());
+    let idle = started.elapsed();
+    eprintln!("idle connection closed {idle:?} after its request");
     assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200"), "the response came first");
+    // Never before a whole idle period (the timer looks every quarter of it).
+    assert!(idle >= Duration::from_millis(500), "closed after {idle:?}, before the idle timeout");
 }
 
 /// Finding 4: past the connection cap, a new connection waits until one closes.
