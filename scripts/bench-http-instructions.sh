@@ -50,18 +50,8 @@ grep -q '^export BENCH_READY=1' "$work/env" || { echo "bench_target not ready af
 # shellcheck disable=SC1091
 . "$work/env"
 
-lua() { # name method key body
-    local f="$work/$1.lua"
-    {
-        echo "wrk.method = \"$2\""
-        [ -n "$3" ] && echo "wrk.headers[\"Authorization\"] = \"Bearer $3\""
-        if [ -n "$4" ]; then
-            echo "wrk.headers[\"Content-Type\"] = \"application/json\""
-            echo "wrk.body = '$4'"
-        fi
-    } >"$f"
-    echo "$f"
-}
+# shellcheck source=lib/wrk-lua.sh
+. scripts/lib/wrk-lua.sh
 
 # name|url|lua script
 declare -A route=(

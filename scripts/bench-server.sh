@@ -96,19 +96,8 @@ if [ "$FASTAPI" = 1 ]; then
     fi
 fi
 
-# One Lua file per request shape: method, headers, body.
-lua() { # name method key body
-    local f="$work/$1.lua"
-    {
-        echo "wrk.method = \"$2\""
-        [ -n "$3" ] && echo "wrk.headers[\"Authorization\"] = \"Bearer $3\""
-        if [ -n "$4" ]; then
-            echo "wrk.headers[\"Content-Type\"] = \"application/json\""
-            echo "wrk.body = '$4'"
-        fi
-    } >"$f"
-    echo "$f"
-}
+# shellcheck source=lib/wrk-lua.sh
+. scripts/lib/wrk-lua.sh
 
 # name | stack | expected status | url | lua script
 targets=(
