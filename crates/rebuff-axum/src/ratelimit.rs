@@ -454,7 +454,11 @@ type Decided = Result<(Decision, Option<Prefetched>), StoreError>;
 
 /// A decision alone.
 async fn plain(config: &Config, key: &str, now: u128) -> Decided {
-    config.store.check(key, config.quota, now).await.map(|d| (d, None))
+    let decided = match config.store.check_now(key, config.quota, now) {
+        Some(decided) => decided,
+        None => config.store.check(key, config.quota, now).await,
+    };
+    decided.map(|d| (d, None))
 }
 
 /// For a request carrying an `Idempotency-Key`, decides the limit and begins the idempotency

@@ -433,4 +433,8 @@ impl RateLimitStore for Store {
     ) -> BoxFuture<'a, Result<Decision, StoreError>> {
         self.backends.rate_limits.check(key, quota, now_nanos)
     }
+
+    fn check_now(&self, key: &str, quota: Quota, now_nanos: u128) -> Option<Result<Decision, StoreError>> {
+        self.backends.rate_limits.check_now(key, quota, now_nanos)
+    }
 }

@@ -43,6 +43,14 @@ impl KeyRecord {
 pub trait KeyStore: Send + Sync + 'static {
     /// The key with this public id.
     fn find_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>>;
+
+    /// The key with this public id, when the store has it at hand without waiting (a cache
+    /// holding it, fresh): no future to allocate and poll. `None` (the default) sends the
+    /// caller to [`find_key`](Self::find_key), which also answers for a key that does not exist.
+    fn find_key_now(&self, id: &str) -> Option<KeyRecord> {
+        let _ = id;
+        None
+    }
 }
 
 /// A browser session (cookie) with its CSRF token.

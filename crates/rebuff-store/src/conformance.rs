@@ -86,6 +86,25 @@ pub async fn rate_limit_exact(store: Arc<dyn RateLimitStore>) {
     assert_eq!(admitted, 50, "200 concurrent checks with a limit of 50");
 }
 
+/// A store that decides without waiting ([`RateLimitStore::check_now`]) decides as `check`
+/// does, on the same state: alternating the two counts one allowance down. (A store without
+/// it answers `None`, and is checked through `check` alone.)
+pub async fn rate_limit_now_agrees(store: Arc<dyn RateLimitStore>) {
+    let quota = Quota { limit: 5, period: Duration::from_secs(60) };
+    let key = unique("rate-now");
+    let now = now_nanos();
+    for i in 0..7u32 {
+        let at_hand = if i % 2 == 0 { store.check_now(&key, quota, now) } else { None };
+        let d = match at_hand {
+            Some(decided) => decided,
+            None => store.check(&key, quota, now).await,
+        }
+        .expect("rate-limit check");
+        assert_eq!(d.allowed, i < 5, "request {i}");
+        assert_eq!(d.remaining, 4_u32.saturating_sub(i), "remaining after request {i}");
+    }
+}
+
 /// A refused key is admitted again after the retry delay, and is whole again after the
 /// period.
 pub async fn rate_limit_recovers(store: Arc<dyn RateLimitStore>) {
@@ -356,6 +375,7 @@ pub async fn quota_once(store: Arc<dyn QuotaStore>) {
 /// concurrently, as they mostly wait).
 pub async fn run_all<S: RateLimitStore + QuotaStore + IdempotencyStore>(store: Arc<S>) {
     rate_limit_exact(store.clone()).await;
+    rate_limit_now_agrees(store.clone()).await;
     rate_limit_recovers(store.clone()).await;
     quota_exact(store.clone()).await;
     idempotency_lifecycle(store.clone()).await;

@@ -175,6 +175,16 @@ impl CachedKeyStore {
 }
 
 impl KeyStore for CachedKeyStore {
+    fn find_key_now(&self, id: &str) -> Option<KeyRecord> {
+        // What `find_key` answers without reading the backend: a key cached since the last
+        // reading of the generation, when that reading is within the bound. (The cache is
+        // emptied, and its epoch moved, whenever the generation changes.)
+        let now = Instant::now();
+        let state = lock(&self.state);
+        let fresh = state.checked.is_some_and(|at| now.saturating_duration_since(at) < self.max_staleness);
+        if fresh { state.keys.get(id).cloned() } else { None }
+    }
+
     fn find_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>> {
         Box::pin(async move {
             let epoch = self.refresh().await?;
@@ -258,6 +268,23 @@ mod tests {
         let record = cache.find_key("k1").await.expect("find").expect("found");
         assert!(record.revoked_at.is_some(), "a change of generation is seen at once with a zero bound");
         assert_eq!(backend.reads.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_key_is_at_hand_only_while_cached_and_fresh() {
+        let backend = Arc::new(Counting::default());
+        let cache = cache(&backend, Duration::from_secs(3600));
+        assert!(cache.find_key_now("k1").is_none(), "nothing cached yet");
+        assert!(cache.find_key("k1").await.expect("find").is_some());
+        assert_eq!(cache.find_key_now("k1").map(|r| r.id), Some("k1".into()));
+        assert!(cache.find_key_now("k2").is_none(), "another key is not at hand");
+        cache.handle().invalidate();
+        assert!(cache.find_key_now("k1").is_none(), "an emptied cache holds nothing");
+        assert_eq!(backend.reads.load(Ordering::SeqCst), 1, "find_key_now never reads the backend");
+        // With a zero bound the generation is read on every lookup: nothing is ever at hand.
+        let eager = CachedKeyStore::new(backend.clone(), backend.clone()).max_staleness(Duration::ZERO);
+        assert!(eager.find_key("k1").await.expect("find").is_some());
+        assert!(eager.find_key_now("k1").is_none());
     }
 
     #[tokio::test]

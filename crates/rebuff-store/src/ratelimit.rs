@@ -61,6 +61,14 @@ pub trait RateLimitStore: Send + Sync + 'static {
         now_nanos: u128,
     ) -> BoxFuture<'a, Result<Decision, StoreError>>;
 
+    /// Decides as [`check`](Self::check) does, when the store can do it without waiting (one
+    /// in memory): no future to allocate and poll. `None` (the default) sends the caller to
+    /// `check`. A store that implements it makes the same decisions both ways.
+    fn check_now(&self, key: &str, quota: Quota, now_nanos: u128) -> Option<Result<Decision, StoreError>> {
+        let _ = (key, quota, now_nanos);
+        None
+    }
+
     /// For a store that also keeps idempotency records: decides one request as
     /// [`check`](Self::check) does and, only if it is admitted, begins its idempotency record
     /// as [`IdempotencyStore::begin`](crate::IdempotencyStore::begin) on this same store would,

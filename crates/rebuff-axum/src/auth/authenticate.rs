@@ -337,7 +337,10 @@ async fn verify_key(
     key: ParsedKey,
     client_ip: Option<IpAddr>,
 ) -> Result<Principal, ApiError> {
-    let record = config.keys.find_key(&key.id).await?;
+    let record = match config.keys.find_key_now(&key.id) {
+        Some(cached) => Some(cached),
+        None => config.keys.find_key(&key.id).await?,
+    };
     let stored = record.as_ref().map_or(&DUMMY_HASH, |r| &r.secret_hash);
     let matches = key::hashes_match(&key.secret_hash, stored);
     let Some(record) = record.filter(|r| matches && r.live == key.live) else {

@@ -145,6 +145,10 @@ impl RateLimitStore for MemoryStore {
         Box::pin(async move { Ok(self.lock().check(key, quota, now_nanos)) })
     }
 
+    fn check_now(&self, key: &str, quota: Quota, now_nanos: u128) -> Option<Result<Decision, StoreError>> {
+        Some(Ok(self.lock().check(key, quota, now_nanos)))
+    }
+
     fn check_and_begin<'a>(
         &'a self,
         key: &'a str,
