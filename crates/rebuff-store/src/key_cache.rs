@@ -150,13 +150,18 @@ impl CachedKeyStore {
         KeyCacheHandle { state: self.state.clone() }
     }
 
+    /// Whether the last reading of the backend's generation is within the bound at `now`.
+    fn fresh(&self, state: &State, now: Instant) -> bool {
+        state.checked.is_some_and(|at| now.saturating_duration_since(at) < self.max_staleness)
+    }
+
     /// Reads the backend's generation if the last reading is older than the bound, and
     /// empties the cache if it changed. Returns the epoch to tag new entries with.
     async fn refresh(&self) -> Result<u64, StoreError> {
         let started = Instant::now();
         {
             let state = lock(&self.state);
-            if state.checked.is_some_and(|at| started.saturating_duration_since(at) < self.max_staleness) {
+            if self.fresh(&state, started) {
                 return Ok(state.epoch);
             }
         }
@@ -181,8 +186,7 @@ impl KeyStore for CachedKeyStore {
         // emptied, and its epoch moved, whenever the generation changes.)
         let now = Instant::now();
         let state = lock(&self.state);
-        let fresh = state.checked.is_some_and(|at| now.saturating_duration_since(at) < self.max_staleness);
-        if fresh { state.keys.get(id).cloned() } else { None }
+        if self.fresh(&state, now) { state.keys.get(id).cloned() } else { None }
     }
 
     fn find_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>> {
