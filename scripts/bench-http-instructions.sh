@@ -13,6 +13,8 @@
 # share of a system call is not counted) and are per answered request: callgrind's counters
 # are zeroed before each route and dumped after it, and the total is divided by wrk's count.
 # About 10 s per route plus a minute of start-up under valgrind, plus the build.
+# BENCH_HTTP_PROFILES=DIR keeps each route's profile as DIR/<route>.callgrind, for
+# callgrind_annotate.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -94,6 +96,10 @@ for t in "${targets[@]}"; do
         exit 1
     fi
     per[$t]=$((total / requests))
+    if [ -n "${BENCH_HTTP_PROFILES:-}" ]; then
+        mkdir -p "$BENCH_HTTP_PROFILES"
+        cp "$work/cg.$server_pid.$dumps" "$BENCH_HTTP_PROFILES/${t/:/-}.callgrind"
+    fi
     echo "   $t: ${per[$t]} instructions per request ($requests requests)" >&2
 done
 

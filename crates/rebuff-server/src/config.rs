@@ -62,7 +62,8 @@ pub struct Config {
     pub max_connections: usize,
     /// Longest a client may take to send a request head, counted from when the connection
     /// starts waiting for it (also the longest a kept-alive connection may wait for its next
-    /// request).
+    /// request). Kept by a timer that looks every quarter of the shorter of the two timeouts:
+    /// a head is cut off after at least this, and at most half of it more.
     pub header_timeout: Duration,
     /// A connection that moves no byte for this long is closed (within a quarter more), after
     /// the response in flight if there is one.

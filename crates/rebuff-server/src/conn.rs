@@ -7,8 +7,9 @@
 //! * at most [`Limits::max_connections`] connections at once: past that, new connections
 //!   wait in the kernel's backlog until one closes;
 //! * hyper's header-read timeout ([`Limits::header_timeout`]): a request head must be
-//!   complete within it, counted from when the connection starts waiting for that head (so it
-//!   also ends a kept-alive connection that sends nothing);
+//!   complete within it (and at most half of it longer), counted from when the connection
+//!   starts waiting for that head (so it also ends a kept-alive connection that sends
+//!   nothing);
 //! * an idle timeout ([`Limits::idle_timeout`]): a connection with no bytes read or written
 //!   for that long (and at most a quarter longer) is closed gracefully, after the response in
 //!   flight if there is one;
@@ -18,6 +19,9 @@
 //!   writes a whole oversized body before reading (Python's `urllib`, many SDKs) is answered
 //!   413 before the body is read; closing at once, with its bytes still arriving, would make
 //!   the kernel send a reset, and the client would see a broken pipe instead of the 413.
+//!
+//! The two timeouts are kept by one timer per connection, which looks at the connection every quarter of
+//! the shorter timeout ([`Looks`]): a request reads no clock and arms no timer of its own.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -32,7 +36,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::response::Response;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -144,46 +148,60 @@ async fn connection(
         // only when the service's future is `Unpin`.
         Box::pin(app.clone().oneshot(req))
     });
+    // One timer for both timeouts: it looks every quarter of the shorter one.
+    let look = (limits.header_timeout.min(limits.idle_timeout) / 4).max(Duration::from_millis(1));
+    let looks = Looks::new(look);
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(limits.header_timeout);
+    builder.timer(looks.clone()).header_read_timeout(limits.header_timeout);
     let mut conn = builder.serve_connection(io, service);
     let mut closing = false;
     // The idle timeout, without a clock read per read or write: the stream counts what moves,
-    // and one timer looks at the count every quarter of the timeout. Four looks in a row that
-    // see no change close the connection: it was idle for at least the timeout, and at most a
-    // quarter longer.
-    let look = (limits.idle_timeout / 4).max(Duration::from_millis(1));
-    let idle = tokio::time::sleep(look);
-    tokio::pin!(idle);
-    let (mut seen, mut quiet) = (0, 0);
-    loop {
-        tokio::select! {
-            done = std::future::poll_fn(|cx| conn.poll_without_shutdown(cx)) => {
-                if let Err(e) = done {
-                    // A broken connection (a timeout, a parse error, a reset): nothing to wait for.
-                    tracing::debug!(error = %e, "connection ended with an error");
-                    return;
-                }
-                break;
+    // and the looks compare the count. As many looks in a row as make the timeout, all seeing
+    // no change, close the connection: it was idle for at least the timeout, and at most one
+    // look (a quarter of the timeout, or less) longer.
+    let quiet_looks = limits.idle_timeout.as_nanos().div_ceil(look.as_nanos()).max(1);
+    let timer = tokio::time::sleep(look);
+    tokio::pin!(timer);
+    let stop = stopped.wait_for(|stop| *stop);
+    tokio::pin!(stop);
+    let (mut seen, mut quiet) = (0, 0u128);
+    // Polled by hand rather than through `select!`: the connection first, as it is nearly
+    // always what woke the task, and no branch made again on each turn.
+    let done = std::future::poll_fn(|cx| {
+        loop {
+            if let Poll::Ready(done) = conn.poll_without_shutdown(cx) {
+                return Poll::Ready(done);
             }
-            () = &mut idle, if !closing => {
-                let now = moved.load(Ordering::Relaxed);
-                quiet = if now == seen { quiet + 1 } else { 0 };
-                seen = now;
-                if quiet >= 4 {
-                    Pin::new(&mut conn).graceful_shutdown();
-                    closing = true;
-                } else {
-                    idle.as_mut().reset(Instant::now() + look);
-                }
-            }
-            changed = stopped.changed(), if !closing => {
-                if changed.is_err() || *stopped.borrow() {
+            if timer.as_mut().poll(cx).is_ready() {
+                let now = Instant::now();
+                looks.looked(now.into_std());
+                let count = moved.load(Ordering::Relaxed);
+                quiet = if count == seen { quiet + 1 } else { 0 };
+                seen = count;
+                if quiet >= quiet_looks && !closing {
                     Pin::new(&mut conn).graceful_shutdown();
                     closing = true;
                 }
+                // Looks go on while the connection closes: a request head still coming in has
+                // its deadline.
+                timer.as_mut().reset(now + look);
+                // Round again: hyper compares its header deadline with the new look.
+                continue;
             }
+            // Once ready, the shutdown's future is not polled again.
+            if !closing && stop.as_mut().poll(cx).is_ready() {
+                Pin::new(&mut conn).graceful_shutdown();
+                closing = true;
+                continue;
+            }
+            return Poll::Pending;
         }
+    })
+    .await;
+    if let Err(e) = done {
+        // A broken connection (a timeout, a parse error, a reset): nothing to wait for.
+        tracing::debug!(error = %e, "connection ended with an error");
+        return;
     }
     let tcp = conn.into_parts().io.into_inner().inner;
     linger(tcp, limits).await;
@@ -206,6 +224,85 @@ async fn linger(mut tcp: TcpStream, limits: Limits) {
         }
     }
 }
+
+/// The connection's clock for hyper's header-read timeout, as hyper's [`Timer`]: the time of
+/// the connection's last look, rather than a clock read per request head, and deadlines that
+/// the looks check, rather than a sleep registered with tokio's timer wheel (and removed
+/// again) for every head.
+///
+/// A [`LookSleep`] registers no waker: the connection's own timer wakes its task at each look,
+/// and the task then polls the connection, whose pending head read polls the sleep again. So a
+/// head's deadline passes at the first look at or after it plus one look: at least the
+/// timeout after hyper started waiting for the head (the time it read lags the real time by
+/// at most a look), and at most two looks (half the timeout) more.
+///
+/// [`Timer`]: hyper::rt::Timer
+#[derive(Clone)]
+struct Looks(Arc<LookClock>);
+
+struct LookClock {
+    /// When the connection started.
+    start: std::time::Instant,
+    /// The time between looks.
+    look: Duration,
+    /// When the last look was, in nanoseconds since `start`.
+    last: AtomicU64,
+}
+
+impl Looks {
+    fn new(look: Duration) -> Self {
+        Looks(Arc::new(LookClock { start: std::time::Instant::now(), look, last: AtomicU64::new(0) }))
+    }
+
+    /// A look, at `now`.
+    fn looked(&self, now: std::time::Instant) {
+        let since = u64::try_from(now.saturating_duration_since(self.0.start).as_nanos()).unwrap_or(u64::MAX);
+        self.0.last.store(since, Ordering::Relaxed);
+    }
+}
+
+impl LookClock {
+    fn last(&self) -> std::time::Instant {
+        self.start + Duration::from_nanos(self.last.load(Ordering::Relaxed))
+    }
+}
+
+impl hyper::rt::Timer for Looks {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        self.sleep_until(self.now() + duration)
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(LookSleep { clock: self.0.clone(), until: deadline + self.0.look })
+    }
+
+    fn now(&self) -> std::time::Instant {
+        self.0.last()
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: std::time::Instant) {
+        match sleep.as_mut().downcast_mut_pin::<LookSleep>() {
+            Some(mut sleep) => sleep.until = new_deadline + self.0.look,
+            None => *sleep = self.sleep_until(new_deadline),
+        }
+    }
+}
+
+/// A deadline on a connection's [`Looks`]: ready once a look is at or past it.
+struct LookSleep {
+    clock: Arc<LookClock>,
+    until: std::time::Instant,
+}
+
+impl Future for LookSleep {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if self.clock.last() >= self.until { Poll::Ready(()) } else { Poll::Pending }
+    }
+}
+
+impl hyper::rt::Sleep for LookSleep {}
 
 /// A TCP stream that counts its reads and writes that moved a byte: the connection's idle
 /// timer looks at the count.

@@ -194,6 +194,43 @@ async fn slowloris_connections_are_closed_by_the_header_timeout() {
     assert_eq!(s.get("/v1/projects", &s.admin).send().await.expect("send").status(), 200, "still serving");
 }
 
+/// The header timeout is kept by the connection's looks (a quarter of the shorter timeout
+/// apart), not by a timer per request head: a head still coming in is given at least the
+/// whole timeout, counted from when the connection started waiting for it, here after a first
+/// request on the same connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_head_has_the_whole_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    const TIMEOUT: Duration = Duration::from_millis(800);
+    let s = start_with("rebuff", Opts::default(), |c| {
+        c.header_timeout = TIMEOUT;
+        c.idle_timeout = Duration::from_secs(600);
+    })
+    .await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.expect("connect");
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.expect("request");
+    let mut first = [0u8; 12];
+    tokio::io::AsyncReadExt::read_exact(&mut stream, &mut first).await.expect("first response");
+    assert_eq!(&first, b"HTTP/1.1 200");
+    // The second head, a byte every 100 ms, never finished.
+    let started = tokio::time::Instant::now();
+    stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").await.expect("second head");
+    let dribble = async {
+        loop {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if stream.write_all(b"X").await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(30), dribble).await.expect("the server closes the connection");
+    let held = started.elapsed();
+    eprintln!("unfinished head closed after {held:?}");
+    // The write that fails comes after the close; the close itself is not before the timeout.
+    assert!(held >= TIMEOUT, "closed after {held:?}, before the header timeout");
+}
+
 /// Finding 4: a kept-alive connection that sends nothing more is closed after the idle
 /// timeout, gracefully (the response it had is complete).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
