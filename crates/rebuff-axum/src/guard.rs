@@ -199,6 +199,13 @@ where
 }
 
 /// One request through every step: each step's own code, called in turn within one future.
+///
+/// What needs no waiting is decided without an await: authentication with a key the store
+/// has at hand, and the limit from a store that answers at once. What waits (a key read
+/// from its store, a session, a failure the throttle counts, a limit store over the
+/// network, a limit decided together with an `Idempotency-Key`) is boxed: rare once keys are
+/// cached or slow anyway, and its futures are large, so the guard's future stays small for
+/// the rest.
 #[allow(clippy::manual_async_fn, reason = "an async fn would hold a second copy of the request")]
 fn guarded<S>(
     config: Arc<Config>,
@@ -208,19 +215,30 @@ fn guarded<S>(
 where
     S: Service<Request<Body>, Response = Response>,
 {
+    use crate::auth::authenticate::Admission;
     // An async block rather than an `async fn`: it keeps the request where it was captured
     // (an `async fn` would hold a second copy of it).
     async move {
-        if let Err(refused) = config.auth.config().admit(&mut req).await {
-            return Ok(refused);
+        let auth = config.auth.config();
+        match auth.admit_now(&mut req) {
+            Admission::Done(Ok(())) => {}
+            Admission::Done(Err(refused)) => return Ok(refused),
+            Admission::Waits(waits) => {
+                if let Err(refused) = Box::pin(auth.admit_later(&mut req, waits)).await {
+                    return Ok(refused);
+                }
+            }
         }
         let Some(limit) = &config.rate_limit else {
             return admitted(&config, inner, req).await;
         };
         let limit = limit.config();
-        match limit.key(&mut req) {
-            Some(key) => limit.limit(&key, req, |req| admitted(&config, inner, req)).await,
-            None => admitted(&config, inner, req).await,
+        let Some(key) = limit.key(&mut req) else {
+            return admitted(&config, inner, req).await;
+        };
+        match limit.decide_now(&key, &req) {
+            Some(decided) => limit.respond_decided(req, |req| admitted(&config, inner, req), decided).await,
+            None => Box::pin(limit.limit(&key, req, |req| admitted(&config, inner, req))).await,
         }
     }
 }

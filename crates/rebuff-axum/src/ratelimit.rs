@@ -447,10 +447,41 @@ impl Config {
             }
         }
     }
+
+    /// The decision for `req` under `key` when it needs no waiting: the store answers at once
+    /// ([`RateLimitStore::check_now`]: the memory store) and the request carries no
+    /// `Idempotency-Key` to begin in the same operation. The
+    /// [`Guard`](crate::guard::Guard) hands it to [`respond_decided`](Self::respond_decided),
+    /// and goes through [`limit`](Self::limit) only when it is `None`.
+    pub(crate) fn decide_now(&self, key: &Key, req: &Request<Body>) -> Option<(Decided, u128)> {
+        if self.idempotency.is_some() && idempotency::carries_key(req) {
+            return None;
+        }
+        let now = now_nanos();
+        let decided = self.store.check_now(key.as_str(), self.quota, now)?;
+        Some((decided.map(|d| (d, None)), now))
+    }
+
+    /// What [`limit`](Self::limit) does once it has decided: runs `req` through `next` when
+    /// admitted, and writes the limit's headers on the response.
+    pub(crate) fn respond_decided<'a, F, Fut, E>(
+        &'a self,
+        req: Request<Body>,
+        next: F,
+        decided: (Decided, u128),
+    ) -> impl Future<Output = Result<Response, E>> + 'a
+    where
+        F: FnOnce(Request<Body>) -> Fut,
+        Fut: Future<Output = Result<Response, E>> + 'a,
+        E: 'a,
+    {
+        let (decided, now) = decided;
+        respond(self, next, Ok(req), decided, now)
+    }
 }
 
 /// A decision, and what began for the idempotency layer when it was made together with one.
-type Decided = Result<(Decision, Option<Prefetched>), StoreError>;
+pub(crate) type Decided = Result<(Decision, Option<Prefetched>), StoreError>;
 
 /// A decision alone.
 async fn plain(config: &Config, key: &str, now: u128) -> Decided {

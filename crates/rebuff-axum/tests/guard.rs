@@ -22,7 +22,8 @@ use rebuff_axum::idempotency::IdempotencyLayer;
 use rebuff_axum::ratelimit::RateLimitLayer;
 use rebuff_axum::store::memory::MemoryStore;
 use rebuff_axum::store::{
-    BoxFuture, Decision, KeyRecord, MemoryAuthStore, Quota, RateLimitStore, SessionRecord, StoreError,
+    BoxFuture, Decision, KeyRecord, KeyStore, MemoryAuthStore, Quota, RateLimitStore, SessionRecord,
+    StoreError,
 };
 use rebuff_axum::{AuthLayer, Principal, ProblemLayer, RequestIdLayer, RequireScopeLayer};
 use serde_json::{Value, json};
@@ -98,6 +99,18 @@ struct Setup {
     per_organisation: bool,
     /// `AuthLayer::throttle_failures`, 2 failures a minute per address.
     throttle: bool,
+    /// The key store answers at once (`KeyStore::find_key_now`, as the memory store and the
+    /// key cache do), or only through a future (as a database does).
+    keys_at_hand: bool,
+}
+
+/// A key store that answers only through `find_key`: authentication waits for it.
+struct WaitingKeys(Arc<MemoryAuthStore>);
+
+impl KeyStore for WaitingKeys {
+    fn find_key<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Result<Option<KeyRecord>, StoreError>> {
+        self.0.find_key(id)
+    }
 }
 
 /// A rate-limit store that is down.
@@ -143,7 +156,9 @@ fn app(guarded: bool, setup: Setup, records: &[KeyRecord]) -> Router {
     if setup.combined {
         limit = limit.idempotency(&idempotency);
     }
-    let mut authenticate = AuthLayer::new(auth.clone()).sessions(auth);
+    let keys: Arc<dyn KeyStore> =
+        if setup.keys_at_hand { auth.clone() } else { Arc::new(WaitingKeys(auth.clone())) };
+    let mut authenticate = AuthLayer::new(keys).sessions(auth);
     if setup.throttle {
         let quota = Quota { limit: 2, period: Duration::from_secs(60) };
         authenticate = authenticate.throttle_failures(Arc::new(MemoryStore::new()), quota);
@@ -341,9 +356,15 @@ fn statuses(seen: &[Seen]) -> Vec<u16> {
 
 #[tokio::test]
 async fn the_guard_answers_as_the_nested_layers() {
-    for per_organisation in [false, true] {
-        let seen =
-            same_answers(Setup { combined: false, down: None, per_organisation, throttle: false }).await;
+    for (per_organisation, keys_at_hand) in [(false, true), (true, true), (true, false)] {
+        let seen = same_answers(Setup {
+            combined: false,
+            down: None,
+            per_organisation,
+            throttle: false,
+            keys_at_hand,
+        })
+        .await;
         // The script does go through every branch.
         assert_eq!(
             statuses(&seen),
@@ -361,30 +382,54 @@ async fn the_guard_answers_as_the_nested_layers() {
 
 #[tokio::test]
 async fn the_guard_answers_as_the_nested_layers_with_one_store_operation() {
-    let seen =
-        same_answers(Setup { combined: true, down: None, per_organisation: true, throttle: false }).await;
+    let seen = same_answers(Setup {
+        combined: true,
+        down: None,
+        per_organisation: true,
+        throttle: false,
+        keys_at_hand: true,
+    })
+    .await;
     assert_eq!(seen[20].status, 201);
     assert!(seen[20].headers.iter().any(|(n, v)| n == "idempotent-replayed" && v == "true"));
 }
 
 #[tokio::test]
 async fn the_guard_fails_as_the_nested_layers_when_the_limits_are_down() {
-    let closed =
-        same_answers(Setup { combined: false, down: Some(false), per_organisation: true, throttle: false })
-            .await;
+    let closed = same_answers(Setup {
+        combined: false,
+        down: Some(false),
+        per_organisation: true,
+        throttle: false,
+        keys_at_hand: true,
+    })
+    .await;
     assert_eq!(closed[12].status, 503);
-    let open =
-        same_answers(Setup { combined: false, down: Some(true), per_organisation: true, throttle: false })
-            .await;
+    let open = same_answers(Setup {
+        combined: false,
+        down: Some(true),
+        per_organisation: true,
+        throttle: false,
+        keys_at_hand: true,
+    })
+    .await;
     assert_eq!(open[12].status, 200);
     assert!(!open[12].headers.iter().any(|(n, _)| n.contains("ratelimit")));
 }
 
 #[tokio::test]
 async fn the_guard_throttles_failed_credentials_as_the_nested_layers() {
-    let seen =
-        same_answers(Setup { combined: false, down: None, per_organisation: true, throttle: true }).await;
-    // Missing credentials are no guess; past two wrong ones the address is refused.
-    assert_eq!(statuses(&seen[2..7]), [401, 401, 401, 429, 429], "{seen:#?}");
-    assert!(seen[5].headers.iter().any(|(n, _)| n == "retry-after"));
+    for keys_at_hand in [true, false] {
+        let seen = same_answers(Setup {
+            combined: false,
+            down: None,
+            per_organisation: true,
+            throttle: true,
+            keys_at_hand,
+        })
+        .await;
+        // Missing credentials are no guess; past two wrong ones the address is refused.
+        assert_eq!(statuses(&seen[2..7]), [401, 401, 401, 429, 429], "{seen:#?}");
+        assert!(seen[5].headers.iter().any(|(n, _)| n == "retry-after"));
+    }
 }

@@ -17,7 +17,7 @@ use tower::{Layer, Service};
 use super::key::{self, ParsedKey};
 use super::principal::{Principal, SESSION_SCOPES, Subject};
 use super::throttle::{self, Throttle};
-use crate::store::{KeyStore, Quota, RateLimitStore, SessionStore};
+use crate::store::{KeyRecord, KeyStore, Quota, RateLimitStore, SessionStore};
 use crate::{ApiError, Code};
 
 /// The cookie that carries the session token.
@@ -193,17 +193,51 @@ impl AuthLayer {
 
 impl Config {
     /// Authenticates `req`: inserts its [`Principal`], or gives the refusal to answer (an
-    /// [`ApiError`] not rendered yet). What [`AuthService`] and the
-    /// [`Guard`](crate::guard::Guard) run for each request.
+    /// [`ApiError`] not rendered yet). What [`AuthService`] runs for each request.
     pub(crate) async fn admit<B>(&self, req: &mut Request<B>) -> Result<(), Response> {
-        // Everything needed is read from the request before the first await (the body need
-        // not be `Sync`).
-        let credential = credential(self, req);
+        match self.admit_now(req) {
+            Admission::Done(done) => done,
+            Admission::Waits(waits) => self.admit_later(req, waits).await,
+        }
+    }
+
+    /// As much of [`admit`](Self::admit) as needs no waiting: all of it when the key store has
+    /// the key at hand ([`KeyStore::find_key_now`]: a key cache) and no failure is to be
+    /// counted. The [`Guard`](crate::guard::Guard) calls this, and
+    /// [`admit_later`](Self::admit_later) only when it waits, so that its future holds the
+    /// waiting part's only when there is one.
+    ///
+    /// Everything needed is read from the request here (the body need not be `Sync`).
+    pub(crate) fn admit_now<B>(&self, req: &mut Request<B>) -> Admission {
         let client_ip = client_ip(req);
         let throttle = self.throttle.as_ref().zip(client_ip);
         if let Some(refused) = throttle.and_then(|(t, ip)| t.refuse_early(ip)) {
-            return Err(refused.into_response());
+            return Admission::Done(Err(refused.into_response()));
         }
+        let result = match credential(self, req) {
+            Ok(Credential::Key(key)) => match self.keys.find_key_now(&key.id) {
+                Some(record) => check_key(&key, Some(record), client_ip),
+                None => return Admission::Waits(Waits { credential: Ok(Credential::Key(key)), client_ip }),
+            },
+            Ok(session) => return Admission::Waits(Waits { credential: Ok(session), client_ip }),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(principal) => {
+                req.extensions_mut().insert(principal);
+                Admission::Done(Ok(()))
+            }
+            // The throttle counts this failure: that waits on its store.
+            Err(e) if throttle.is_some() && throttle::counts(&e) => {
+                Admission::Waits(Waits { credential: Err(e), client_ip })
+            }
+            Err(e) => Admission::Done(Err(e.into_response())),
+        }
+    }
+
+    /// The rest of [`admit`](Self::admit) after [`admit_now`](Self::admit_now) waits.
+    pub(crate) async fn admit_later<B>(&self, req: &mut Request<B>, waits: Waits) -> Result<(), Response> {
+        let Waits { credential, client_ip } = waits;
         let result = match credential {
             Ok(credential) => verify(self, credential, client_ip).await,
             Err(e) => Err(e),
@@ -214,7 +248,7 @@ impl Config {
                 Ok(())
             }
             Err(e) => {
-                if let Some((t, ip)) = throttle.filter(|_| throttle::counts(&e))
+                if let Some((t, ip)) = self.throttle.as_ref().zip(client_ip).filter(|_| throttle::counts(&e))
                     && let Some(refused) = t.failed(ip).await
                 {
                     return Err(refused.into_response());
@@ -223,6 +257,21 @@ impl Config {
             }
         }
     }
+}
+
+/// What [`Config::admit_now`] came to.
+pub(crate) enum Admission {
+    /// Admitted (its [`Principal`] inserted), or refused with this answer.
+    Done(Result<(), Response>),
+    /// The rest waits: [`Config::admit_later`].
+    Waits(Waits),
+}
+
+/// What [`Config::admit_later`] goes on from: the credential to verify, or the failure the
+/// throttle is to count.
+pub(crate) struct Waits {
+    credential: Result<Credential, ApiError>,
+    client_ip: Option<IpAddr>,
 }
 
 /// What a request presents.
@@ -341,6 +390,15 @@ async fn verify_key(
         Some(cached) => Some(cached),
         None => config.keys.find_key(&key.id).await?,
     };
+    check_key(&key, record, client_ip)
+}
+
+/// Whether `key` is the stored `record`'s, usable, and from an allowed address.
+fn check_key(
+    key: &ParsedKey,
+    record: Option<KeyRecord>,
+    client_ip: Option<IpAddr>,
+) -> Result<Principal, ApiError> {
     let stored = record.as_ref().map_or(&DUMMY_HASH, |r| &r.secret_hash);
     let matches = key::hashes_match(&key.secret_hash, stored);
     let Some(record) = record.filter(|r| matches && r.live == key.live) else {

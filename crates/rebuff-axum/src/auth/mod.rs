@@ -28,7 +28,7 @@
 //!     .merge(hooks);
 //! ```
 
-mod authenticate;
+pub(crate) mod authenticate;
 mod principal;
 mod scope;
 mod throttle;
