@@ -18,7 +18,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, Written};
 
 /// When a client may send the same request again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
@@ -159,6 +159,8 @@ pub struct Catalog {
     /// Entry positions by code: looked up for every error rendered, with a hasher made for short
     /// keys (std's SipHash costs several times more on a code; the codes are the catalog's own).
     index: CodeIndex,
+    /// Each entry's fixed body members, written once (see [`Written`]), by entry position.
+    written: Vec<Written>,
     sections: BTreeMap<u16, StatusSection>,
     base: Option<String>,
     files: Vec<PathBuf>,
@@ -231,6 +233,11 @@ impl Catalog {
     /// The entry for a stable code.
     pub fn get(&self, code: &str) -> Option<&Entry> {
         self.index.get(code).map(|&i| &self.entries[i])
+    }
+
+    /// The entry for a stable code, with its fixed body members.
+    pub(crate) fn entry_and_written(&self, code: &str) -> Option<(&Entry, &Written)> {
+        self.index.get(code).map(|&i| (&self.entries[i], &self.written[i]))
     }
 
     /// Docs sections the profile declares per status.
@@ -849,6 +856,7 @@ fn load(origin: &str, text: &str, file: Option<&Path>, depth: usize) -> Result<C
         e.presented_as = Some(t.code);
     }
 
+    let written = entries.iter().map(|e| Written::new(dialect, e)).collect();
     Ok(Catalog {
         name: raw.catalog.name,
         description: raw.catalog.description,
@@ -856,6 +864,7 @@ fn load(origin: &str, text: &str, file: Option<&Path>, depth: usize) -> Result<C
         type_uri,
         entries,
         index,
+        written,
         sections,
         base: base_name,
         files,

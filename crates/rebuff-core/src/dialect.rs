@@ -123,10 +123,10 @@ impl Catalog {
         problem: &Problem,
         opts: RenderOptions,
     ) -> Result<Response<Bytes>, RenderError> {
-        let entry = self
-            .get(problem.code())
+        let (entry, written) = self
+            .entry_and_written(problem.code())
             .ok_or_else(|| RenderError::UnknownCode(problem.code().to_owned(), self.name().to_owned()))?;
-        let body = render_body(self.dialect(), entry, problem, opts);
+        let body = render_body(self.dialect(), entry, written, problem, opts);
         let mut res = Response::new(Bytes::from(body));
         *res.status_mut() = entry.status;
         let headers = res.headers_mut();
@@ -187,7 +187,13 @@ fn template(message: &str, retry_after: Option<u64>) -> Cow<'_, str> {
     }
 }
 
-fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions) -> Vec<u8> {
+fn render_body(
+    dialect: Dialect,
+    entry: &Entry,
+    written: &Written,
+    p: &Problem,
+    opts: RenderOptions,
+) -> Vec<u8> {
     let detail = detail_text(entry, p, opts);
     let detail = detail.as_deref();
     let masked = entry.masked;
@@ -204,16 +210,12 @@ fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions
         // (see `write_problem`); the others go through serde.
         Dialect::Rebuff => {
             RebuffBody {
-                type_: &entry.type_uri,
-                title: &entry.title,
-                status: entry.status.as_u16(),
+                written,
                 detail,
                 instance: p.instance.as_deref(),
-                code: wire.unwrap_or(&entry.code),
                 request_id,
                 param,
                 errors: fields,
-                retry: entry.retry.as_str(),
                 retry_after: p.retry_after,
                 ext,
             }
@@ -221,18 +223,8 @@ fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions
             Ok(())
         }
         Dialect::Arize => {
-            ArizeBody {
-                status: entry.status.as_u16(),
-                title: &entry.title,
-                type_: &entry.type_uri,
-                detail,
-                instance: p.instance.as_deref(),
-                error_code: wire.filter(|_| entry.status.is_client_error()),
-                request_id,
-                errors: fields,
-                ext,
-            }
-            .write(&mut out);
+            ArizeBody { written, detail, instance: p.instance.as_deref(), request_id, errors: fields, ext }
+                .write(&mut out);
             Ok(())
         }
         Dialect::Dataxid => {
@@ -303,18 +295,94 @@ fn render_body(dialect: Dialect, entry: &Entry, p: &Problem, opts: RenderOptions
 
 type Extensions<'a> = Option<&'a serde_json::Map<String, serde_json::Value>>;
 
+/// The members of an entry's RFC 9457 body that are the same in every occurrence, written
+/// once when the catalog is built: an error answer then copies them instead of writing and
+/// escaping five strings and a number each time. Empty for the other dialects, and a member
+/// the entry does not send (`error_code` of a 5xx) is empty.
+#[derive(Clone, Default)]
+pub(crate) struct Written {
+    /// `"type":…,"title":…,"status":…` (`rebuff`), or the same three in `arize`'s order.
+    head: Box<[u8]>,
+    /// `"code":…` (`rebuff`) or `"error_code":…` (`arize`).
+    code: Box<[u8]>,
+    /// `"retry":…` (`rebuff`).
+    retry: Box<[u8]>,
+}
+
+impl fmt::Debug for Written {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        f.debug_struct("Written")
+            .field("head", &text(&self.head))
+            .field("code", &text(&self.code))
+            .field("retry", &text(&self.retry))
+            .finish()
+    }
+}
+
+impl Written {
+    /// The fixed members of `entry` in `dialect`.
+    pub(crate) fn new(dialect: Dialect, entry: &Entry) -> Self {
+        let wire = entry.wire_code.as_deref();
+        let status = entry.status.as_u16();
+        match dialect {
+            Dialect::Rebuff => Written::rebuff(
+                &entry.type_uri,
+                &entry.title,
+                status,
+                wire.unwrap_or(&entry.code),
+                entry.retry.as_str(),
+            ),
+            Dialect::Arize => Written::arize(
+                &entry.type_uri,
+                &entry.title,
+                status,
+                wire.filter(|_| entry.status.is_client_error()),
+            ),
+            _ => Written::default(),
+        }
+    }
+
+    fn rebuff(type_: &str, title: &str, status: u16, code: &str, retry: &str) -> Self {
+        Written {
+            head: members(&[
+                ("type", Json::Str(type_)),
+                ("title", Json::Str(title)),
+                ("status", Json::Int(status.into())),
+            ]),
+            code: members(&[("code", Json::Str(code))]),
+            retry: members(&[("retry", Json::Str(retry))]),
+        }
+    }
+
+    fn arize(type_: &str, title: &str, status: u16, error_code: Option<&str>) -> Self {
+        Written {
+            head: members(&[
+                ("status", Json::Int(status.into())),
+                ("title", Json::Str(title)),
+                ("type", Json::Str(type_)),
+            ]),
+            code: members(&[("error_code", Json::opt(error_code))]),
+            retry: Box::default(),
+        }
+    }
+}
+
+/// `members` as [`write_problem`] writes them, without the braces.
+fn members(members: &[(&str, Json<'_>)]) -> Box<[u8]> {
+    let mut out = Vec::new();
+    write_members(&mut out, &mut true, members);
+    out.into_boxed_slice()
+}
+
 /// The `rebuff` envelope: RFC 9457 with `code`, `request_id`, `errors[]` and retry hints.
 struct RebuffBody<'a> {
-    type_: &'a str,
-    title: &'a str,
-    status: u16,
+    written: &'a Written,
     detail: Option<&'a str>,
     instance: Option<&'a str>,
-    code: &'a str,
     request_id: Option<&'a str>,
     param: Option<&'a str>,
     errors: &'a [FieldError],
-    retry: &'a str,
     retry_after: Option<u64>,
     ext: Extensions<'a>,
 }
@@ -324,16 +392,14 @@ impl RebuffBody<'_> {
         write_problem(
             out,
             &[
-                ("type", Json::Str(self.type_)),
-                ("title", Json::Str(self.title)),
-                ("status", Json::Int(self.status.into())),
+                ("", Json::Written(&self.written.head)),
                 ("detail", Json::opt(self.detail)),
                 ("instance", Json::opt(self.instance)),
-                ("code", Json::Str(self.code)),
+                ("", Json::Written(&self.written.code)),
                 ("request_id", Json::opt(self.request_id)),
                 ("param", Json::opt(self.param)),
                 ("errors", Json::Fields(self.errors)),
-                ("retry", Json::Str(self.retry)),
+                ("", Json::Written(&self.written.retry)),
                 ("retry_after", self.retry_after.map_or(Json::Skip, Json::Int)),
             ],
             self.ext,
@@ -343,12 +409,9 @@ impl RebuffBody<'_> {
 
 /// The `arize` envelope: RFC 9457 with `error_code` on 4xx only.
 struct ArizeBody<'a> {
-    status: u16,
-    title: &'a str,
-    type_: &'a str,
+    written: &'a Written,
     detail: Option<&'a str>,
     instance: Option<&'a str>,
-    error_code: Option<&'a str>,
     request_id: Option<&'a str>,
     errors: &'a [FieldError],
     ext: Extensions<'a>,
@@ -359,12 +422,10 @@ impl ArizeBody<'_> {
         write_problem(
             out,
             &[
-                ("status", Json::Int(self.status.into())),
-                ("title", Json::Str(self.title)),
-                ("type", Json::Str(self.type_)),
+                ("", Json::Written(&self.written.head)),
                 ("detail", Json::opt(self.detail)),
                 ("instance", Json::opt(self.instance)),
-                ("error_code", Json::opt(self.error_code)),
+                ("", Json::Written(&self.written.code)),
                 ("request_id", Json::opt(self.request_id)),
                 // RFC 9457 §3's own example extension for per-field problems.
                 ("errors", Json::Fields(self.errors)),
@@ -379,6 +440,8 @@ enum Json<'a> {
     Str(&'a str),
     Int(u64),
     Fields(&'a [FieldError]),
+    /// Members already written as `"name":value` (see [`Written`]), none when empty.
+    Written(&'a [u8]),
     /// Left out (an absent optional member).
     Skip,
 }
@@ -406,33 +469,50 @@ fn write_problem(
 ) {
     out.push(b'{');
     let mut first = true;
-    let mut key = |out: &mut Vec<u8>, name: &str, plain: bool| {
+    write_members(out, &mut first, members);
+    for (name, value) in ext.into_iter().flatten() {
         if !std::mem::take(&mut first) {
             out.push(b',');
         }
-        if plain {
+        write_str(out, name);
+        out.push(b':');
+        // Writing JSON values into a Vec cannot fail.
+        let written = serde_json::to_writer(&mut *out, value);
+        debug_assert!(written.is_ok());
+    }
+    out.push(b'}');
+}
+
+/// Writes `"name":value` for each member not left out, a comma before each but the first of
+/// the object (`first` says whether nothing has been written in it yet).
+fn write_members(out: &mut Vec<u8>, first: &mut bool, members: &[(&str, Json<'_>)]) {
+    let mut key = |out: &mut Vec<u8>, name: &str| {
+        if !std::mem::take(first) {
+            out.push(b',');
+        }
+        if !name.is_empty() {
             out.push(b'"');
             out.extend_from_slice(name.as_bytes());
-            out.push(b'"');
-        } else {
-            write_str(out, name);
+            out.extend_from_slice(b"\":");
         }
-        out.push(b':');
     };
     for (name, value) in members {
         match value {
-            Json::Skip => {}
-            Json::Fields([]) => {}
+            Json::Skip | Json::Fields([]) | Json::Written([]) => {}
+            Json::Written(members) => {
+                key(out, "");
+                out.extend_from_slice(members);
+            }
             Json::Str(s) => {
-                key(out, name, true);
+                key(out, name);
                 write_str(out, s);
             }
             Json::Int(n) => {
-                key(out, name, true);
+                key(out, name);
                 out.extend_from_slice(itoa::Buffer::new().format(*n).as_bytes());
             }
             Json::Fields(fields) => {
-                key(out, name, true);
+                key(out, name);
                 out.push(b'[');
                 for (i, f) in fields.iter().enumerate() {
                     if i > 0 {
@@ -452,13 +532,6 @@ fn write_problem(
             }
         }
     }
-    for (name, value) in ext.into_iter().flatten() {
-        key(out, name, false);
-        // Writing JSON values into a Vec cannot fail.
-        let written = serde_json::to_writer(&mut *out, value);
-        debug_assert!(written.is_ok());
-    }
-    out.push(b'}');
 }
 
 #[derive(Serialize)]
@@ -716,9 +789,9 @@ mod tests {
                 [0, 1, 2, 3, 4].map(|i| optional[i].as_deref());
             let ext = ext.as_ref().filter(|m| !m.is_empty());
 
+            let written = Written::rebuff(type_, title, status, code, retry);
             let rebuff = RebuffBody {
-                type_, title, status, detail, instance, code, request_id, param,
-                errors: &fields, retry, retry_after, ext,
+                written: &written, detail, instance, request_id, param, errors: &fields, retry_after, ext,
             };
             let mut written = Vec::new();
             rebuff.write(&mut written);
@@ -728,9 +801,8 @@ mod tests {
             }).expect("serializes");
             prop_assert_eq!(String::from_utf8_lossy(&written), String::from_utf8_lossy(&expected));
 
-            let arize = ArizeBody {
-                status, title, type_, detail, instance, error_code, request_id, errors: &fields, ext,
-            };
+            let written = Written::arize(type_, title, status, error_code);
+            let arize = ArizeBody { written: &written, detail, instance, request_id, errors: &fields, ext };
             let mut written = Vec::new();
             arize.write(&mut written);
             let expected = serde_json::to_vec(&ArizeOracle {
