@@ -24,6 +24,7 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 
+use axum::RequestExt;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, FailedToBufferBody, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, OriginalUri, RawPathParams, Request};
@@ -120,13 +121,15 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
             return Err(
                 ApiError::new(Code::UnsupportedMediaType).detail("Content-Type must be application/json")
             );
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(body_error)?;
+        // axum's `Bytes` extractor, without its `Collect`: the body under the route's
+        // `DefaultBodyLimit`, read by `collect`.
+        let bytes = collect(req.into_limited_body()).await.map_err(|e| read_failure(&e))?;
         Self::from_bytes(&bytes)
     }
 }
@@ -232,7 +235,6 @@ pub async fn read_body(
     body: axum::body::Body,
     max: usize,
 ) -> Result<Bytes, ApiError> {
-    use http_body_util::BodyExt;
     let too_large = || {
         ApiError::new(Code::PayloadTooLarge).detail(format!("The request body is larger than {max} bytes."))
     };
@@ -241,13 +243,45 @@ pub async fn read_body(
     if declared.is_some_and(|len| len > u64::try_from(max).unwrap_or(u64::MAX)) {
         return Err(too_large());
     }
-    match http_body_util::Limited::new(body, max).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
+    match collect(http_body_util::Limited::new(body, max)).await {
+        Ok(bytes) => Ok(bytes),
         Err(e) => {
             let err = read_failure(&*e);
             Err(if err.problem().code() == "payload_too_large" { too_large() } else { err })
         }
     }
+}
+
+/// Reads a whole body.
+///
+/// By hand rather than with `http_body_util`'s `collect`, which gathers the frames in a list
+/// and polls once more after the last one: nearly every request body arrives in one frame, and
+/// once the body says it has ended (a `Content-Length` all read) that frame is the body, as it
+/// is. Trailers are not kept.
+async fn collect<B>(mut body: B) -> Result<Bytes, B::Error>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+{
+    use http_body_util::BodyExt;
+    let mut first: Option<Bytes> = None;
+    let mut joined: Option<bytes::BytesMut> = None;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else { continue };
+        match (&mut joined, first.take()) {
+            (Some(buf), _) => buf.extend_from_slice(&data),
+            (None, Some(before)) => {
+                let mut buf = bytes::BytesMut::with_capacity(before.len() + data.len());
+                buf.extend_from_slice(&before);
+                buf.extend_from_slice(&data);
+                joined = Some(buf);
+            }
+            (None, None) => first = Some(data),
+        }
+        if body.is_end_stream() {
+            break;
+        }
+    }
+    Ok(joined.map_or_else(|| first.unwrap_or_default(), bytes::BytesMut::freeze))
 }
 
 fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
@@ -257,8 +291,18 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::new(Code::InvalidJson)
             .detail(format!("JSON parse error: invalid UTF-8 (byte offset {})", e.valid_up_to())));
     }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     // Structs from objects only: serde would also fill one from an array, positionally.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    // A body that parses is the common case, and tracking the path costs an allocation per
+    // member; so the first parse does not track it, and only a data error is parsed again
+    // with tracking, to say where it is. Parsing is deterministic: the second parse stops at
+    // the same error.
+    match T::deserialize(objects::ObjectsOnly(&mut de)) {
+        Ok(value) => return de.end().map(|()| value).map_err(|e| syntax_error(bytes, &e)),
+        Err(e) if e.is_syntax() || e.is_eof() || e.is_io() => return Err(syntax_error(bytes, &e)),
+        Err(_) => {}
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
     let err = match serde_path_to_error::deserialize::<_, T>(objects::ObjectsOnly(&mut de)) {
         Ok(value) => return de.end().map(|()| value).map_err(|e| syntax_error(bytes, &e)),
         Err(e) => e,
@@ -881,6 +925,53 @@ mod tests {
         let p = Query::<Paging>::from_query("limit=-1").err().map(ApiError::into_problem);
         let detail = p.and_then(|p| p.detail).unwrap_or_default();
         assert_eq!(detail, "Invalid query parameter `limit`: not a value it accepts.");
+    }
+
+    /// A body of frames, each `Ok` a data frame (or trailers when `None`), `Err` a failure.
+    fn frames(
+        frames: Vec<Result<Option<&'static str>, &'static str>>,
+    ) -> impl http_body::Body<Data = Bytes, Error = axum::BoxError> + Unpin {
+        let frames = frames.into_iter().map(|f| match f {
+            Ok(Some(data)) => Ok(http_body::Frame::data(Bytes::from_static(data.as_bytes()))),
+            Ok(None) => Ok(http_body::Frame::trailers(HeaderMap::new())),
+            Err(e) => Err(axum::BoxError::from(e)),
+        });
+        http_body_util::StreamBody::new(futures_util::stream::iter(frames))
+    }
+
+    #[tokio::test]
+    async fn a_body_is_read_whole_however_it_is_framed() {
+        let read = |f| async move { collect(frames(f)).await.map_err(|e| e.to_string()) };
+        assert_eq!(read(vec![]).await, Ok(Bytes::new()));
+        assert_eq!(read(vec![Ok(Some(r#"{"name": "a"}"#))]).await, Ok(Bytes::from(r#"{"name": "a"}"#)));
+        let pieces = vec![Ok(Some("{\"na")), Ok(Some("")), Ok(Some("me\": ")), Ok(Some("\"a\"}")), Ok(None)];
+        assert_eq!(read(pieces).await, Ok(Bytes::from(r#"{"name": "a"}"#)), "joined, trailers left out");
+        let broken = vec![Ok(Some("{\"na")), Err("connection reset")];
+        assert_eq!(read(broken).await, Err("connection reset".to_owned()));
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_in_pieces_is_payload_too_large() {
+        let pieces = vec![Ok(Some("{\"name\": \"")), Ok(Some("abcdefghij")), Ok(Some("\"}"))];
+        let req = Request::post("/")
+            .header(CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::new(frames(pieces)))
+            .unwrap_or_else(|_| unreachable!("a valid request"));
+        let limited = axum::Router::new()
+            .route("/", axum::routing::post(|Json(v): Json<serde_json::Value>| async move { Json(v) }))
+            .layer(axum::extract::DefaultBodyLimit::max(16));
+        let res = tower::ServiceExt::oneshot(limited.clone(), req).await.unwrap_or_else(|e| match e {});
+        assert_eq!(
+            res.extensions().get::<crate::error::Pending>().map(|p| p.0.code()),
+            Some("payload_too_large")
+        );
+        let small = vec![Ok(Some("{\"name\": ")), Ok(Some("\"a\"}"))];
+        let req = Request::post("/")
+            .header(CONTENT_TYPE, "application/json")
+            .body(axum::body::Body::new(frames(small)))
+            .unwrap_or_else(|_| unreachable!("a valid request"));
+        let res = tower::ServiceExt::oneshot(limited, req).await.unwrap_or_else(|e| match e {});
+        assert_eq!(res.status(), http::StatusCode::OK);
     }
 
     #[test]
