@@ -14,7 +14,8 @@
 # are zeroed before each route and dumped after it, and the total is divided by wrk's count.
 # About 10 s per route plus a minute of start-up under valgrind, plus the build.
 # BENCH_HTTP_PROFILES=DIR keeps each route's profile as DIR/<route>.callgrind, for
-# callgrind_annotate.
+# callgrind_annotate. BENCH_HTTP_BIN=FILE runs that bench_target binary instead of building
+# one (a copy of an earlier build, to compare two versions in one sitting).
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -28,9 +29,13 @@ for tool in valgrind wrk; do
         { echo "$tool is missing and cannot be installed" >&2; exit 1; }
 done
 
-echo "== building the targets (release)" >&2
-cargo build --release --quiet -p rebuff-server --example bench_target
-bin="$CARGO_TARGET_DIR/release/examples/bench_target"
+if [ -n "${BENCH_HTTP_BIN:-}" ]; then
+    bin="$BENCH_HTTP_BIN"
+else
+    echo "== building the targets (release)" >&2
+    cargo build --release --quiet -p rebuff-server --example bench_target
+    bin="$CARGO_TARGET_DIR/release/examples/bench_target"
+fi
 
 work="$(mktemp -d)"
 server_pid=""
