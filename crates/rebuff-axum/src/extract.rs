@@ -243,13 +243,10 @@ pub async fn read_body(
     if declared.is_some_and(|len| len > u64::try_from(max).unwrap_or(u64::MAX)) {
         return Err(too_large());
     }
-    match collect(http_body_util::Limited::new(body, max)).await {
-        Ok(bytes) => Ok(bytes),
-        Err(e) => {
-            let err = read_failure(&*e);
-            Err(if err.problem().code() == "payload_too_large" { too_large() } else { err })
-        }
-    }
+    collect(http_body_util::Limited::new(body, max)).await.map_err(|e| {
+        let err = read_failure(&*e);
+        if err.problem().code() == "payload_too_large" { too_large() } else { err }
+    })
 }
 
 /// Reads a whole body.
@@ -291,12 +288,12 @@ fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         return Err(ApiError::new(Code::InvalidJson)
             .detail(format!("JSON parse error: invalid UTF-8 (byte offset {})", e.valid_up_to())));
     }
-    // Structs from objects only: serde would also fill one from an array, positionally.
-    let mut de = serde_json::Deserializer::from_slice(bytes);
     // A body that parses is the common case, and tracking the path costs an allocation per
     // member; so the first parse does not track it, and only a data error is parsed again
     // with tracking, to say where it is. Parsing is deterministic: the second parse stops at
-    // the same error.
+    // the same error. Structs from objects only: serde would also fill one from an array,
+    // positionally.
+    let mut de = serde_json::Deserializer::from_slice(bytes);
     match T::deserialize(objects::ObjectsOnly(&mut de)) {
         Ok(value) => return de.end().map(|()| value).map_err(|e| syntax_error(bytes, &e)),
         Err(e) if e.is_syntax() || e.is_eof() || e.is_io() => return Err(syntax_error(bytes, &e)),
