@@ -301,17 +301,26 @@ fn finish(config: &Config, request_id: Option<HeaderValue>, echo: Echo, mut res:
         }
         return res;
     };
-    if problem.request_id.is_none() {
-        problem.request_id = request_id.as_ref().and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // The body names the request's id; the header is the request's own value, shared rather
+    // than made again from the text (unless the problem names another id).
+    let mut options = config.options;
+    let mut id_header = None;
+    if problem.request_id.is_none()
+        && let Some(id) = request_id
+        && let Ok(text) = id.to_str()
+    {
+        problem.request_id = Some(text.to_owned());
+        options = options.without_request_id_header();
+        id_header = Some(id);
     }
-    let rendered = match config.catalog.render_with(&problem, config.options) {
+    let rendered = match config.catalog.render_with(&problem, options) {
         Ok(r) => r,
         Err(e) => {
             // A code outside the catalog is a bug in the service: answer masked, log it.
             tracing::error!(error = %e, "rendering an error that is not in the catalog");
             let mut internal = Problem::dynamic("internal_error").cause(e);
             internal.request_id = problem.request_id.clone();
-            match config.catalog.render_with(&internal, config.options) {
+            match config.catalog.render_with(&internal, options) {
                 Ok(r) => r,
                 Err(_) => {
                     let mut res = Response::new(Body::empty());
@@ -340,6 +349,9 @@ fn finish(config: &Config, request_id: Option<HeaderValue>, echo: Echo, mut res:
         }
         headers
     };
+    if let Some(id) = id_header {
+        out.headers_mut().insert(X_REQUEST_ID, id);
+    }
     *out.extensions_mut() = std::mem::take(res.extensions_mut());
     out.extensions_mut().insert(Rendered);
     out
@@ -407,7 +419,43 @@ impl LogThrottle {
 
 #[cfg(test)]
 mod tests {
-    use super::LogThrottle;
+    use std::convert::Infallible;
+
+    use axum::response::IntoResponse;
+    use http::header::HeaderValue;
+    use tower::{Layer, ServiceExt};
+
+    use super::*;
+    use crate::{ApiError, Code, RequestIdLayer};
+
+    /// An error response through a [`ProblemLayer`] inside a [`RequestIdLayer`], for a request
+    /// that sends `X-Request-Id: req_incoming`; the handler's problem names `named` as its id.
+    async fn rendered(named: Option<&'static str>) -> (Option<HeaderValue>, serde_json::Value) {
+        let problems = ProblemLayer::new(Arc::new(Catalog::standard().clone()));
+        let handler = tower::service_fn(move |_req: Request<Body>| async move {
+            let mut err = ApiError::new(Code::ResourceNotFound);
+            err.problem_mut().request_id = named.map(str::to_owned);
+            Ok::<_, Infallible>(err.into_response())
+        });
+        let service = RequestIdLayer::new().layer(problems.layer(handler));
+        let req = Request::builder().header(X_REQUEST_ID, "req_incoming").body(Body::empty());
+        let res = service.oneshot(req.expect("a request")).await.expect("infallible");
+        let id = res.headers().get(X_REQUEST_ID).cloned();
+        let body = axum::body::to_bytes(res.into_body(), usize::MAX).await.expect("the body");
+        (id, serde_json::from_slice(&body).expect("a JSON body"))
+    }
+
+    #[tokio::test]
+    async fn the_header_and_the_body_name_the_same_request_id() {
+        // The request's own id, in both.
+        let (header, body) = rendered(None).await;
+        assert_eq!(header.as_ref().and_then(|v| v.to_str().ok()), Some("req_incoming"));
+        assert_eq!(body["request_id"], "req_incoming");
+        // An id the problem names itself is the one the header carries too.
+        let (header, body) = rendered(Some("req_named")).await;
+        assert_eq!(header.as_ref().and_then(|v| v.to_str().ok()), Some("req_named"));
+        assert_eq!(body["request_id"], "req_named");
+    }
 
     #[test]
     fn repeated_failures_are_logged_once_per_interval() {

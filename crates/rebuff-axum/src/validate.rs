@@ -34,7 +34,7 @@ use std::fmt::Display;
 use std::ops::{Bound, Deref, DerefMut, RangeBounds};
 
 use axum::extract::{FromRequest, Request};
-use rebuff::{FieldError, Problem};
+use rebuff::FieldError;
 use serde::de::DeserializeOwned;
 
 use crate::extract::Json;
@@ -164,35 +164,36 @@ impl Violations {
     /// `required`), `invalid_enum_value` (reason `enum`) or `invalid_field_value`, with the
     /// field, `param` the dotted field and the detail its message. With several,
     /// `validation_failed` with all of them.
-    pub fn into_result(mut self) -> Result<(), ApiError> {
-        if self.fields.len() > 1 {
-            let mut problem = Problem::new(Code::ValidationFailed);
-            problem.fields = self.fields;
-            return Err(ApiError::from_problem(problem));
-        }
-        let Some(field) = self.fields.pop() else {
-            return Ok(());
+    pub fn into_result(self) -> Result<(), ApiError> {
+        let (code, detail, param) = match self.fields.as_slice() {
+            [] => return Ok(()),
+            [_, _, ..] => (Code::ValidationFailed, None, None),
+            [field] => {
+                let code = match field.reason.as_str() {
+                    "required" => Code::MissingRequiredField,
+                    "enum" => Code::InvalidEnumValue,
+                    _ => Code::InvalidFieldValue,
+                };
+                let dotted = field.dotted();
+                // Joined rather than formatted: a validation failure is an answer a client can
+                // ask for at will, and `format!` costs several times as much here.
+                let detail = if field.reason == "required" && !dotted.is_empty() {
+                    ["Missing required field `", &dotted, "`."].concat()
+                } else if dotted.is_empty() {
+                    field.message.clone()
+                } else {
+                    ["`", dotted.as_str(), "`: ", &field.message].concat()
+                };
+                (code, Some(detail), Some(dotted).filter(|d| !d.is_empty()))
+            }
         };
-        let code = match field.reason.as_str() {
-            "required" => Code::MissingRequiredField,
-            "enum" => Code::InvalidEnumValue,
-            _ => Code::InvalidFieldValue,
-        };
-        let dotted = field.dotted();
-        // Joined rather than formatted: a validation failure is an answer a client can ask
-        // for at will, and `format!` costs several times as much here.
-        let detail = if field.reason == "required" && !dotted.is_empty() {
-            ["Missing required field `", &dotted, "`."].concat()
-        } else if dotted.is_empty() {
-            field.message.clone()
-        } else {
-            ["`", dotted.as_str(), "`: ", &field.message].concat()
-        };
-        let mut problem = Problem::new(code).detail(detail).field(field);
-        if !dotted.is_empty() {
-            problem = problem.param(dotted);
-        }
-        Err(ApiError::from_problem(problem))
+        // The problem is filled in place, and takes the list of fields as it is.
+        let mut err = ApiError::new(code);
+        let problem = err.problem_mut();
+        problem.detail = detail;
+        problem.param = param;
+        problem.fields = self.fields;
+        Err(err)
     }
 }
 

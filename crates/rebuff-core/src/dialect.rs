@@ -82,17 +82,44 @@ impl fmt::Display for Dialect {
 }
 
 /// How to render.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct RenderOptions {
     /// Show the internal cause of masked errors. For development only.
     pub debug: bool,
+    /// Send the occurrence's request id as `X-Request-Id` too (the default). Off for a caller
+    /// that puts the request's own header value on the response itself, and so saves making
+    /// another from the text.
+    pub request_id_header: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions::debug(false)
+    }
 }
 
 impl RenderOptions {
     /// Options with debug output switched on or off.
     pub const fn debug(debug: bool) -> Self {
-        RenderOptions { debug }
+        RenderOptions { debug, request_id_header: true }
+    }
+
+    /// These options, without the `X-Request-Id` header (the body still carries the id).
+    ///
+    /// ```
+    /// use rebuff_core::{Catalog, Problem, RenderOptions};
+    ///
+    /// let problem = Problem::dynamic("resource_not_found").request_id("req_1");
+    /// let catalog = Catalog::standard();
+    /// let res = catalog.render_with(&problem, RenderOptions::default().without_request_id_header())?;
+    /// assert!(!res.headers().contains_key("x-request-id"));
+    /// assert!(std::str::from_utf8(res.body())?.contains(r#""request_id":"req_1""#));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub const fn without_request_id_header(self) -> Self {
+        RenderOptions { request_id_header: false, ..self }
     }
 }
 
@@ -104,6 +131,10 @@ pub enum RenderError {
     #[error("code `{0}` is not in catalog `{1}`")]
     UnknownCode(String, String),
 }
+
+/// The headers an error response has room for when it is rendered: the four written here
+/// and eight more (twelve entries fit the sixteen slots this asks `HeaderMap` for).
+const ERROR_HEADERS: usize = 12;
 
 impl Catalog {
     /// Renders an occurrence as a complete HTTP response in this catalog's dialect.
@@ -130,12 +161,18 @@ impl Catalog {
         let mut res = Response::new(Bytes::from(body));
         *res.status_mut() = entry.status;
         let headers = res.headers_mut();
-        headers.reserve(4 + problem.headers.len());
+        // Room for what is written here and for what the layers of a server add to an error
+        // on its way out (rate-limit fields, `Content-Length`, `X-Content-Type-Options`):
+        // `HeaderMap` grows by moving every entry, and an error answer would otherwise grow
+        // it once more on the way out.
+        headers.reserve(ERROR_HEADERS + problem.headers.len());
         headers.insert(CONTENT_TYPE, HeaderValue::from_static(self.dialect().content_type()));
         if let Some(secs) = problem.retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(secs));
         }
-        if let Some(id) = problem.request_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok()) {
+        if opts.request_id_header
+            && let Some(id) = problem.request_id.as_deref().and_then(|id| HeaderValue::from_str(id).ok())
+        {
             headers.insert(X_REQUEST_ID, id);
         }
         for (name, value) in &problem.headers {
