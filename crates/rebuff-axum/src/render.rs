@@ -422,7 +422,6 @@ mod tests {
     use std::convert::Infallible;
 
     use axum::response::IntoResponse;
-    use http::header::HeaderValue;
     use tower::{Layer, ServiceExt};
 
     use super::*;
