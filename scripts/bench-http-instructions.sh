@@ -64,6 +64,7 @@ grep -q '^export BENCH_READY=1' "$work/env" || { echo "bench_target not ready af
 declare -A route=(
     [hello]="$BENCH_HELLO_URL/hello|$(lua hello GET '' '')"
     [floor]="$BENCH_FLOOR_URL/v1/projects|$(lua floor GET "$BENCH_API_KEY" '')"
+    [floor_headers]="$BENCH_FLOOR_HEADERS_URL/v1/projects|$(lua floorh GET "$BENCH_API_KEY" '')"
     [api]="$BENCH_API_URL/v1/projects|$(lua api GET "$BENCH_API_KEY" '')"
     [api:401]="$BENCH_API_URL/v1/projects|$(lua api401 GET '' '')"
     [api:404]="$BENCH_API_URL/v1/projects/$BENCH_MISSING_ID|$(lua api404 GET "$BENCH_API_KEY" '')"
@@ -80,7 +81,7 @@ declare -A route=(
 )
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-    targets=(hello floor api api:401 api:404 api:422 api:429 layers layers:401 layers:404 layers:422 layers:429
+    targets=(hello floor floor_headers api api:401 api:404 api:422 api:429 layers layers:401 layers:404 layers:422 layers:429
         handmade handmade:404 handmade:422)
 fi
 
@@ -114,7 +115,7 @@ printf '\n| route | instructions per request | vs its baseline |\n|---|---|---|\
 for t in "${targets[@]}"; do
     base=""
     case "$t" in
-        api) base=floor ;;
+        api | floor_headers) base=floor ;;
         layers) base=handmade ;;
         api:*) base=api ;;
         layers:*) base=layers ;;

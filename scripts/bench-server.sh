@@ -8,7 +8,7 @@
 # BENCH_THREADS (1), BENCH_CONNECTIONS (32), BENCH_PIN (1: wrk on core 0, the servers on
 # core 1, when there are at least 2 cores), BENCH_FASTAPI (1: also FastAPI + uvicorn's bare
 # 404, installed into a virtual environment under the target directory):
-# 18 targets x 3 rounds x 6 s, about 5.5 minutes plus the build.
+# 19 targets x 3 rounds x 6 s, about 6 minutes plus the build.
 # Only 127.0.0.1 is contacted; the servers are stopped on exit.
 # Exit status: 0 when every target answered the expected status throughout (whether the
 # speed targets are met is reported, not enforced), 1 otherwise.
@@ -103,6 +103,7 @@ fi
 targets=(
     "hello|hello|200|$BENCH_HELLO_URL/hello|$(lua hello GET '' '')"
     "floor GET /v1/projects|floor|200|$BENCH_FLOOR_URL/v1/projects|$(lua floor GET "$BENCH_API_KEY" '')"
+    "floor+headers GET|floor_headers|200|$BENCH_FLOOR_HEADERS_URL/v1/projects|$(lua floorh GET "$BENCH_API_KEY" '')"
     "api GET /v1/projects|api|200|$BENCH_API_URL/v1/projects|$(lua api200 GET "$BENCH_API_KEY" '')"
     "api 401 no key|api|401|$BENCH_API_URL/v1/projects|$(lua api401 GET '' '')"
     "api 404 missing id|api|404|$BENCH_API_URL/v1/projects/$BENCH_MISSING_ID|$(lua api404 GET "$BENCH_API_KEY" '')"
@@ -192,6 +193,7 @@ awk -F'|' '
             lo[i] = r[i, order[1]]; hi[i] = r[i, order[n[i]]]
             if (stack[i] == "hello") hello = med[i]
             else if (stack[i] == "floor") floor = med[i]
+            else if (stack[i] == "floor_headers") floor_headers = med[i]
             else if (stack[i] == "fastapi") fastapi = med[i]
             else if (status[i] == "200") success[stack[i]] = med[i]
         }
@@ -202,11 +204,16 @@ awk -F'|' '
             rs = ""; rb = ""; target = ""
             if (stack[i] == "hello") target = "(baseline)"
             else if (stack[i] == "floor") target = "(baseline of api: bare axum + the reads)"
+            else if (stack[i] == "floor_headers" && floor > 0) {
+                rb = sprintf("%.2fx", trunc(med[i] / floor))
+                target = "(info: the floor + the contract headers)"
+            }
             else if (stack[i] == "fastapi") target = "(baseline of layers 404)"
             else if (stack[i] == "handmade" && status[i] == "200") target = "(baseline of layers: by hand)"
             else if (stack[i] == "api" && status[i] == "200" && floor > 0) {
                 rb = sprintf("%.2fx", trunc(med[i] / floor))
                 target = sprintf(">= 0.85x floor: %s", verdict(med[i] / floor >= 0.85))
+                if (floor_headers > 0) target = target sprintf("; %.2fx floor+headers", trunc(med[i] / floor_headers))
             } else if (stack[i] == "layers" && status[i] == "200" && success["handmade"] > 0) {
                 rb = sprintf("%.2fx", trunc(med[i] / success["handmade"]))
                 target = sprintf(">= 1.2x handmade: %s", verdict(med[i] / success["handmade"] >= 1.2))
@@ -227,7 +234,7 @@ awk -F'|' '
     }' "$results"
 echo
 echo "load average before: $load_start; after: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) cores)"
-echo "api = the reference API over SQLite (rebuff_server::app); floor = bare axum doing the api success route's SQLite read (the page; keys in a map, as the api caches them) and nothing else; layers = the api's layer stack over in-memory stores and trivial handlers (no SQLite); handmade = the same routes with the stack an axum user assembles by hand (tower-http, tower_governor, from_fn key lookup, json! problems); fastapi = FastAPI + uvicorn, one worker, its default 404."
+echo "api = the reference API over SQLite (rebuff_server::app); floor = bare axum doing the api success route's SQLite read (the page; keys in a map, as the api caches them) and nothing else; floor+headers = the floor also writing the headers the contract puts on every response (request id, the five rate-limit fields, nosniff), no limit decided; layers = the api's layer stack over in-memory stores and trivial handlers (no SQLite); handmade = the same routes with the stack an axum user assembles by hand (tower-http, tower_governor, from_fn key lookup, json! problems); fastapi = FastAPI + uvicorn, one worker, its default 404."
 echo "req/s, p99, server CPU: the round with the median req/s of $ROUNDS; min-max: req/s over the rounds."
 echo "server CPU = the server process's CPU time (user + system) per request; of a core = its CPU time over the run's wall time."
 exit "$failed"

@@ -17,6 +17,9 @@
 //! 6. `floor`: a bare axum router whose `GET /v1/projects` does the reference API's one
 //!    SQLite read on that route (the page of projects; keys are cached) on the `api` store,
 //!    and nothing else: what any axum server reading its database per request can reach here.
+//!    `floor_headers`: the same, and on its answer the headers the contract puts on every
+//!    response (`X-Request-Id`, the five rate-limit fields, `X-Content-Type-Options`), written
+//!    as plainly as an axum handler would: what the api's own headers cost, shown beside it.
 //! 7. `handmade`: what an axum user assembles by hand instead of rebuff (tower-http request
 //!    id, trace, catch-panic and timeout, `tower_governor` per bearer token with headers, a
 //!    `from_fn` key lookup in a `HashMap`, `serde_json::json!` problem bodies), same routes and
@@ -104,7 +107,8 @@ async fn main() -> Result<(), BoxError> {
 
     let hello = listen(Router::new().route("/hello", get(|| async { "Hello, World!" })), false).await?;
     let (api, api_key, api_db, api_store) = reference_api(&catalog, UNLIMITED, "api").await?;
-    let floor = listen(floor_app(api_store, &api_key)?, false).await?;
+    let floor = listen(floor_app(api_store.clone(), &api_key, false)?, false).await?;
+    let floor_headers = listen(floor_app(api_store, &api_key, true)?, false).await?;
     let (limited, limited_key, limited_db, _) = reference_api(&catalog, ONE_AN_HOUR, "limited").await?;
     let (layers_app, layers_key) = layer_stack(&catalog, UNLIMITED);
     let layers = listen(layers_app, true).await?;
@@ -131,9 +135,12 @@ async fn main() -> Result<(), BoxError> {
     for (base, key) in [(&api, &api_key), (&layers, &layers_key), (&handmade, &handmade_key)] {
         check(&http, base, key).await?;
     }
-    let projects = format!("{floor}/v1/projects");
-    expect(http.get(&projects).bearer_auth(&api_key).send().await?, 200, "floor GET /v1/projects").await?;
-    expect(http.get(&projects).send().await?, 401, "floor GET /v1/projects without a key").await?;
+    for base in [&floor, &floor_headers] {
+        let projects = format!("{base}/v1/projects");
+        expect(http.get(&projects).bearer_auth(&api_key).send().await?, 200, "floor GET /v1/projects")
+            .await?;
+        expect(http.get(&projects).send().await?, 401, "floor GET /v1/projects without a key").await?;
+    }
     for (base, key) in [
         (&limited, &limited_key),
         (&layers_limited, &layers_limited_key),
@@ -150,6 +157,7 @@ async fn main() -> Result<(), BoxError> {
         ("BENCH_HELLO_URL", &hello),
         ("BENCH_API_URL", &api),
         ("BENCH_FLOOR_URL", &floor),
+        ("BENCH_FLOOR_HEADERS_URL", &floor_headers),
         ("BENCH_API_KEY", &api_key),
         ("BENCH_LIMITED_URL", &limited),
         ("BENCH_LIMITED_KEY", &limited_key),
@@ -178,8 +186,9 @@ async fn main() -> Result<(), BoxError> {
     Ok(())
 }
 
-/// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers`, `handmade`, `api` or `floor`; route
-/// `200` (the default), `404` or `422`; `hello` and `floor` have only `200`): calls that route of
+/// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers`, `handmade`, `api`, `floor` or
+/// `floor_headers`; route `200` (the default), `404` or `422`; `hello` and the floors have only
+/// `200`): calls that route of
 /// that stack in this task, without a socket, `BENCH_REQUESTS` times (200,000), and prints the
 /// time per request. With no network, kernel or second thread in the way, it shows the stack's
 /// own cost more steadily than the loopback runs.
@@ -189,7 +198,7 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
     let (stack, route) = which.split_once(':').unwrap_or((which, "200"));
     let request = match (stack, route) {
         ("hello", "200") => ("GET", "/hello".to_owned(), "", StatusCode::OK),
-        ("floor" | "hello", other) if other != "200" => {
+        ("floor" | "floor_headers" | "hello", other) if other != "200" => {
             return Err(format!("BENCH_IN_PROCESS: {stack} has only the route 200").into());
         }
         (_, "200") => ("GET", "/v1/projects".to_owned(), "", StatusCode::OK),
@@ -211,7 +220,7 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
             let (app, key) = handmade::stack(UNLIMITED.limit, UNLIMITED.period);
             drive(which, app, &key, request).await
         }
-        "api" | "floor" => {
+        "api" | "floor" | "floor_headers" => {
             let path = std::env::temp_dir().join(format!("rebuff-bench-inproc-{}.db", std::process::id()));
             let store = SqliteStore::open(&path)?;
             let key = seeded_admin_key(&store).await?;
@@ -226,8 +235,8 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
                 app.clone().oneshot(req).await?;
             }
             // The floor reads the projects the reference API made.
-            let driven = if stack == "floor" {
-                drive(which, floor_app(store, &key)?, &key, request).await
+            let driven = if stack != "api" {
+                drive(which, floor_app(store, &key, stack == "floor_headers")?, &key, request).await
             } else {
                 drive(which, app, &key, request).await
             };
@@ -236,9 +245,10 @@ async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError>
             }
             driven
         }
-        other => {
-            Err(format!("BENCH_IN_PROCESS: no stack {other:?} (hello, layers, handmade, api, floor)").into())
-        }
+        other => Err(format!(
+            "BENCH_IN_PROCESS: no stack {other:?} (hello, layers, handmade, api, floor, floor_headers)"
+        )
+        .into()),
     }
 }
 
@@ -355,15 +365,55 @@ async fn seeded_admin_key(store: &SqliteStore) -> Result<String, BoxError> {
 /// No request id, span, rate limit, timeouts or catalog errors (a bad key is a bare 401).
 /// What the full stack reaches relative to this is the cost of rebuff's layers; what this
 /// reaches relative to hello is the cost of the read.
-fn floor_app(store: SqliteStore, admin: &str) -> Result<Router, BoxError> {
+///
+/// With `headers`, the page's answer also carries the fields the contract puts on every
+/// response, with the api's values: a fresh `X-Request-Id`, `X-RateLimit-Limit/Remaining/Reset`,
+/// `RateLimit`, `RateLimit-Policy` and `X-Content-Type-Options`. They are written as a careful
+/// axum handler would (names made once, integers through `HeaderValue::from`, the structured
+/// field through `format!`, constant values static), and no limit is decided: the remaining
+/// count only goes down. It prices the headers, not the work behind them.
+fn floor_app(store: SqliteStore, admin: &str, headers: bool) -> Result<Router, BoxError> {
     use std::collections::HashMap;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
+    use http::HeaderValue;
     use rebuff_axum::store::KeyStore;
 
     type Keys = Arc<HashMap<String, KeyRecord>>;
+    #[derive(Clone)]
+    struct Floor {
+        store: SqliteStore,
+        keys: Keys,
+        headers: bool,
+        used: Arc<AtomicU64>,
+    }
+
+    fn contract_headers(res: &mut axum::response::Response, used: &AtomicU64) {
+        use http::HeaderName;
+        // Names made once (`h.insert("x-ratelimit-limit", ..)` would parse the text each time).
+        const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+        const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+        const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+        const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
+        const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
+        const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+        let (limit, window) = (u64::from(UNLIMITED.limit), UNLIMITED.period.as_secs());
+        let remaining = limit.saturating_sub(used.fetch_add(1, Ordering::Relaxed) + 1);
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let h = res.headers_mut();
+        h.insert(LIMIT, HeaderValue::from(limit));
+        h.insert(REMAINING, HeaderValue::from(remaining));
+        h.insert(RESET, HeaderValue::from(now.as_secs() + window));
+        if let Ok(v) = HeaderValue::try_from(format!("\"default\";r={remaining};t={window}")) {
+            h.insert(RATELIMIT, v);
+        }
+        h.insert(POLICY, HeaderValue::from_static("\"default\";q=1000000000;w=1"));
+        h.insert(REQUEST_ID, rebuff_axum::request_id::generate());
+        h.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    }
 
     async fn list(
-        axum::extract::State((store, keys)): axum::extract::State<(SqliteStore, Keys)>,
+        axum::extract::State(floor): axum::extract::State<Floor>,
         headers: http::HeaderMap,
     ) -> axum::response::Response {
         let bearer = headers
@@ -372,11 +422,11 @@ fn floor_app(store: SqliteStore, admin: &str) -> Result<Router, BoxError> {
             .and_then(|v| v.strip_prefix("Bearer "))
             .and_then(key::parse);
         let Some(parsed) = bearer else { return StatusCode::UNAUTHORIZED.into_response() };
-        let record = match keys.get(&parsed.id) {
+        let record = match floor.keys.get(&parsed.id) {
             Some(r) if key::hashes_match(&parsed.secret_hash, &r.secret_hash) && r.revoked_at.is_none() => r,
             _ => return StatusCode::UNAUTHORIZED.into_response(),
         };
-        let items = store.read_conn(|c| {
+        let items = floor.store.read_conn(|c| {
             let mut st = c.prepare_cached(
                 "SELECT id, name, created_at FROM projects WHERE org_id = ?1 ORDER BY created_at, id",
             )?;
@@ -386,15 +436,20 @@ fn floor_app(store: SqliteStore, admin: &str) -> Result<Router, BoxError> {
             .take(20)
             .collect::<Result<Vec<_>, _>>()
         });
-        match items {
+        let mut res = match items {
             Ok(data) => axum::Json(Page { data }).into_response(),
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        };
+        if floor.headers {
+            contract_headers(&mut res, &floor.used);
         }
+        res
     }
     let id = key::parse(admin).ok_or("the admin key does not parse")?.id;
     let record = now_or_never(store.find_key(&id))?.ok_or("the admin key is not stored")?;
     let keys: Keys = Arc::new(HashMap::from([(id, record)]));
-    Ok(Router::new().route("/v1/projects", get(list)).with_state((store, keys)))
+    let floor = Floor { store, keys, headers, used: Arc::new(AtomicU64::new(0)) };
+    Ok(Router::new().route("/v1/projects", get(list)).with_state(floor))
 }
 
 /// `SqliteStore::find_key` answers on the calling thread: its future is ready at once.
