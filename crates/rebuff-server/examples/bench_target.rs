@@ -19,7 +19,7 @@
 //!    and nothing else: what any axum server reading its database per request can reach here.
 //!    `floor_headers`: the same, and on its answer the headers the contract puts on every
 //!    response (`X-Request-Id`, the five rate-limit fields, `X-Content-Type-Options`), written
-//!    as plainly as an axum handler would: what the api's own headers cost, shown beside it.
+//!    as a careful axum handler would: what the api's headers cost, shown beside it.
 //! 7. `handmade`: what an axum user assembles by hand instead of rebuff (tower-http request
 //!    id, trace, catch-panic and timeout, `tower_governor` per bearer token with headers, a
 //!    `from_fn` key lookup in a `HashMap`, `serde_json::json!` problem bodies), same routes and
@@ -188,9 +188,8 @@ async fn main() -> Result<(), BoxError> {
 
 /// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers`, `handmade`, `api`, `floor` or
 /// `floor_headers`; route `200` (the default), `404` or `422`; `hello` and the floors have only
-/// `200`): calls that route of
-/// that stack in this task, without a socket, `BENCH_REQUESTS` times (200,000), and prints the
-/// time per request. With no network, kernel or second thread in the way, it shows the stack's
+/// `200`): calls that route of that stack in this task, without a socket, `BENCH_REQUESTS`
+/// times (200,000), and prints the time per request. With no network, kernel or second thread in the way, it shows the stack's
 /// own cost more steadily than the loopback runs.
 async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError> {
     use tower::ServiceExt;
@@ -370,7 +369,7 @@ async fn seeded_admin_key(store: &SqliteStore) -> Result<String, BoxError> {
 /// response, with the api's values: a fresh `X-Request-Id`, `X-RateLimit-Limit/Remaining/Reset`,
 /// `RateLimit`, `RateLimit-Policy` and `X-Content-Type-Options`. They are written as a careful
 /// axum handler would (names made once, integers through `HeaderValue::from`, the structured
-/// field through `format!`, constant values static), and no limit is decided: the remaining
+/// field through `format!`, the policy made once), and no limit is decided: the remaining
 /// count only goes down. It prices the headers, not the work behind them.
 fn floor_app(store: SqliteStore, admin: &str, headers: bool) -> Result<Router, BoxError> {
     use std::collections::HashMap;
@@ -386,9 +385,11 @@ fn floor_app(store: SqliteStore, admin: &str, headers: bool) -> Result<Router, B
         keys: Keys,
         headers: bool,
         used: Arc<AtomicU64>,
+        /// `RateLimit-Policy`, the same on every answer: made once.
+        policy: HeaderValue,
     }
 
-    fn contract_headers(res: &mut axum::response::Response, used: &AtomicU64) {
+    fn contract_headers(res: &mut axum::response::Response, floor: &Floor) {
         use http::HeaderName;
         // Names made once (`h.insert("x-ratelimit-limit", ..)` would parse the text each time).
         const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
@@ -398,7 +399,7 @@ fn floor_app(store: SqliteStore, admin: &str, headers: bool) -> Result<Router, B
         const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
         const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
         let (limit, window) = (u64::from(UNLIMITED.limit), UNLIMITED.period.as_secs());
-        let remaining = limit.saturating_sub(used.fetch_add(1, Ordering::Relaxed) + 1);
+        let remaining = limit.saturating_sub(floor.used.fetch_add(1, Ordering::Relaxed) + 1);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let h = res.headers_mut();
         h.insert(LIMIT, HeaderValue::from(limit));
@@ -407,7 +408,7 @@ fn floor_app(store: SqliteStore, admin: &str, headers: bool) -> Result<Router, B
         if let Ok(v) = HeaderValue::try_from(format!("\"default\";r={remaining};t={window}")) {
             h.insert(RATELIMIT, v);
         }
-        h.insert(POLICY, HeaderValue::from_static("\"default\";q=1000000000;w=1"));
+        h.insert(POLICY, floor.policy.clone());
         h.insert(REQUEST_ID, rebuff_axum::request_id::generate());
         h.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     }
@@ -441,14 +442,21 @@ fn floor_app(store: SqliteStore, admin: &str, headers: bool) -> Result<Router, B
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         };
         if floor.headers {
-            contract_headers(&mut res, &floor.used);
+            contract_headers(&mut res, &floor);
         }
         res
     }
     let id = key::parse(admin).ok_or("the admin key does not parse")?.id;
     let record = now_or_never(store.find_key(&id))?.ok_or("the admin key is not stored")?;
     let keys: Keys = Arc::new(HashMap::from([(id, record)]));
-    let floor = Floor { store, keys, headers, used: Arc::new(AtomicU64::new(0)) };
+    let policy = format!("\"default\";q={};w={}", UNLIMITED.limit, UNLIMITED.period.as_secs());
+    let floor = Floor {
+        store,
+        keys,
+        headers,
+        used: Arc::new(AtomicU64::new(0)),
+        policy: HeaderValue::try_from(policy)?,
+    };
     Ok(Router::new().route("/v1/projects", get(list)).with_state(floor))
 }
 
