@@ -390,26 +390,24 @@ fn floor_app(store: SqliteStore, admin: &str, headers: bool) -> Result<Router, B
     }
 
     fn contract_headers(res: &mut axum::response::Response, floor: &Floor) {
-        use http::HeaderName;
-        // Names made once (`h.insert("x-ratelimit-limit", ..)` would parse the text each time).
-        const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
-        const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
-        const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
-        const RATELIMIT: HeaderName = HeaderName::from_static("ratelimit");
-        const POLICY: HeaderName = HeaderName::from_static("ratelimit-policy");
-        const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+        // The names as constants (`h.insert("x-ratelimit-limit", ..)` would parse the text
+        // on every call): the ones rebuff exports.
+        use rebuff::dialect::X_REQUEST_ID;
+        use rebuff_axum::ratelimit::{
+            RATELIMIT, RATELIMIT_POLICY, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
+        };
         let (limit, window) = (u64::from(UNLIMITED.limit), UNLIMITED.period.as_secs());
         let remaining = limit.saturating_sub(floor.used.fetch_add(1, Ordering::Relaxed) + 1);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let h = res.headers_mut();
-        h.insert(LIMIT, HeaderValue::from(limit));
-        h.insert(REMAINING, HeaderValue::from(remaining));
-        h.insert(RESET, HeaderValue::from(now.as_secs() + window));
+        h.insert(X_RATELIMIT_LIMIT, HeaderValue::from(limit));
+        h.insert(X_RATELIMIT_REMAINING, HeaderValue::from(remaining));
+        h.insert(X_RATELIMIT_RESET, HeaderValue::from(now.as_secs() + window));
         if let Ok(v) = HeaderValue::try_from(format!("\"default\";r={remaining};t={window}")) {
             h.insert(RATELIMIT, v);
         }
-        h.insert(POLICY, floor.policy.clone());
-        h.insert(REQUEST_ID, rebuff_axum::request_id::generate());
+        h.insert(RATELIMIT_POLICY, floor.policy.clone());
+        h.insert(X_REQUEST_ID, rebuff_axum::request_id::generate());
         h.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     }
 
