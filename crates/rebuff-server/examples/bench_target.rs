@@ -383,13 +383,17 @@ fn floor_app(store: SqliteStore, admin: &str, headers: bool) -> Result<Router, B
     struct Floor {
         store: SqliteStore,
         keys: Keys,
-        headers: bool,
-        used: Arc<AtomicU64>,
+        /// With `headers`: what the contract's headers need.
+        contract: Option<Arc<Contract>>,
+    }
+    struct Contract {
+        /// Requests answered, for `X-RateLimit-Remaining`.
+        used: AtomicU64,
         /// `RateLimit-Policy`, the same on every answer: made once.
         policy: HeaderValue,
     }
 
-    fn contract_headers(res: &mut axum::response::Response, floor: &Floor) {
+    fn contract_headers(res: &mut axum::response::Response, contract: &Contract) {
         // The names as constants (`h.insert("x-ratelimit-limit", ..)` would parse the text
         // on every call): the ones rebuff exports.
         use rebuff::dialect::X_REQUEST_ID;
@@ -397,7 +401,7 @@ fn floor_app(store: SqliteStore, admin: &str, headers: bool) -> Result<Router, B
             RATELIMIT, RATELIMIT_POLICY, X_RATELIMIT_LIMIT, X_RATELIMIT_REMAINING, X_RATELIMIT_RESET,
         };
         let (limit, window) = (u64::from(UNLIMITED.limit), UNLIMITED.period.as_secs());
-        let remaining = limit.saturating_sub(floor.used.fetch_add(1, Ordering::Relaxed) + 1);
+        let remaining = limit.saturating_sub(contract.used.fetch_add(1, Ordering::Relaxed) + 1);
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let h = res.headers_mut();
         h.insert(X_RATELIMIT_LIMIT, HeaderValue::from(limit));
@@ -406,7 +410,7 @@ fn floor_app(store: SqliteStore, admin: &str, headers: bool) -> Result<Router, B
         if let Ok(v) = HeaderValue::try_from(format!("\"default\";r={remaining};t={window}")) {
             h.insert(RATELIMIT, v);
         }
-        h.insert(RATELIMIT_POLICY, floor.policy.clone());
+        h.insert(RATELIMIT_POLICY, contract.policy.clone());
         h.insert(X_REQUEST_ID, rebuff_axum::request_id::generate());
         h.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     }
@@ -439,22 +443,21 @@ fn floor_app(store: SqliteStore, admin: &str, headers: bool) -> Result<Router, B
             Ok(data) => axum::Json(Page { data }).into_response(),
             Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         };
-        if floor.headers {
-            contract_headers(&mut res, &floor);
+        if let Some(contract) = &floor.contract {
+            contract_headers(&mut res, contract);
         }
         res
     }
     let id = key::parse(admin).ok_or("the admin key does not parse")?.id;
     let record = now_or_never(store.find_key(&id))?.ok_or("the admin key is not stored")?;
     let keys: Keys = Arc::new(HashMap::from([(id, record)]));
-    let policy = format!("\"default\";q={};w={}", UNLIMITED.limit, UNLIMITED.period.as_secs());
-    let floor = Floor {
-        store,
-        keys,
-        headers,
-        used: Arc::new(AtomicU64::new(0)),
-        policy: HeaderValue::try_from(policy)?,
+    let contract = if headers {
+        let policy = format!("\"default\";q={};w={}", UNLIMITED.limit, UNLIMITED.period.as_secs());
+        Some(Arc::new(Contract { used: AtomicU64::new(0), policy: HeaderValue::try_from(policy)? }))
+    } else {
+        None
     };
+    let floor = Floor { store, keys, contract };
     Ok(Router::new().route("/v1/projects", get(list)).with_state(floor))
 }
 
