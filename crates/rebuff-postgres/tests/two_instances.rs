@@ -501,17 +501,27 @@ async fn a_key_revoked_on_one_instance_is_refused_by_the_other_within_the_bound(
         .await;
     assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
     let revoked = std::time::Instant::now();
-    let refused_after = loop {
+    // Probes instance 1 until it refuses the key. It serves a cached key only while its last
+    // reading of the key generation started less than the bound ago, and every reading that
+    // started after the revocation sees it. So every probe it accepts was sent less than the
+    // bound after the revocation, however loaded the machine: the bound is asserted exactly,
+    // not a speed.
+    let mut last_accepted = None;
+    let refused = loop {
+        let sent = revoked.elapsed();
         let (status, body) = pair.send(pair.http.get(pair.url(1, "/v1/projects")).bearer_auth(&key)).await;
-        let elapsed = revoked.elapsed();
         if status == StatusCode::UNAUTHORIZED {
-            break elapsed;
+            break sent;
         }
         assert_eq!(status, StatusCode::OK, "{body}");
-        // Slack over the bound for a loaded machine: the bound is asserted, not a speed.
-        assert!(elapsed <= bound + Duration::from_secs(1), "still accepted {elapsed:?} after its revocation");
+        assert!(sent < bound, "accepted a request sent {sent:?} after its revocation (bound {bound:?})");
+        last_accepted = Some(sent);
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    eprintln!("revocation seen by the other instance after {refused_after:?} (bound {bound:?})");
+    let last_accepted = last_accepted.map_or_else(|| "none".to_owned(), |sent| format!("{sent:?}"));
+    eprintln!(
+        "after the revocation, the other instance accepted the key last in a request sent at \
+         {last_accepted} and first refused it in one sent at {refused:?} (bound {bound:?})"
+    );
     pair.stop().await;
 }

@@ -10,9 +10,6 @@ use rebuff_server::{AppState, Config};
 use rebuff_sqlite::SqliteStore;
 use reqwest::StatusCode;
 
-/// Slack over the bound for a loaded machine: the test asserts the bound is kept, not a speed.
-const SLACK: Duration = Duration::from_secs(1);
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_revoked_on_one_instance_is_refused_by_the_other_within_the_bound() {
     let a = support::start("rebuff", support::Opts::default()).await;
@@ -44,19 +41,27 @@ async fn a_key_revoked_on_one_instance_is_refused_by_the_other_within_the_bound(
     let res = a.get("/v1/projects", &a.reader).send().await.expect("request");
     assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
 
-    let refused_after = loop {
+    // Probes B until it refuses the key. B serves a cached key only while its last reading of
+    // the key generation started less than the bound ago, and that reading (for the first
+    // request) started before the revocation. So every probe B accepts was sent less than the
+    // bound after the revocation, however loaded the machine: what is asserted is the bound,
+    // exactly, and not a speed. Once probes are sent later than that, B must refuse.
+    let mut last_accepted = None;
+    let refused = loop {
+        let sent = revoked.elapsed();
         let status = get_on_b().await.expect("request").status();
-        let elapsed = revoked.elapsed();
         if status == StatusCode::UNAUTHORIZED {
-            break elapsed;
+            break sent;
         }
         assert_eq!(status, StatusCode::OK, "before the revocation is seen the key works");
-        assert!(
-            elapsed <= bound + SLACK,
-            "still accepted {elapsed:?} after its revocation (bound {bound:?})"
-        );
+        assert!(sent < bound, "accepted a request sent {sent:?} after its revocation (bound {bound:?})");
+        last_accepted = Some(sent);
         tokio::time::sleep(Duration::from_millis(5)).await;
     };
-    eprintln!("revocation seen by the other instance after {refused_after:?} (bound {bound:?})");
+    let last_accepted = last_accepted.map_or_else(|| "none".to_owned(), |sent| format!("{sent:?}"));
+    eprintln!(
+        "after the revocation, the other instance accepted the key last in a request sent at \
+         {last_accepted} and first refused it in one sent at {refused:?} (bound {bound:?})"
+    );
     let _ = stop.send(());
 }
