@@ -208,7 +208,10 @@ awk -F'|' '
                 rb = sprintf("%.2fx", trunc(med[i] / floor))
                 target = "(info: the floor + the contract headers)"
             }
-            else if (stack[i] == "fastapi") target = "(baseline of layers 404)"
+            else if (stack[i] == "fastapi") {
+                # What bare axum reaches against it: the most any axum stack can reach.
+                target = sprintf("(baseline of layers 404; hello is %.1fx it)", int(hello / med[i] * 10) / 10)
+            }
             else if (stack[i] == "handmade" && status[i] == "200") target = "(baseline of layers: by hand)"
             else if (stack[i] == "api" && status[i] == "200" && floor > 0) {
                 rb = sprintf("%.2fx", trunc(med[i] / floor))
