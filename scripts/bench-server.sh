@@ -209,8 +209,9 @@ awk -F'|' '
                 target = "(info: the floor + the contract headers)"
             }
             else if (stack[i] == "fastapi") {
+                target = "(baseline of layers 404)"
                 # What bare axum reaches against it: the most any axum stack can reach.
-                target = sprintf("(baseline of layers 404; hello is %.1fx it)", int(hello / med[i] * 10) / 10)
+                if (med[i] > 0) target = sprintf("(baseline of layers 404; hello is %.1fx it)", int(hello / med[i] * 10) / 10)
             }
             else if (stack[i] == "handmade" && status[i] == "200") target = "(baseline of layers: by hand)"
             else if (stack[i] == "api" && status[i] == "200" && floor > 0) {
