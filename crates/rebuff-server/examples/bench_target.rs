@@ -189,8 +189,8 @@ async fn main() -> Result<(), BoxError> {
 /// `BENCH_IN_PROCESS=STACK[:ROUTE]` (stack `hello`, `layers`, `handmade`, `api`, `floor` or
 /// `floor_headers`; route `200` (the default), `404` or `422`; `hello` and the floors have only
 /// `200`): calls that route of that stack in this task, without a socket, `BENCH_REQUESTS`
-/// times (200,000), and prints the time per request. With no network, kernel or second thread in the way, it shows the stack's
-/// own cost more steadily than the loopback runs.
+/// times (200,000), and prints the time per request. With no network, kernel or second thread
+/// in the way, it shows the stack's own cost more steadily than the loopback runs.
 async fn in_process(catalog: &Arc<Catalog>, which: &str) -> Result<(), BoxError> {
     use tower::ServiceExt;
 
