@@ -29,6 +29,15 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Key changes
+//!
+//! Redis holds no API keys, but instances that keep theirs in a store that cannot push its
+//! changes (SQLite) can share revocations through it: [`RedisStore::announce_key_change`]
+//! after a key changes, and [`RedisStore::listen_key_changes`] on every instance, which
+//! empties that instance's [`CachedKeyStore`](rebuff_store::CachedKeyStore) as the
+//! announcement arrives (pub/sub on `{prefix}key-changes`). The cache's own polling still
+//! bounds how long a change that was not announced goes unseen.
+//!
 //! # Whose clock
 //!
 //! By default ([`Clock::Redis`]) the rate-limit script reads the Redis server's clock, and the
@@ -61,6 +70,7 @@
 //! Requires Redis 5 or later (scripts that read `TIME` before writing).
 
 mod codec;
+mod key_changes;
 
 use std::fmt;
 use std::future::Future;
@@ -185,6 +195,8 @@ impl Builder {
             StoreError::unavailable(format!("cannot connect to Redis at {}: {e}", redact(&self.url)))
         };
         let scripts = Scripts::new();
+        // Kept for the subscriptions of `listen_key_changes`, which need a connection of their own.
+        let pubsub_client = client.clone();
         let conn = tokio::time::timeout(self.connect_timeout, async {
             let mut conn = ConnectionManager::new_with_config(client, config).await?;
             for script in scripts.all() {
@@ -197,6 +209,7 @@ impl Builder {
         .map_err(|e| unreachable(&e))?;
         let store = RedisStore {
             inner: Arc::new(Inner {
+                client: pubsub_client,
                 conn,
                 url: redact(&self.url),
                 prefix: self.prefix,
@@ -284,6 +297,8 @@ pub struct RedisStore {
 }
 
 struct Inner {
+    /// Opens the connection a key-change listener subscribes on.
+    client: redis::Client,
     conn: ConnectionManager,
     /// For the log: the URL without its password.
     url: String,

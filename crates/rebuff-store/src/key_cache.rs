@@ -6,10 +6,10 @@
 //! How an instance learns that keys changed is the backend's [`KeyChanges`]: a number that
 //! changes whenever a stored key is changed or removed (a counter bumped by a trigger). The
 //! cache reads it lazily, at most once per `max_staleness` and only when a request needs a
-//! key, so an idle instance does nothing and a busy one does one cheap read a second. A
-//! backend that can push changes (PostgreSQL's `LISTEN/NOTIFY`) calls
-//! [`KeyCacheHandle::invalidate`] as they arrive, on top of the polling, which keeps the bound
-//! when the push channel is down.
+//! key, so an idle instance does nothing and a busy one does one cheap read a second. Where
+//! changes can be pushed (PostgreSQL's `LISTEN/NOTIFY`, or announcements over Redis pub/sub
+//! for keys in SQLite), a listener calls [`KeyCacheHandle::invalidate`] as they arrive, on top
+//! of the polling, which keeps the bound when the push channel is down.
 //!
 //! Why the bound holds: an entry is served only while the last reading of the counter
 //! *started* less than `max_staleness` ago. A revocation committed at time `r` is visible to

@@ -169,3 +169,13 @@ pub async fn eventually(limit: Duration, mut f: impl AsyncFnMut() -> bool) -> bo
     }
     false
 }
+
+/// How many connections are subscribed to `channel` (`PUBSUB NUMSUB`); 0 when Redis cannot be
+/// asked.
+pub async fn subscribers(channel: &str) -> i64 {
+    let Ok(client) = redis::Client::open(redis_url()) else { return 0 };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else { return 0 };
+    let answer: redis::RedisResult<(String, i64)> =
+        redis::cmd("PUBSUB").arg("NUMSUB").arg(channel).query_async(&mut conn).await;
+    answer.map_or(0, |(_, n)| n)
+}
