@@ -18,7 +18,7 @@ use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
 use rebuff_store::{Quota, QuotaStore};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use support::{Mode, Proxy, cleanup, connect_or_skip, redis_url, unique_prefix};
+use support::{Mode, Proxy, cleanup, connect_or_skip, eventually, redis_url, subscribers, unique_prefix};
 use tokio::sync::oneshot;
 
 /// Two servers on one Redis and one SQLite file, with an admin key of organisation `acme`.
@@ -452,4 +452,123 @@ async fn an_outage_during_a_load_run_is_masked_and_limits_hold_after_it() {
         Ok(pair) => pair.stop().await,
         Err(_) => panic!("pair still shared"),
     }
+}
+
+/// Keys live in the shared SQLite file, which cannot push its changes: the instance that
+/// revokes a key announces it over Redis, and the other refuses the key as soon as it hears.
+/// Each instance polls the key generation only once an hour here, so only the announcement can
+/// make the other refuse the key within the test.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_revoked_on_one_instance_is_refused_by_the_other_once_announced() {
+    let polled_every = Duration::from_secs(3600);
+    let Some(pair) = Pair::start("revoke", None, |c| {
+        c.rate_limit.limit = 1_000_000;
+        c.key_cache = Some(polled_every);
+    })
+    .await
+    else {
+        return;
+    };
+    let (_, reader) = pair
+        .sqlite
+        .create_key(NewKey {
+            org_id: pair.org.clone(),
+            name: "reader".into(),
+            scopes: vec!["read".into()],
+            expires_at: None,
+            allowed_ips: Vec::new(),
+            live: false,
+        })
+        .await
+        .expect("key");
+    // Both instances listen (an announcement made before a listener subscribed is not heard
+    // by it; the listener empties its cache when it subscribes, so nothing is kept stale).
+    let channel = pair.redis.key_changes_channel();
+    assert!(
+        eventually(Duration::from_secs(10), async || subscribers(&channel).await == 2).await,
+        "both instances subscribe to {channel}"
+    );
+    let get_on_b = || pair.http.get(pair.url(1, "/v1/projects")).bearer_auth(&reader).send();
+    // B verifies the key, and keeps it for the hour.
+    assert_eq!(get_on_b().await.expect("request").status(), StatusCode::OK);
+    let id = rebuff_axum::auth::key::parse(&reader).expect("well-formed").id;
+    let (status, _, body) = pair.send(pair.http.delete(pair.url(0, &format!("/v1/api-keys/{id}")))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let revoked = std::time::Instant::now();
+
+    // The announcement was published before A answered; B hears it within a round trip or
+    // two. Two seconds leave a loaded machine room and are still far below the hour B would
+    // otherwise keep the key.
+    let limit = Duration::from_secs(2);
+    let refused = loop {
+        let sent = revoked.elapsed();
+        let status = get_on_b().await.expect("request").status();
+        if status == StatusCode::UNAUTHORIZED {
+            break sent;
+        }
+        assert_eq!(status, StatusCode::OK, "before the revocation is heard the key works");
+        assert!(sent < limit, "B still accepts the key {sent:?} after its revocation was announced");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    eprintln!("the other instance first refused the key in a request sent {refused:?} after the revocation");
+    pair.stop().await;
+}
+
+/// With Redis hung, a revocation still answers (its announcement gives up at the store's
+/// deadline and is logged), the revoking instance refuses the key at once, and the other
+/// refuses it within the key cache's bound, by polling the key generation in SQLite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revocation_not_announced_while_redis_hangs_is_seen_within_the_bound() {
+    let proxy = Proxy::start().await;
+    let Some(pair) = Pair::start("revoke-hung", Some(proxy.url()), |c| {
+        c.rate_limit.limit = 1_000_000;
+        // The rate limit cannot be decided while Redis hangs: admit, so that what the other
+        // instance answers is its authentication's verdict alone.
+        c.rate_limit_fail_open = true;
+    })
+    .await
+    else {
+        return;
+    };
+    let bound = Config::new(Arc::new(Catalog::builtin("rebuff").expect("profile").clone()))
+        .key_cache
+        .expect("keys are cached by default");
+    let (_, reader) = pair
+        .sqlite
+        .create_key(NewKey {
+            org_id: pair.org.clone(),
+            name: "reader".into(),
+            scopes: vec!["read".into()],
+            expires_at: None,
+            allowed_ips: Vec::new(),
+            live: false,
+        })
+        .await
+        .expect("key");
+    let get = |i: usize| pair.http.get(pair.url(i, "/v1/projects")).bearer_auth(&reader).send();
+    assert_eq!(get(1).await.expect("request").status(), StatusCode::OK);
+
+    proxy.set(Mode::Hang);
+    let id = rebuff_axum::auth::key::parse(&reader).expect("well-formed").id;
+    let (status, _, body) = pair.send(pair.http.delete(pair.url(0, &format!("/v1/api-keys/{id}")))).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "{body}");
+    let revoked = std::time::Instant::now();
+    assert_eq!(get(0).await.expect("request").status(), StatusCode::UNAUTHORIZED, "the revoking instance");
+
+    // As in the SQLite-only test: every probe B accepts was sent within the bound.
+    let refused = loop {
+        let sent = revoked.elapsed();
+        let status = get(1).await.expect("request").status();
+        if status == StatusCode::UNAUTHORIZED {
+            break sent;
+        }
+        assert_eq!(status, StatusCode::OK, "before the revocation is seen the key works");
+        assert!(sent < bound, "accepted a request sent {sent:?} after its revocation (bound {bound:?})");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    };
+    eprintln!(
+        "with Redis hung, the other instance first refused the key in a request sent {refused:?} after it"
+    );
+    proxy.set(Mode::Up);
+    pair.stop().await;
 }

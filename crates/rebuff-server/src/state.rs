@@ -208,17 +208,27 @@ impl StateBuilder {
                 (None, Some(p)) => (Arc::new(p.clone()), Some(Arc::new(p.clone())), Some(p)),
                 (None, None) => (Arc::new(sqlite.clone()), Some(Arc::new(sqlite.clone())), None),
             };
-        let (keys, key_cache): (Arc<dyn KeyStore>, _) = match (changes, config.key_cache) {
+        let (keys, key_cache, announce): (Arc<dyn KeyStore>, _, _) = match (changes, config.key_cache) {
             (Some(changes), Some(bound)) => {
                 let cache = CachedKeyStore::new(accounts.clone(), changes).max_staleness(bound);
                 let handle = cache.handle();
-                if let Some(pg) = pg {
-                    // Pushed changes on top of the polling: a revocation is seen at once.
-                    pg.listen_key_changes(handle.clone());
-                }
-                (Arc::new(cache), Some(handle))
+                // Pushed changes on top of the polling, so that a revocation is seen at once:
+                // PostgreSQL announces its own (a trigger's NOTIFY); SQLite cannot, so where a
+                // Redis is shared the revoking instance announces there.
+                let announce = match (pg, &redis) {
+                    (Some(pg), _) => {
+                        pg.listen_key_changes(handle.clone());
+                        None
+                    }
+                    (None, Some(redis)) => {
+                        redis.listen_key_changes(handle.clone());
+                        Some(redis.clone())
+                    }
+                    (None, None) => None,
+                };
+                (Arc::new(cache), Some(handle), announce)
             }
-            _ => (accounts.clone(), None),
+            _ => (accounts.clone(), None, None),
         };
         let sessions: Arc<dyn SessionStore> = accounts.clone();
         let backends = Backends {
@@ -228,6 +238,7 @@ impl StateBuilder {
             keys,
             sessions,
             key_cache,
+            announce,
             placement,
         };
         let quotas = Quotas::new(backends.quotas.clone(), config.monthly_rows);
@@ -266,12 +277,35 @@ pub struct Backends {
     pub keys: Arc<dyn KeyStore>,
     /// Login sessions.
     pub sessions: Arc<dyn SessionStore>,
-    /// Empties the key cache of `keys`, if it has one: after a revocation on this instance.
+    /// Empties the key cache of `keys`, if it has one: after a revocation on this instance
+    /// ([`Backends::key_changed`] also tells the other instances).
     pub key_cache: Option<KeyCacheHandle>,
+    /// Where key changes are announced to the other instances: the shared Redis, when keys
+    /// are cached from SQLite.
+    announce: Option<RedisStore>,
     placement: Placement,
 }
 
 impl Backends {
+    /// After a key changed through this instance (a revocation, committed): empties this
+    /// instance's key cache, so that it refuses the key at once, and announces the change
+    /// where the others listen (Redis beside SQLite's keys; PostgreSQL announces its own).
+    /// An announcement that fails is logged: the others' polling still sees the change
+    /// within the cache's bound.
+    pub async fn key_changed(&self) {
+        if let Some(cache) = &self.key_cache {
+            cache.invalidate();
+        }
+        if let Some(redis) = &self.announce
+            && let Err(e) = redis.announce_key_change().await
+        {
+            tracing::warn!(
+                error = %e,
+                "a key change was not announced over Redis; other instances see it within the key cache's bound"
+            );
+        }
+    }
+
     /// Which backend holds what, for the start-up log: `rate limits: Redis, ...`.
     pub fn placement(&self) -> &Placement {
         &self.placement

@@ -327,10 +327,9 @@ pub(crate) async fn revoke(
         return Err(err);
     }
     if state.store().accounts().revoke_key(&principal.org_id, &id).await? {
-        // This instance refuses the key at once; others within the cache's bound.
-        if let Some(cache) = &state.backends().key_cache {
-            cache.invalidate();
-        }
+        // This instance refuses the key at once; the others when they hear of it, or within
+        // their cache's bound.
+        state.backends().key_changed().await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(not_found(Code::ResourceNotFound, "API key", &id))
