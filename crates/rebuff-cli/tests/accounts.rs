@@ -204,6 +204,64 @@ fn keys_and_users_on_the_sqlite_file_are_honoured_by_the_server() {
     assert!(status(&addr, &revoked).contains("401"), "{}", status(&addr, &revoked));
 }
 
+/// `keys revoke --redis` announces the revocation to the servers that share the Redis: one
+/// that keeps its keys in the SQLite file, and here looks for changes to them only once an
+/// hour, refuses the key at once.
+#[test]
+fn a_key_revoked_with_the_redis_option_is_refused_by_a_running_server_at_once() {
+    let url = std::env::var("REBUFF_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".to_owned());
+    let authority = url.split_once("://").map_or(url.as_str(), |(_, rest)| rest);
+    let host = authority.split('/').next().unwrap_or_default().rsplit('@').next().unwrap_or_default();
+    let host = if host.contains(':') { host.to_owned() } else { format!("{host}:6379") };
+    if let Err(e) = std::net::TcpStream::connect(&host) {
+        assert!(!in_ci(), "Redis is required in CI (run scripts/services.sh): {host}: {e}");
+        eprintln!("SKIPPED: no Redis at {host} ({e}); run scripts/services.sh to start it");
+        return;
+    }
+    let scratch = Scratch::new("redis");
+    let db = scratch.db();
+    let created = ok(&rebuff_stdin(&["keys", "create", "--db", &db, "--org", "acme"], b""));
+    let key = created.lines().next().unwrap_or_default().to_owned();
+    let id = key.get(8..20).expect("a key id").to_owned();
+    let (_server, _, addr) = serve(Path::new(&db), &["--redis", &url, "--key-cache-ms", "3600000"]);
+    // The server verifies the key, and would keep it for the hour.
+    assert!(status(&addr, &key).contains("200"), "{}", status(&addr, &key));
+    let revoked =
+        ok(&rebuff_stdin(&["keys", "revoke", "--db", &db, "--org", "acme", "--redis", &url, &id], b""));
+    assert_eq!(revoked.trim(), format!("revoked {id}"));
+    let since = std::time::Instant::now();
+    while !status(&addr, &key).contains("401") {
+        assert!(
+            since.elapsed() < std::time::Duration::from_secs(2),
+            "the server still accepts the revoked key"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+}
+
+/// A Redis that cannot be reached does not undo a revocation: the key is revoked, and the
+/// operator is told that running servers see it within their bound instead.
+#[test]
+fn a_revocation_that_cannot_be_announced_still_stands() {
+    let scratch = Scratch::new("no-redis");
+    let db = scratch.db();
+    let created = ok(&rebuff_stdin(&["keys", "create", "--db", &db, "--org", "acme"], b""));
+    let id = created.lines().next().and_then(|key| key.get(8..20)).expect("a key id").to_owned();
+    // Port 1 on loopback: refused at once.
+    let out = rebuff_stdin(
+        &["keys", "revoke", "--db", &db, "--org", "acme", "--redis", "redis://127.0.0.1:1/", &id],
+        b"",
+    );
+    assert_eq!(ok(&out).trim(), format!("revoked {id}"));
+    assert!(text(&out.stderr).contains("not announced"), "{}", text(&out.stderr));
+    let listed: Value = serde_json::from_str(&ok(&rebuff_stdin(
+        &["keys", "list", "--db", &db, "--org", "acme", "--json"],
+        b"",
+    )))
+    .expect("JSON");
+    assert!(listed[0]["revoked_at"].is_i64(), "{listed}");
+}
+
 fn postgres_url() -> String {
     std::env::var("REBUFF_TEST_POSTGRES_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())

@@ -1,5 +1,6 @@
 //! `rebuff keys create|list|revoke`: API keys in a server's database (SQLite, or PostgreSQL
-//! with `--postgres`). Secrets are printed once, at creation, and never again.
+//! with `--postgres`). Secrets are printed once, at creation, and never again. `revoke --redis`
+//! also announces the revocation to servers that share that Redis.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -67,6 +68,11 @@ pub(crate) struct RevokeArgs {
     db: Db,
     /// The key's id (the 12 characters after `rb_test_` / `rb_live_`).
     id: String,
+    /// The Redis the servers share (`rebuff serve --redis`): the revocation is announced there,
+    /// so that servers keeping their keys in the SQLite file refuse the key at once rather
+    /// than within their key cache's bound (`--key-cache-ms`, 1 s by default).
+    #[arg(long, env = "REBUFF_REDIS_URL", value_name = "URL")]
+    redis: Option<String>,
 }
 
 fn parse_time(text: &str) -> Result<i64, String> {
@@ -193,6 +199,20 @@ pub(crate) fn run(command: &Command) -> anyhow::Result<ExitCode> {
                     return Err(super::failure(format!("no key `{}` in `{}`", a.id, a.db.org)));
                 }
                 println!("revoked {}", a.id);
+                if let Some(url) = &a.redis {
+                    // The revocation stands either way: the servers' polling sees it within
+                    // their bound.
+                    let announced = match rebuff_server::RedisStore::connect(url.as_str()).await {
+                        Ok(redis) => redis.announce_key_change().await,
+                        Err(e) => Err(e),
+                    };
+                    if let Err(e) = announced {
+                        eprintln!(
+                            "the revocation was not announced over Redis ({e}); servers refuse the key \
+                             within their key cache's bound"
+                        );
+                    }
+                }
             }
         }
         Ok(ExitCode::SUCCESS)

@@ -9,12 +9,13 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 
 /// Runs `rebuff` with `stdin` as its standard input, outside any server's environment
-/// (`REBUFF_DB` and `REBUFF_POSTGRES_URL` unset).
+/// (`REBUFF_DB`, `REBUFF_POSTGRES_URL` and `REBUFF_REDIS_URL` unset).
 pub fn rebuff_stdin<S: AsRef<OsStr>>(args: &[S], stdin: &[u8]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_rebuff"))
         .args(args)
         .env_remove("REBUFF_DB")
         .env_remove("REBUFF_POSTGRES_URL")
+        .env_remove("REBUFF_REDIS_URL")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
