@@ -113,6 +113,19 @@ impl Pair {
             .expect("count")
     }
 
+    /// A new key of the organisation with the `read` scope alone, made in the SQLite file.
+    async fn reader_key(&self) -> String {
+        let new = NewKey {
+            org_id: self.org.clone(),
+            name: "reader".into(),
+            scopes: vec!["read".into()],
+            expires_at: None,
+            allowed_ips: Vec::new(),
+            live: false,
+        };
+        self.sqlite.create_key(new).await.expect("key").1
+    }
+
     async fn stop(self) {
         drop(self);
     }
@@ -469,18 +482,7 @@ async fn a_key_revoked_on_one_instance_is_refused_by_the_other_once_announced() 
     else {
         return;
     };
-    let (_, reader) = pair
-        .sqlite
-        .create_key(NewKey {
-            org_id: pair.org.clone(),
-            name: "reader".into(),
-            scopes: vec!["read".into()],
-            expires_at: None,
-            allowed_ips: Vec::new(),
-            live: false,
-        })
-        .await
-        .expect("key");
+    let reader = pair.reader_key().await;
     // Both instances listen (an announcement made before a listener subscribed is not heard
     // by it; the listener empties its cache when it subscribes, so nothing is kept stale).
     let channel = pair.redis.key_changes_channel();
@@ -533,18 +535,7 @@ async fn a_revocation_not_announced_while_redis_hangs_is_seen_within_the_bound()
     let bound = Config::new(Arc::new(Catalog::builtin("rebuff").expect("profile").clone()))
         .key_cache
         .expect("keys are cached by default");
-    let (_, reader) = pair
-        .sqlite
-        .create_key(NewKey {
-            org_id: pair.org.clone(),
-            name: "reader".into(),
-            scopes: vec!["read".into()],
-            expires_at: None,
-            allowed_ips: Vec::new(),
-            live: false,
-        })
-        .await
-        .expect("key");
+    let reader = pair.reader_key().await;
     let get = |i: usize| pair.http.get(pair.url(i, "/v1/projects")).bearer_auth(&reader).send();
     assert_eq!(get(1).await.expect("request").status(), StatusCode::OK);
 
