@@ -223,7 +223,9 @@ fn a_key_revoked_with_the_redis_option_is_refused_by_a_running_server_at_once() 
     let created = ok(&rebuff_stdin(&["keys", "create", "--db", &db, "--org", "acme"], b""));
     let key = created.lines().next().unwrap_or_default().to_owned();
     let id = key.get(8..20).expect("a key id").to_owned();
-    let (_server, _, addr) = serve(Path::new(&db), &["--redis", &url, "--key-cache-ms", "3600000"]);
+    let (_server, lines, addr) = serve(Path::new(&db), &["--redis", &url, "--key-cache-ms", "3600000"]);
+    let state = lines.iter().find(|l| l.starts_with("State: ")).expect("the state line");
+    assert!(state.contains("keys and sessions: SQLite (revocations announced over Redis)"), "{state}");
     // The server verifies the key, and would keep it for the hour.
     assert!(status(&addr, &key).contains("200"), "{}", status(&addr, &key));
     let revoked =

@@ -188,7 +188,7 @@ impl StateBuilder {
             shared_name
         };
         let named = |given: bool| if given { "custom" } else { shared_name };
-        let placement = Placement {
+        let mut placement = Placement {
             rate_limits: if rate_limits.is_some() { "custom" } else { limits_name },
             quotas: named(quotas.is_some()),
             idempotency: named(idempotency.is_some()),
@@ -230,6 +230,9 @@ impl StateBuilder {
             }
             _ => (accounts.clone(), None, None),
         };
+        if announce.is_some() {
+            placement.accounts = "SQLite (revocations announced over Redis)";
+        }
         let sessions: Arc<dyn SessionStore> = accounts.clone();
         let backends = Backends {
             rate_limits: rate_limits.unwrap_or(shared.rate_limits),
