@@ -1,6 +1,6 @@
-//! The quickstart's widgets service, guarded: API keys kept in SQLite, a rate limit per
-//! organisation, idempotency keys on `POST`, timeouts and panic masking, in the order rebuff
-//! recommends.
+//! The quickstart's widgets service, guarded: API keys kept in SQLite (and, once verified, in
+//! memory), a rate limit per organisation, idempotency keys on `POST`, timeouts and panic
+//! masking, in the order rebuff recommends.
 //!
 //! ```text
 //! cargo run -p rebuff-axum --example guarded -- 127.0.0.1:3000 guarded.db
@@ -24,7 +24,7 @@ use rebuff_axum::auth::{AuthLayer, Principal, RequireScopeLayer};
 use rebuff_axum::extract::{Json, Path, fallback};
 use rebuff_axum::idempotency::IdempotencyLayer;
 use rebuff_axum::ratelimit::RateLimitLayer;
-use rebuff_axum::store::Quota;
+use rebuff_axum::store::{CachedKeyStore, Quota};
 use rebuff_axum::validate::{Valid, Validate, Violations};
 use rebuff_axum::{ApiError, GuardLayer, ProblemLayer, RequestIdLayer, panic};
 use rebuff_sqlite::{AccountStore, NewKey, SqliteStore};
@@ -111,7 +111,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         // A lock outlives the longest a request may run, or a retry could run beside it.
         .lock_ttl(REQUEST_TIMEOUT + Duration::from_secs(5))
         .scope_fn(|parts| parts.extensions.get::<Principal>().map(|p| p.org_id.to_string()));
-    let guard = GuardLayer::new(AuthLayer::new(store.clone()))
+    // Verified keys are kept in memory, so that a request does not read SQLite for its key;
+    // a key revoked in the file is refused within a second (`max_staleness`).
+    let keys = Arc::new(CachedKeyStore::new(store.clone(), store.clone()));
+    let guard = GuardLayer::new(AuthLayer::new(keys))
         .rate_limit(
             RateLimitLayer::new(store.clone(), RATE_LIMIT).per_organisation().idempotency(&idempotency), // one store operation for the limit and the key lookup
         )

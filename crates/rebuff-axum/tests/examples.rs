@@ -187,6 +187,31 @@ async fn guarded_checks_keys_limits_and_replays_retries() {
         }
     }
     assert_eq!(statuses, [200, 200, 200, 200, 200, 200, 429]);
+
+    // The example caches verified keys: a key revoked in the file (as `rebuff keys revoke`
+    // does) is still served from memory for at most a second, then refused. Every request
+    // the example still accepts (429: admitted, then over the limit) must have been sent
+    // within that second; the first refusal is 401.
+    use rebuff_sqlite::{AccountStore, SqliteStore};
+    use rebuff_store::KeyStore;
+    let sqlite = SqliteStore::open(db.path()).expect("open the example's database");
+    let id = rebuff_store::key::parse(&key).expect("well-formed").id;
+    let org = sqlite.find_key(&id).await.expect("read").expect("the key").org_id;
+    assert!(sqlite.revoke_key(&org, &id).await.expect("revoke"));
+    let revoked = std::time::Instant::now();
+    let bound = rebuff_store::key_cache::DEFAULT_MAX_STALENESS;
+    loop {
+        let sent = revoked.elapsed();
+        let (status, _, body) = send(http.get(format!("{base}/widgets/{id}")).bearer_auth(&key)).await;
+        if status == 401 {
+            eprintln!("the example first refused the revoked key in a request sent {sent:?} after");
+            assert_eq!(body["code"], "api_key_revoked", "{body}");
+            break;
+        }
+        assert_eq!(status, 429, "{body}");
+        assert!(sent < bound, "accepted a request sent {sent:?} after its key was revoked");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 #[tokio::test]
